@@ -1,0 +1,48 @@
+"""Connecting to an Ethereum JSON-RPC endpoint (HTTP; web3 v8's synchronous API has no websockets)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from web3 import Web3
+from web3.providers.rpc import HTTPProvider
+
+
+class RpcError(Exception):
+    """No endpoint answered, or the chain is not the expected one."""
+
+
+class ChainIdMismatch(RpcError):
+    def __init__(self, expected: int, actual: int, url: str):
+        self.expected, self.actual, self.url = expected, actual, url
+        super().__init__(f"{url} serves chain id {actual}, expected {expected}")
+
+
+def web3_for(url: str, *, timeout: float = 10.0) -> Web3:
+    if not url.startswith(("http://", "https://")):
+        raise RpcError(f"only http(s) RPC endpoints are supported by the synchronous client: {url}")
+    return Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+
+
+def connect(urls: Sequence[str], *, expected_chain_id: int | None = None, timeout: float = 10.0) -> Web3:
+    """A Web3 on the first endpoint that answers `eth_chainId`; a wrong chain id is an error at once
+    (failing over to a different chain would be worse than failing)."""
+    problems = []
+    for url in urls:
+        try:
+            w3 = web3_for(url, timeout=timeout)
+            chain_id = w3.eth.chain_id
+        except RpcError as exc:
+            problems.append(str(exc))
+            continue
+        except Exception as exc:  # connection refused, timeout, bad JSON: try the next endpoint
+            problems.append(f"{url}: {type(exc).__name__}: {exc}")
+            continue
+        if expected_chain_id is not None and chain_id != expected_chain_id:
+            raise ChainIdMismatch(expected_chain_id, chain_id, url)
+        return w3
+    raise RpcError("no RPC endpoint answered: " + "; ".join(problems or ["no URLs configured"]))
+
+
+def endpoint_of(w3: Web3) -> str:
+    return str(getattr(w3.provider, "endpoint_uri", "?"))
