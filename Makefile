@@ -1,0 +1,42 @@
+# The two commands: `make demo` runs the platform, `make test` tests it. Both set everything up
+# first (virtualenv + project from pyproject.toml, npm tools from package-lock.json) when needed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.sge-installed
+NPM_STAMP := node_modules/.sge-installed
+PYTEST_ARGS ?=
+
+.PHONY: setup demo dev test smoke clean
+
+setup: $(PY_STAMP) $(NPM_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@
+
+$(NPM_STAMP): package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node >= 18) is required"; exit 1; }
+	npm ci --no-audit --no-fund
+	@touch $@
+
+## Run the platform: the local stack (Temporal + Web UI, anvil, worker, API) until Ctrl-C.
+demo: setup
+	$(BIN)/sge dev up
+
+dev: demo
+
+## Test it: the whole suite (SQLite; PostgreSQL when SGE_TEST_DATABASE_URL is set).
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Start the stack once and stop it as soon as everything is ready (CI).
+smoke: setup
+	$(BIN)/sge dev up --smoke
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

@@ -1,0 +1,57 @@
+"""The FastAPI application factory (`uvicorn --factory api.app:create_app`)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from temporalio.client import Client
+
+from api import health
+from api.errors import install_error_handlers
+from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from models.db import get_engine
+from models.settings import Settings, get_settings
+from temporal.client import connect
+
+
+def create_app(settings: Settings | None = None, *, temporal_client: Client | None = None, engine=None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state = app.state
+        state.engine = engine or get_engine(settings.db_url, pool_size=settings.database_pool_size)
+        # Lazy: the API starts even when Temporal is down, and /readyz says so.
+        state.temporal = temporal_client or await connect(settings, lazy=True)
+        state.http = httpx.AsyncClient(timeout=health.CHECK_TIMEOUT_S)
+        try:
+            yield
+        finally:
+            await state.http.aclose()
+
+    app = FastAPI(
+        title="SGE settlement platform",
+        version="0.1.0",
+        summary="Register → pay → claim on Ethereum, affiliate commissions and payouts, double-entry ledger.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.readiness_checks = dict(health.DEFAULT_CHECKS)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app

@@ -1,0 +1,104 @@
+"""Liveness, readiness (every dependency with status and latency) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+from models.db import ping
+
+router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_S = 3.0
+
+# A readiness check returns extra detail for the report, or raises to say the dependency is down.
+ReadinessCheck = Callable[[Any], Awaitable[dict | None]]
+
+
+async def check_database(state) -> dict | None:
+    await run_in_threadpool(ping, state.engine)
+    return None
+
+
+async def check_temporal(state) -> dict | None:
+    client = state.temporal
+    await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=timedelta(seconds=CHECK_TIMEOUT_S))
+    return {"address": state.settings.temporal_address, "namespace": client.namespace}
+
+
+async def check_rpc(state) -> dict | None:
+    """The first configured RPC that answers, on the expected chain."""
+    errors = []
+    for url in state.settings.eth_rpc_urls:
+        try:
+            chain_id, block = await asyncio.gather(
+                _rpc(state.http, url, "eth_chainId"), _rpc(state.http, url, "eth_blockNumber")
+            )
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            errors.append(f"{url}: {type(exc).__name__}")
+            continue
+        if int(chain_id, 16) != state.settings.chain_id:
+            raise RuntimeError(f"{url} is on chain {int(chain_id, 16)}, expected {state.settings.chain_id}")
+        return {"url": url, "chain_id": int(chain_id, 16), "block": int(block, 16)}
+    raise RuntimeError("; ".join(errors) or "no RPC configured")
+
+
+async def _rpc(http: httpx.AsyncClient, url: str, method: str, params: list | None = None):
+    resp = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+    resp.raise_for_status()
+    body = resp.json()
+    if "error" in body:
+        raise ValueError(body["error"].get("message", "rpc error"))
+    return body["result"]
+
+
+DEFAULT_CHECKS: dict[str, ReadinessCheck] = {
+    "database": check_database,
+    "temporal": check_temporal,
+    "rpc": check_rpc,
+}
+
+
+async def _run_check(name: str, check: ReadinessCheck, state) -> dict:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(check(state), CHECK_TIMEOUT_S)
+        result: dict[str, Any] = {"status": "up"}
+        if detail:
+            result.update(detail)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the reason is reported
+        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        result = {"status": "down", "error": message}
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return result
+
+
+@router.get("/healthz", summary="Liveness: the process is serving")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: database, Temporal, RPC (and more) each up, with latency")
+async def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    checks: dict[str, ReadinessCheck] = state.readiness_checks
+    results = await asyncio.gather(*(_run_check(name, fn, state) for name, fn in checks.items()))
+    report = dict(zip(checks, results, strict=True))
+    failing = [name for name, result in report.items() if result["status"] != "up"]
+    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": report}
+    return JSONResponse(body, status_code=503 if failing else 200)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""The `sge` operator CLI (typer)."""

@@ -1,0 +1,44 @@
+"""What every `sge` command shares: settings, logging, one-line errors, and a safe exit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from rich.console import Console
+
+from models.logs import configure_logging
+from models.settings import ConfigError, Settings, get_settings
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def settings_and_logs(process: str, *, fmt: str | None = None) -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_level, fmt or settings.log_format, process=process)
+    return settings
+
+
+def fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    hard_exit(code)
+
+
+def hard_exit(code: int) -> None:
+    """Exit without interpreter teardown: the Temporal SDK can crash at exit (sdk-python#300)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return asyncio.run(coro)
+    except ConfigError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        hard_exit(130)

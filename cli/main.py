@@ -1,0 +1,105 @@
+"""`sge`: run the platform's processes and operate it."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from cli import db, dev
+from cli.common import fail, hard_exit, out, run_async, settings_and_logs
+from models.settings import ConfigError, Settings, env_name
+
+app = typer.Typer(
+    name="sge",
+    help="SGE settlement platform: processes, local stack, and operator commands.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(dev.app, name="dev")
+
+
+@app.command()
+def worker() -> None:
+    """Run a Temporal worker with every workflow and activity (until SIGINT/SIGTERM)."""
+    from temporal.worker import run_worker
+
+    settings = settings_and_logs("worker")
+    run_async(run_worker(settings))
+    hard_exit(0)
+
+
+@app.command()
+def api(workers: int = typer.Option(1, help="uvicorn worker processes.")) -> None:
+    """Serve the HTTP API with uvicorn (host/port from SGE_API_HOST / SGE_API_PORT)."""
+    import uvicorn
+
+    settings = settings_and_logs("api")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=False,  # forwarded headers are trusted only from SGE_TRUSTED_PROXIES (api layer)
+        server_header=False,
+    )
+
+
+@app.command("config")
+def show_config(
+    markdown: bool = typer.Option(False, "--markdown", help="Print the README's configuration table instead."),
+) -> None:
+    """Print the effective configuration (secrets only as set/unset)."""
+    if markdown:
+        print(config_table_markdown())
+        return
+    settings = settings_and_logs("cli", fmt="console")
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        shown = ("(set)" if value is not None else "(unset)") if _is_secret(field) else value
+        out.print(f"{env_name(name):<40} {shown}")
+    out.print(f"{'(database in use)':<40} {settings.db_url.split('@')[-1]}")
+
+
+def _is_secret(field) -> bool:
+    return "SecretStr" in str(field.annotation)
+
+
+def config_table_markdown() -> str:
+    """The configuration table in the README, generated from the Settings fields (a test keeps it true)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if default is None or default == []:
+            shown = "—"
+        elif isinstance(default, list):
+            shown = "`" + ",".join(map(str, default)) + "`"
+        else:
+            shown = f"`{default}`"
+        variable = f"`{env_name(name)}`"
+        if name == "database_url":
+            variable = "`DATABASE_URL` (or `SGE_DATABASE_URL`)"
+        if _is_secret(field):
+            variable += f" / `{env_name(name)}_FILE`"
+        rows.append(f"| {variable} | {shown} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        fail(str(exc))
+    except OperationalError as exc:
+        fail(f"DATABASE_URL: cannot connect ({str(exc.orig).splitlines()[0][:200]})")
+    except SystemExit as exc:
+        raise exc
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""The base layer: settings, money, tables, DB engine/session and Alembic migrations.
+
+Importing this package registers every table on `SQLModel.metadata` (Alembic and tests rely on it).
+"""
+
+from models import platform  # noqa: F401

@@ -1,0 +1,1 @@
+"""Temporal plumbing: client factory, worker, search attributes, embedded dev-server launcher."""

@@ -1,0 +1,19 @@
+"""Every workflow and activity the worker registers. New capabilities add themselves here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from activities.platform import PlatformActivities
+from models.settings import Settings
+from workflows.probe import ProbeWorkflow
+
+WORKFLOWS: list[type] = [ProbeWorkflow]
+
+
+def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
+    activities: list[Callable] = []
+    activities += PlatformActivities(engine).all()
+    return activities

@@ -1,0 +1,71 @@
+"""The worker entrypoint (`sge worker`): polls the task queue with every workflow and activity."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from models import migrate
+from models.db import get_engine
+from models.logs import get_logger
+from models.settings import ConfigError, Settings
+from temporal import registry
+from temporal.client import connect
+from temporal.search_attributes import ensure_search_attributes
+
+log = get_logger(__name__)
+
+
+def check_database(settings: Settings):
+    """The engine, after checking the DB is reachable and migrated to head."""
+    engine = get_engine(settings.db_url, pool_size=settings.database_pool_size)
+    try:
+        current = migrate.current(engine)
+    except Exception as exc:  # noqa: BLE001 - any driver error means "cannot use this database"
+        raise ConfigError("DATABASE_URL", f"cannot connect: {str(exc).splitlines()[0][:200]}") from None
+    if current != migrate.head():
+        raise ConfigError("DATABASE_URL", f"schema at {current or 'empty'}, code needs {migrate.head()}: run `sge db upgrade`")
+    return engine
+
+
+def build_worker(client: Client, settings: Settings, engine, executor: ThreadPoolExecutor) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=registry.WORKFLOWS,
+        activities=registry.build_activities(settings, engine),
+        activity_executor=executor,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    settings.require_relayer_key()  # the chain activities cannot run without it: fail before polling
+    engine = check_database(settings)
+    runtime = None
+    if settings.worker_metrics_port:
+        runtime = Runtime(
+            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{settings.worker_metrics_port}"))
+        )
+    client = await connect(settings, runtime=runtime)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("search_attributes_registered", names=added)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=settings.worker_max_concurrent_activities, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, settings, engine, executor)
+        log.info("worker_started", task_queue=settings.temporal_task_queue, namespace=settings.temporal_namespace)
+        async with worker:
+            await stop.wait()
+            log.info("worker_stopping")
+    log.info("worker_stopped")

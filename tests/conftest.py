@@ -1,0 +1,206 @@
+"""Fixtures that start the real parts a test needs.
+
+- `db_engine`: a migrated database, empty for each test. SQLite temp file by default; PostgreSQL when
+  SGE_TEST_DATABASE_URL is set (this run gets its own schema, dropped at the end).
+- `temporal_ts`: the time-skipping test server (search attributes registered), for small serial
+  workflow tests. `temporal_dev`: a real dev server, for concurrency and integration tests.
+- `anvil`: one anvil for the session; `anvil_factory` starts a private one (e.g. automine off).
+- `settings`, `api_client`: settings pointing at those parts and an HTTP client for the API.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from models import migrate
+from models.db import make_engine
+from models.flow import SEARCH_ATTRIBUTES
+from models.settings import Settings
+from temporal.devserver import dynamic_config_args, temporal_binary, test_server_binary
+from temporal.search_attributes import ensure_search_attributes
+from tests.support import AnvilProcess, start_anvil
+
+PG_URL = os.environ.get("SGE_TEST_DATABASE_URL")
+
+
+# --- database ---------------------------------------------------------------------------------------
+
+
+class TestDatabase:
+    """A migrated database per test session, handed out empty to each test."""
+
+    __test__ = False
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.schema: str | None = None
+        self._pg_engine: Engine | None = None
+        if PG_URL:
+            self.schema = f"sge_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            admin = make_engine(PG_URL, pool_size=1)
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+            admin.dispose()
+            sep = "&" if "?" in PG_URL else "?"
+            self.url = f"{PG_URL}{sep}options=-csearch_path%3D{self.schema}"
+            self._pg_engine = make_engine(self.url, pool_size=20)
+            migrate.upgrade(self._pg_engine)
+            with self._pg_engine.connect() as conn:
+                self._tables = [
+                    row[0]
+                    for row in conn.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"),
+                        {"s": self.schema},
+                    )
+                ]
+        else:
+            self.template = root / "template.db"
+            template_engine = make_engine(f"sqlite:///{self.template}")
+            migrate.upgrade(template_engine)
+            template_engine.dispose()
+            self.url = f"sqlite:///{self.template}"
+        self._count = 0
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.schema is not None
+
+    def fresh_url(self) -> str:
+        """A URL to an empty, migrated database (PostgreSQL: the session schema, truncated)."""
+        if self.is_postgres:
+            assert self._pg_engine is not None
+            if self._tables:
+                with self._pg_engine.begin() as conn:
+                    quoted = ", ".join(f'"{t}"' for t in self._tables)
+                    conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            return self.url
+        self._count += 1
+        path = self.root / f"test-{self._count}.db"
+        shutil.copyfile(self.template, path)
+        return f"sqlite:///{path}"
+
+    def close(self) -> None:
+        if self._pg_engine is not None:
+            self._pg_engine.dispose()
+            admin = make_engine(PG_URL, pool_size=1)  # type: ignore[arg-type]
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+            admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def test_database(tmp_path_factory) -> Iterator[TestDatabase]:
+    database = TestDatabase(tmp_path_factory.mktemp("db"))
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def db_url(test_database: TestDatabase) -> str:
+    return test_database.fresh_url()
+
+
+@pytest.fixture
+def db_engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url, pool_size=20)
+    yield engine
+    engine.dispose()
+
+
+# --- chain ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def anvil(tmp_path_factory) -> Iterator[AnvilProcess]:
+    proc = start_anvil(tmp_path_factory.mktemp("anvil"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def anvil_factory(tmp_path) -> Iterator:
+    """Start private anvils: `anvil_factory(automine=False)`; all stopped after the test."""
+    started: list[AnvilProcess] = []
+
+    def factory(**kwargs) -> AnvilProcess:
+        proc = start_anvil(tmp_path / f"anvil-{len(started)}", **kwargs)
+        started.append(proc)
+        return proc
+
+    yield factory
+    for proc in started:
+        proc.stop()
+
+
+# --- temporal ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def temporal_ts() -> AsyncIterator[WorkflowEnvironment]:
+    """Time-skipping server: small, serial workflow tests only (it misbehaves under concurrency)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_binary(), data_converter=pydantic_data_converter
+    )
+    await ensure_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
+    """A real dev server (in-memory), with the platform's search attributes and dynamic config."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=dynamic_config_args(),
+    )
+    yield env
+    await env.shutdown()
+
+
+def temporal_address(client: Client) -> str:
+    return client.service_client.config.target_host
+
+
+# --- settings and API -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path, db_url: str, anvil: AnvilProcess) -> Settings:
+    """Settings for a test: its own app home and database, the session's anvil, a throwaway relayer key."""
+    return Settings(
+        _env_file=None,
+        home=tmp_path / "home",
+        environment="test",
+        database_url=db_url,
+        eth_rpc_urls=[anvil.rpc_url],
+        chain_id=anvil.chain_id,
+        relayer_private_key="0x" + os.urandom(32).hex(),
+        log_format="console",
+    )
+
+
+@pytest.fixture
+async def api_client(settings: Settings, db_engine: Engine, temporal_dev: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the API app (run in-process through its lifespan)."""
+    from api.app import create_app
+
+    app = create_app(settings, temporal_client=temporal_dev.client, engine=db_engine)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
