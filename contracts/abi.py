@@ -88,8 +88,13 @@ def _normalize(abi_type: str, component: dict[str, Any] | None, value: Any) -> A
         return tuple(_normalize(collapse_if_tuple(c), c, v) for c, v in zip(comps, value, strict=True))
     if abi_type == "address":
         return to_checksum_address(value)
+    if abi_type == "bytes32" and isinstance(value, str) and not value.startswith(("0x", "0X")):
+        return ref_to_bytes32(value)  # a business reference (payment/payout id) → its keccak256
     if abi_type.startswith("bytes"):
-        return to_bytes(value)
+        raw = to_bytes(value)
+        if abi_type != "bytes" and len(raw) != int(abi_type[5:]):
+            raise AbiError(f"{abi_type} needs {abi_type[5:]} bytes, got {len(raw)}")
+        return raw
     if abi_type.startswith(("uint", "int")):
         if isinstance(value, bool) or not isinstance(value, int):
             raise AbiError(f"{abi_type} needs an int, got {type(value).__name__}")
