@@ -34,6 +34,7 @@ class Chain:
     manifest: Manifest
     deployer: LocalAccount
     relayer: LocalAccount
+    manifest_dir: Path | None = None
     names: dict[str, str] = field(default_factory=dict)  # lower address -> contract name
 
     def __post_init__(self) -> None:
@@ -121,7 +122,9 @@ def deploy_chain(anvil: AnvilProcess, deployments_dir: Path, *, relayer: LocalAc
     result = deploy_all(
         w3, deployer, relayer.address, deployments_dir, chain_id=anvil.chain_id, local_chain=True, params=params
     )
-    return Chain(anvil=anvil, w3=w3, manifest=result.manifest, deployer=deployer, relayer=relayer)
+    return Chain(
+        anvil=anvil, w3=w3, manifest=result.manifest, deployer=deployer, relayer=relayer, manifest_dir=deployments_dir
+    )
 
 
 def role(name: str) -> str:

@@ -1,0 +1,897 @@
+"""The relayer: the only component holding a hot key. Every transaction goes through its outbox.
+
+request (idempotency key) → nonce taken under a DB lock → signed → raw bytes persisted → broadcast
+→ mined → final after N confirmations. A crash anywhere re-sends the *same* signed bytes: one
+request never gets a second nonce. Stuck transactions are replaced at the same nonce with both fee
+fields raised by at least 10 %; every hash of the nonce is watched until one is final.
+
+`Relayer` is the plain, synchronous engine (used by the CLI, the benchmark and tests);
+`RelayerActivities` exposes it to Temporal (sync activities, run in the worker's thread pool).
+Relayer errors that mean "wait and retry" raise retryable ApplicationErrors, so flows pause rather
+than fail; "this request can never succeed" errors are non-retryable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from sqlalchemy import func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, CancelledError
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound
+
+from contracts.abi import contract_abi, decode_log, decode_revert, encode_call, revert_data_from_exception
+from contracts.manifest import Manifest, ManifestError, load_manifest
+from contracts.rpc import ChainIdMismatch, connect
+from models.base import utcnow
+from models.chain import (
+    RELAYER_READ,
+    RELAYER_SUBMIT,
+    RELAYER_WAIT_FINAL,
+    AttemptStatus,
+    ChainEvent,
+    ChainNonce,
+    ChainTx,
+    ChainTxAttempt,
+    ContractCall,
+    LogEntry,
+    ReadCall,
+    SubmitTx,
+    TxOutcome,
+    TxRef,
+    TxStatus,
+)
+from models.db import is_postgres
+from models.devchain import is_anvil_dev_key
+from models.logs import get_logger
+from models.settings import Settings
+
+log = get_logger(__name__)
+
+# How long cheap chain facts are reused. Short: they only save RPC round trips under load.
+FEE_CACHE_SECONDS = 1.0
+BALANCE_CACHE_SECONDS = 2.0
+CHAIN_ID_RECHECK_SECONDS = 60.0
+
+# Error types callers (workflows) can match on.
+ERR_BALANCE_LOW = "RelayerBalanceLow"
+ERR_IDEMPOTENCY = "IdempotencyConflict"
+ERR_UNKNOWN_TX = "UnknownTransaction"
+ERR_CHAIN = "ChainUnavailable"
+ERR_CONFIG = "RelayerMisconfigured"
+ERR_BAD_REQUEST = "BadTransactionRequest"
+
+
+class RelayerError(Exception):
+    retryable = True
+    kind = ERR_CHAIN
+
+
+class BalanceTooLow(RelayerError):
+    kind = ERR_BALANCE_LOW
+
+    def __init__(self, address: str, balance: int, floor: int):
+        self.address, self.balance, self.floor = address, balance, floor
+        super().__init__(f"relayer {address} holds {balance} wei, below the floor of {floor} wei; waiting for funds")
+
+
+class IdempotencyConflict(RelayerError):
+    retryable = False
+    kind = ERR_IDEMPOTENCY
+
+
+class UnknownTransaction(RelayerError):
+    retryable = False
+    kind = ERR_UNKNOWN_TX
+
+
+class BadRequest(RelayerError):
+    retryable = False
+    kind = ERR_BAD_REQUEST
+
+
+class Misconfigured(RelayerError):
+    kind = ERR_CONFIG  # retryable: an operator fixes config and the flow continues
+
+
+class SimulatedCrash(Exception):
+    """Raised by test hooks to stop the relayer between two steps, as a process death would."""
+
+
+def _ceil_pct(value: int, percent: int) -> int:
+    return -(-value * percent // 100)
+
+
+def _hex(value: bytes | HexBytes | str) -> str:
+    if isinstance(value, str):
+        return value.lower() if value.startswith("0x") else "0x" + value.lower()
+    return "0x" + bytes(value).hex()
+
+
+def _error_text(exc: BaseException) -> str:
+    msg = getattr(exc, "message", None) or str(exc)
+    rpc = getattr(exc, "rpc_response", None)
+    if isinstance(rpc, dict) and isinstance(rpc.get("error"), dict):
+        msg = f"{msg} {rpc['error'].get('message', '')}"
+    return msg.lower()
+
+
+def _is_already_known(text: str) -> bool:
+    return any(s in text for s in ("already known", "known transaction", "already imported", "alreadyknown"))
+
+
+def _is_nonce_too_low(text: str) -> bool:
+    return any(s in text for s in ("nonce too low", "nonce has already been used", "oldnonce", "nonce is too low"))
+
+
+def _is_underpriced(text: str) -> bool:
+    return "underpriced" in text
+
+
+def _is_insufficient_funds(text: str) -> bool:
+    return "insufficient funds" in text or "insufficient balance" in text
+
+
+def content_hash(chain_id: int, to: str, data: str, value: int, gas_limit: int | None) -> str:
+    material = f"{chain_id}|{to.lower()}|{data.lower()}|{value}|{gas_limit if gas_limit is not None else ''}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass
+class Fees:
+    max_fee: int
+    tip: int
+
+
+class Relayer:
+    """Sends transactions exactly once per idempotency key. Thread-safe: share one per process."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, w3: Web3 | None = None):
+        self.settings = settings
+        self.engine = engine
+        self.chain_id = settings.chain_id
+        self._account = self._load_account(settings)
+        self.address: str = self._account.address
+        self._w3 = w3
+        self._w3_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._fees: tuple[float, int, int] | None = None  # (at, next base fee, tip)
+        self._balance: tuple[float, int] | None = None
+        self._chain_checked_at = 0.0 if w3 is None else -1.0
+        self._nonce_row_ready = False
+        self._manifest: Manifest | None = None
+        # Test hook: called with the tx key right after the signed bytes are committed, before
+        # broadcast. Raising SimulatedCrash there reproduces a process dying at that point.
+        self.after_persist: Callable[[str], None] | None = None
+
+    # --- setup -----------------------------------------------------------------------------------
+    @staticmethod
+    def _load_account(settings: Settings) -> LocalAccount:
+        key = settings.require_relayer_key()
+        if not settings.is_local_chain and is_anvil_dev_key(key):
+            raise Misconfigured(
+                "SGE_RELAYER_PRIVATE_KEY is one of anvil's published dev keys; refused on chain "
+                f"{settings.chain_id} (only local chains may use them)"
+            )
+        return Account.from_key(key)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Relayer(address={self.address}, chain_id={self.chain_id})"
+
+    @property
+    def w3(self) -> Web3:
+        if self._w3 is None:
+            with self._w3_lock:
+                if self._w3 is None:
+                    try:
+                        self._w3 = connect(self.settings.eth_rpc_urls, expected_chain_id=self.chain_id)
+                    except ChainIdMismatch as exc:
+                        raise Misconfigured(str(exc)) from None
+                    except Exception as exc:
+                        raise RelayerError(str(exc)) from None
+                    self._chain_checked_at = time.monotonic()
+        return self._w3
+
+    def _check_chain_id(self) -> None:
+        """Before signing: the node must serve the configured chain (re-checked every minute)."""
+        now = time.monotonic()
+        if now - self._chain_checked_at < CHAIN_ID_RECHECK_SECONDS and self._chain_checked_at > 0:
+            return
+        actual = self.w3.eth.chain_id
+        if actual != self.chain_id:
+            raise Misconfigured(f"RPC serves chain id {actual}, configured SGE_CHAIN_ID is {self.chain_id}")
+        self._chain_checked_at = now
+
+    def manifest(self, *, reload: bool = False) -> Manifest:
+        if self._manifest is None or reload:
+            try:
+                self._manifest = load_manifest(self.settings.deployments_dir, self.chain_id)
+            except ManifestError as exc:
+                raise Misconfigured(str(exc)) from None
+        return self._manifest
+
+    def _contract_address(self, name: str) -> str:
+        manifest = self.manifest()
+        if name not in manifest.contracts:
+            manifest = self.manifest(reload=True)  # deployed after we loaded it
+        try:
+            return manifest.address(name)
+        except ManifestError as exc:
+            raise BadRequest(str(exc)) from None
+
+    # --- chain facts (cached briefly) ------------------------------------------------------------
+    def balance(self, *, fresh: bool = False) -> int:
+        with self._cache_lock:
+            cached = self._balance
+        if not fresh and cached and time.monotonic() - cached[0] < BALANCE_CACHE_SECONDS:
+            return cached[1]
+        value = self.w3.eth.get_balance(self.address)
+        with self._cache_lock:
+            self._balance = (time.monotonic(), value)
+        return value
+
+    def _check_balance(self) -> None:
+        floor = self.settings.relayer_min_balance_wei
+        if floor <= 0:
+            return
+        balance = self.balance()
+        if balance < floor:
+            balance = self.balance(fresh=True)  # may have been topped up since the cached read
+            if balance < floor:
+                raise BalanceTooLow(self.address, balance, floor)
+
+    def _market(self) -> tuple[int, int]:
+        """(next block's base fee, tip) from eth_feeHistory."""
+        with self._cache_lock:
+            cached = self._fees
+        if cached and time.monotonic() - cached[0] < FEE_CACHE_SECONDS:
+            return cached[1], cached[2]
+        s = self.settings
+        history = self.w3.eth.fee_history(s.relayer_fee_history_blocks, "latest", [s.relayer_fee_percentile])
+        next_base = int(history["baseFeePerGas"][-1])
+        # Empty blocks report a zero reward; they say nothing about the going tip.
+        rewards = sorted(int(r[0]) for r in history.get("reward") or [] if r and int(r[0]) > 0)
+        tip = rewards[len(rewards) // 2] if rewards else 0
+        tip = max(tip, s.relayer_min_priority_fee_wei)
+        with self._cache_lock:
+            self._fees = (time.monotonic(), next_base, tip)
+        return next_base, tip
+
+    def market_fees(self) -> Fees:
+        """Tip from fee history; max fee = 2 × next base fee + tip (survives ~6 full blocks of
+        base-fee rises), both capped by the configured ceiling."""
+        base, tip = self._market()
+        ceiling = self.settings.relayer_max_fee_per_gas_wei
+        max_fee = min(2 * base + tip, ceiling)
+        return Fees(max_fee=max_fee, tip=min(tip, max_fee))
+
+    def bumped_fees(self, old_max: int, old_tip: int) -> Fees | None:
+        """Fees for a replacement: both fields ≥ bump % above the old ones (and at least the market),
+        capped by the ceiling. None when the ceiling leaves no room for a ≥ 10 % raise."""
+        pct = 100 + self.settings.relayer_fee_bump_percent
+        base, market_tip = self._market()
+        tip = max(_ceil_pct(old_tip, pct), market_tip)
+        max_fee = max(_ceil_pct(old_max, pct), 2 * base + tip)
+        max_fee = min(max_fee, self.settings.relayer_max_fee_per_gas_wei)
+        tip = min(tip, max_fee)
+        if max_fee < _ceil_pct(old_max, 110) or tip < _ceil_pct(old_tip, 110):
+            return None
+        return Fees(max_fee=max_fee, tip=tip)
+
+    # --- nonces ----------------------------------------------------------------------------------
+    def _ensure_nonce_row(self) -> None:
+        """Create this sender's nonce counter once, starting from the node's pending count; after that
+        the DB is the only source of nonces."""
+        if self._nonce_row_ready:
+            return
+        start = self.w3.eth.get_transaction_count(self.address, "pending")
+        values = {"chain_id": self.chain_id, "address": self.address, "next_nonce": start, "updated_at": utcnow()}
+        dialect = postgresql if is_postgres(self.engine) else sqlite
+        stmt = dialect.insert(ChainNonce).values(**values).on_conflict_do_nothing()
+        with Session(self.engine) as session:
+            session.exec(stmt)  # type: ignore[call-overload]
+            session.commit()
+        self._nonce_row_ready = True
+
+    def resync_nonce(self) -> int:
+        """Move the counter forward past nonces used outside the relayer (never backwards)."""
+        self._ensure_nonce_row()
+        chain_next = self.w3.eth.get_transaction_count(self.address, "pending")
+        with Session(self.engine) as session:
+            row = session.exec(self._nonce_query()).one()
+            if chain_next > row.next_nonce:
+                log.warning("relayer_nonce_resync", address=self.address, db_next=row.next_nonce, chain_next=chain_next)
+                row.next_nonce = chain_next
+                row.updated_at = utcnow()
+                session.add(row)
+            session.commit()
+            return row.next_nonce
+
+    def _nonce_query(self):
+        # FOR UPDATE: the row lock on PostgreSQL. SQLite has no row locks; its transactions start with
+        # BEGIN IMMEDIATE (models.db), which holds the database write lock for the same purpose.
+        return (
+            select(ChainNonce)
+            .where(ChainNonce.chain_id == self.chain_id, ChainNonce.address == self.address)
+            .with_for_update()
+        )
+
+    # --- submit ----------------------------------------------------------------------------------
+    def _resolve(self, req: SubmitTx) -> tuple[str, str]:
+        if req.call is not None:
+            to = self._contract_address(req.call.contract)
+            try:
+                data = _hex(encode_call(req.call.contract, req.call.function, *req.call.args))
+            except Exception as exc:
+                raise BadRequest(f"cannot encode {req.call.contract}.{req.call.function}: {exc}") from None
+            return to, data
+        assert req.to is not None
+        try:
+            to = Web3.to_checksum_address(req.to)
+            data = _hex(bytes.fromhex(req.data_hex.removeprefix("0x")))
+        except ValueError as exc:
+            raise BadRequest(f"bad target or calldata: {exc}") from None
+        return to, data
+
+    def submit(self, req: SubmitTx) -> TxRef:
+        """Record, sign, persist and broadcast `req` once. Calling again with the same key returns the
+        same transaction (re-broadcasting its stored bytes if it was never sent)."""
+        to, data = self._resolve(req)
+        digest = content_hash(self.chain_id, to, data, req.value, req.gas_limit)
+        row = self._load(req.key)
+        if row is None:
+            row = self._create(req, to, data, digest)
+        elif row.content_hash != digest:
+            raise IdempotencyConflict(f"key {req.key!r} was already used for a different transaction")
+        if row.status == TxStatus.REQUESTED:
+            row = self._sign_new(row)
+        if row.status == TxStatus.SIGNED:
+            row = self._broadcast_current(row)
+        return _ref(row)
+
+    def _load(self, key: str) -> ChainTx | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.exec(select(ChainTx).where(ChainTx.key == key)).first()
+
+    def _create(self, req: SubmitTx, to: str, data: str, digest: str) -> ChainTx:
+        row = ChainTx(
+            key=req.key,
+            label=req.label[:100],
+            chain_id=self.chain_id,
+            from_address=self.address,
+            to_address=to,
+            data=data,
+            value=req.value,
+            content_hash=digest,
+            status=TxStatus.REQUESTED,
+            gas_limit=req.gas_limit,
+            caller_gas_limit=req.gas_limit is not None,
+        )
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                session.add(row)
+                session.commit()
+                return row
+        except IntegrityError:
+            existing = self._load(req.key)  # a concurrent submit of the same key won the insert
+            if existing is None:
+                raise
+            if existing.content_hash != digest:
+                raise IdempotencyConflict(f"key {req.key!r} was already used for a different transaction") from None
+            return existing
+
+    def _sign_new(self, row: ChainTx) -> ChainTx:
+        """requested → signed (or → failed when the call would revert). Nonce taken and bytes stored
+        in one DB transaction: a crash before commit leaves no nonce used."""
+        self._check_chain_id()
+        self._check_balance()
+        self._ensure_nonce_row()
+        gas_limit = row.gas_limit
+        if not row.caller_gas_limit:
+            try:
+                estimate = self.w3.eth.estimate_gas(
+                    {"from": self.address, "to": row.to_address, "data": row.data, "value": row.value}
+                )
+            except ContractLogicError as exc:
+                return self._fail_unsent(row, _revert_reason_of(exc))
+            except Exception as exc:
+                text = _error_text(exc)
+                if "revert" in text:
+                    return self._fail_unsent(row, _plain_reason(exc))
+                if _is_insufficient_funds(text):
+                    raise BalanceTooLow(self.address, self.balance(fresh=True), self.settings.relayer_min_balance_wei) from None
+                raise RelayerError(f"eth_estimateGas failed: {exc}") from None
+            gas_limit = estimate * self.settings.relayer_gas_limit_percent // 100
+        fees = self.market_fees()
+        with Session(self.engine, expire_on_commit=False) as session:
+            nonce_row = session.exec(self._nonce_query()).one()
+            current = session.exec(select(ChainTx).where(ChainTx.id == row.id).with_for_update()).one()
+            if current.status != TxStatus.REQUESTED:  # another worker signed it meanwhile
+                session.expunge(current)  # keep its loaded state: rollback would expire it
+                session.rollback()
+                return current
+            nonce = nonce_row.next_nonce
+            attempt = self._sign(current, nonce, gas_limit, fees)
+            nonce_row.next_nonce = nonce + 1
+            nonce_row.updated_at = utcnow()
+            now = utcnow()
+            current.nonce = nonce
+            current.gas_limit = gas_limit
+            current.max_fee_per_gas = fees.max_fee
+            current.max_priority_fee_per_gas = fees.tip
+            current.tx_hash = attempt.tx_hash
+            current.status = TxStatus.SIGNED
+            current.signed_at = now
+            current.updated_at = now
+            session.add_all([nonce_row, current, attempt])
+            session.commit()
+        if self.after_persist is not None:
+            self.after_persist(current.key)
+        return current
+
+    def _sign(self, row: ChainTx, nonce: int, gas_limit: int, fees: Fees) -> ChainTxAttempt:
+        tx = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": row.to_address,
+            "value": row.value,
+            "data": row.data,
+            "gas": gas_limit,
+            "maxFeePerGas": fees.max_fee,
+            "maxPriorityFeePerGas": fees.tip,
+        }
+        signed = self._account.sign_transaction(tx)
+        return ChainTxAttempt(
+            tx_id=row.id,
+            nonce=nonce,
+            tx_hash=_hex(signed.hash),
+            raw_tx=_hex(signed.raw_transaction),
+            max_fee_per_gas=fees.max_fee,
+            max_priority_fee_per_gas=fees.tip,
+            gas_limit=gas_limit,
+            status=AttemptStatus.SIGNED,
+        )
+
+    def _fail_unsent(self, row: ChainTx, reason: str) -> ChainTx:
+        """The call reverts in simulation: nothing is signed, the request ends failed (not retried)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            current = session.exec(select(ChainTx).where(ChainTx.id == row.id).with_for_update()).one()
+            if current.status != TxStatus.REQUESTED:
+                session.expunge(current)  # keep its loaded state: rollback would expire it
+                session.rollback()
+                return current
+            now = utcnow()
+            current.status = TxStatus.FAILED
+            current.revert_reason = reason
+            current.final_at = now
+            current.updated_at = now
+            session.add(current)
+            session.commit()
+        log.info("relayer_tx_would_revert", key=row.key, label=row.label, reason=reason)
+        return current
+
+    def _current_attempt(self, session: Session, row: ChainTx) -> ChainTxAttempt:
+        return session.exec(select(ChainTxAttempt).where(ChainTxAttempt.tx_hash == row.tx_hash)).one()
+
+    def _broadcast_current(self, row: ChainTx) -> ChainTx:
+        with Session(self.engine, expire_on_commit=False) as session:
+            attempt = self._current_attempt(session, row)
+        return self._broadcast(row, attempt)
+
+    def _broadcast(self, row: ChainTx, attempt: ChainTxAttempt) -> ChainTx:
+        """Hand stored bytes to the node. Safe to repeat: the same bytes are the same transaction."""
+        error: str | None = None
+        try:
+            self.w3.eth.send_raw_transaction(attempt.raw_tx)
+        except Exception as exc:
+            text = _error_text(exc)
+            if _is_already_known(text):
+                pass
+            elif _is_nonce_too_low(text):
+                # Either one of our attempts was mined (the poll will find its receipt) or the nonce
+                # was used by someone else (the poll re-queues the request). Never re-sign here.
+                error = "nonce too low at broadcast"
+                self.resync_nonce()
+            elif _is_underpriced(text):
+                # Another transaction with this nonce sits in the pool (normally our own earlier
+                # attempt); waiting resolves it, replacement raises fees further if needed.
+                error = "replacement underpriced at broadcast"
+            elif _is_insufficient_funds(text):
+                raise BalanceTooLow(self.address, self.balance(fresh=True), self.settings.relayer_min_balance_wei) from None
+            else:
+                raise RelayerError(f"broadcast of {attempt.tx_hash} failed: {exc}") from None
+        now = utcnow()
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.exec(
+                update(ChainTxAttempt)
+                .where(ChainTxAttempt.id == attempt.id, ChainTxAttempt.status == AttemptStatus.SIGNED)
+                .values(status=AttemptStatus.BROADCAST, broadcast_at=now)
+            )
+            values: dict[str, Any] = {"broadcast_at": now, "updated_at": now, "last_error": error}
+            session.exec(
+                update(ChainTx)
+                .where(ChainTx.id == row.id, ChainTx.status == TxStatus.SIGNED)
+                .values(status=TxStatus.BROADCAST, **values)
+            )
+            session.exec(
+                update(ChainTx).where(ChainTx.id == row.id, ChainTx.status != TxStatus.SIGNED).values(**values)
+            )
+            session.commit()
+            return session.exec(select(ChainTx).where(ChainTx.id == row.id)).one()
+
+    # --- waiting ---------------------------------------------------------------------------------
+    def poll(self, key: str) -> ChainTx:
+        """One step of progress for `key`: sign/broadcast if needed, look for receipts of every
+        attempt, finalize after N confirmations, replace when stuck. Returns the updated row."""
+        row = self._load(key)
+        if row is None:
+            raise UnknownTransaction(f"no transaction with key {key!r}")
+        if TxStatus(row.status).final:
+            return row
+        if row.status == TxStatus.REQUESTED:
+            row = self._sign_new(row)
+            if TxStatus(row.status).final:
+                return row
+        if row.status == TxStatus.SIGNED:
+            row = self._broadcast_current(row)
+        return self._track(row)
+
+    def _attempts(self, row: ChainTx) -> list[ChainTxAttempt]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(
+                session.exec(
+                    select(ChainTxAttempt)
+                    .where(ChainTxAttempt.tx_id == row.id, ChainTxAttempt.status != AttemptStatus.DROPPED)
+                    .order_by(ChainTxAttempt.id.desc())  # type: ignore[union-attr]
+                ).all()
+            )
+
+    def _receipt(self, tx_hash: str) -> Any | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+
+    def _track(self, row: ChainTx) -> ChainTx:
+        attempts = self._attempts(row)
+        found = None
+        for attempt in attempts:
+            receipt = self._receipt(attempt.tx_hash)
+            if receipt is not None:
+                found = (attempt, receipt)
+                break
+        if found is not None:
+            return self._on_mined(row, attempts, *found)
+        if row.status == TxStatus.MINED:
+            # Its block was reorganised away: back to waiting; the stored bytes are re-sent below.
+            log.warning("relayer_tx_reorged", key=row.key, hash=row.tx_hash, block=row.block_number)
+            row = self._set(row, status=TxStatus.BROADCAST, block_number=None, block_hash=None, mined_at=None)
+        latest_nonce = self.w3.eth.get_transaction_count(self.address, "latest")
+        if row.nonce is not None and latest_nonce > row.nonce:
+            # The nonce is used, but by none of our attempts (we just looked): check again once, then
+            # conclude another transaction from this key took it.
+            if any(self._receipt(a.tx_hash) for a in attempts):
+                return self._track(row)
+            return self._requeue_consumed(row)
+        age = (utcnow() - row.broadcast_at).total_seconds() if row.broadcast_at else float("inf")
+        if age >= self.settings.relayer_replace_after_seconds:
+            return self._replace(row)
+        return row
+
+    def _on_mined(self, row: ChainTx, attempts: list[ChainTxAttempt], attempt: ChainTxAttempt, receipt: Any) -> ChainTx:
+        block_number = int(receipt["blockNumber"])
+        block_hash = _hex(receipt["blockHash"])
+        head = self.w3.eth.block_number
+        confirmations = head - block_number + 1
+        gas_used = int(receipt["gasUsed"])
+        price = int(receipt.get("effectiveGasPrice") or 0)
+        fields: dict[str, Any] = {}
+        if row.status != TxStatus.MINED or row.tx_hash != attempt.tx_hash or row.block_hash != block_hash:
+            fields.update(
+                status=TxStatus.MINED,
+                tx_hash=attempt.tx_hash,
+                block_number=block_number,
+                block_hash=block_hash,
+                receipt_status=int(receipt["status"]),
+                gas_used=gas_used,
+                effective_gas_price=price,
+                fee_wei=gas_used * price,
+                logs=[_log_entry(entry) for entry in receipt["logs"]],
+                mined_at=utcnow(),
+            )
+            with Session(self.engine) as session:
+                for other in attempts:
+                    status = AttemptStatus.MINED if other.id == attempt.id else AttemptStatus.REPLACED
+                    session.exec(update(ChainTxAttempt).where(ChainTxAttempt.id == other.id).values(status=status))
+                session.commit()
+        if confirmations >= self.settings.confirmations:
+            canonical = self.w3.eth.get_block(block_number)
+            if _hex(canonical["hash"]) != block_hash:
+                return self._set(row, **fields) if fields else row  # reorg in progress: look again next poll
+            now = utcnow()
+            if int(receipt["status"]) == 1:
+                fields.update(status=TxStatus.CONFIRMED, final_at=now)
+            else:
+                fields.update(status=TxStatus.FAILED, final_at=now, revert_reason=self._revert_reason(row, receipt))
+            row = self._set(row, **fields)
+            log.info(
+                "relayer_tx_final", key=row.key, label=row.label, status=row.status, hash=row.tx_hash,
+                nonce=row.nonce, block=block_number, replacements=row.replacements,
+            )
+            return row
+        return self._set(row, **fields) if fields else row
+
+    def _revert_reason(self, row: ChainTx, receipt: Any) -> str:
+        """Replay the call on the parent block's state to recover the revert data."""
+        if int(receipt["gasUsed"]) >= (row.gas_limit or 0) > 0:
+            return "out of gas"
+        try:
+            self.w3.eth.call(
+                {"from": self.address, "to": row.to_address, "data": row.data, "value": row.value, "gas": row.gas_limit},
+                block_identifier=int(receipt["blockNumber"]) - 1,
+            )
+        except ContractLogicError as exc:
+            return _revert_reason_of(exc)
+        except Exception as exc:
+            return f"reverted (replay failed: {type(exc).__name__})"
+        return "reverted (replay on the parent block succeeded; state changed within the block)"
+
+    def _requeue_consumed(self, row: ChainTx) -> ChainTx:
+        """Our nonce was consumed by a transaction that is none of our attempts, so none of them can
+        ever be mined: the request is safe to sign again with a fresh nonce."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            current = session.exec(select(ChainTx).where(ChainTx.id == row.id).with_for_update()).one()
+            if current.nonce != row.nonce or TxStatus(current.status).final:
+                session.expunge(current)  # keep its loaded state: rollback would expire it
+                session.rollback()
+                return current
+            session.exec(
+                update(ChainTxAttempt).where(ChainTxAttempt.tx_id == row.id).values(status=AttemptStatus.DROPPED)
+            )
+            log.warning("relayer_nonce_consumed_elsewhere", key=row.key, nonce=row.nonce)
+            current.status = TxStatus.REQUESTED
+            current.nonce = None
+            current.tx_hash = None
+            current.last_error = f"nonce {row.nonce} was used by another transaction; re-signing"
+            current.updated_at = utcnow()
+            session.add(current)
+            session.commit()
+        self.resync_nonce()
+        return current
+
+    def _replace(self, row: ChainTx) -> ChainTx:
+        """Not mined in time: sign the same transaction at the same nonce with higher fees (both fields
+        ≥ 10 % up), persist it, broadcast it. Also re-sends if the node dropped our transaction."""
+        fees = self.bumped_fees(int(row.max_fee_per_gas or 0), int(row.max_priority_fee_per_gas or 0))
+        if fees is None:
+            # At the fee ceiling: keep the current attempt alive (re-send the same bytes).
+            log.warning("relayer_fee_ceiling_reached", key=row.key, nonce=row.nonce, max_fee=row.max_fee_per_gas)
+            return self._broadcast_current(row)
+        with Session(self.engine, expire_on_commit=False) as session:
+            current = session.exec(select(ChainTx).where(ChainTx.id == row.id).with_for_update()).one()
+            if current.tx_hash != row.tx_hash or current.status != TxStatus.BROADCAST:
+                session.expunge(current)  # keep its loaded state: rollback would expire it
+                session.rollback()  # someone else replaced or it got mined meanwhile
+                return current
+            attempt = self._sign(current, int(current.nonce), int(current.gas_limit), fees)  # type: ignore[arg-type]
+            session.exec(
+                update(ChainTxAttempt)
+                .where(ChainTxAttempt.tx_id == row.id, ChainTxAttempt.status.in_([AttemptStatus.SIGNED, AttemptStatus.BROADCAST]))  # type: ignore[attr-defined]
+                .values(status=AttemptStatus.REPLACED)
+            )
+            now = utcnow()
+            current.tx_hash = attempt.tx_hash
+            current.max_fee_per_gas = fees.max_fee
+            current.max_priority_fee_per_gas = fees.tip
+            current.replacements += 1
+            current.updated_at = now
+            session.add_all([current, attempt])
+            session.commit()
+        log.info(
+            "relayer_tx_replaced", key=row.key, nonce=row.nonce, old_hash=row.tx_hash, new_hash=attempt.tx_hash,
+            max_fee=fees.max_fee, tip=fees.tip,
+        )
+        return self._broadcast(current, attempt)
+
+    def _set(self, row: ChainTx, **fields: Any) -> ChainTx:
+        fields["updated_at"] = utcnow()
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.exec(update(ChainTx).where(ChainTx.id == row.id).values(**fields))
+            session.commit()
+            return session.exec(select(ChainTx).where(ChainTx.id == row.id)).one()
+
+    def wait_final(self, key: str, *, heartbeat: Callable[[dict[str, Any]], None] | None = None,
+                   timeout: float | None = None) -> TxOutcome:
+        """Poll until the transaction is final (confirmed or failed), replacing it when stuck."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = self.settings.relayer_poll_interval_seconds
+        while True:
+            row = self.poll(key)
+            if TxStatus(row.status).final:
+                return self.outcome(row)
+            if heartbeat is not None:
+                heartbeat({"key": key, "status": row.status, "hash": row.tx_hash, "nonce": row.nonce})
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{key} not final after {timeout}s (status {row.status})")
+            time.sleep(interval)
+
+    def outcome(self, row: ChainTx) -> TxOutcome:
+        logs = [LogEntry(**entry) for entry in row.logs or []]
+        return TxOutcome(
+            key=row.key,
+            status="confirmed" if row.status == TxStatus.CONFIRMED else "failed",
+            hash=row.tx_hash if row.block_number is not None else None,
+            nonce=row.nonce,
+            block_number=row.block_number,
+            gas_used=row.gas_used,
+            effective_gas_price=row.effective_gas_price,
+            fee_wei=row.fee_wei,
+            revert_reason=row.revert_reason,
+            logs=logs,
+            events=self._decode_events(logs),
+        )
+
+    def _decode_events(self, logs: list[LogEntry]) -> list[ChainEvent]:
+        names: dict[str, str] = {}
+        try:
+            names = {addr.lower(): name for name, addr in self.manifest().addresses.items()}
+        except RelayerError:
+            pass  # no manifest: decode by signature alone
+        events = []
+        for entry in logs:
+            decoded = decode_log(entry.address, entry.topics, entry.data, contract=names.get(entry.address.lower()))
+            if decoded is not None:
+                events.append(ChainEvent(contract=decoded.contract, event=decoded.event, address=decoded.address, args=decoded.args))
+        return events
+
+    def send_and_wait(self, req: SubmitTx, **kwargs: Any) -> TxOutcome:
+        self.submit(req)
+        return self.wait_final(req.key, **kwargs)
+
+    # --- reads -----------------------------------------------------------------------------------
+    def read(self, req: ReadCall) -> list[Any]:
+        call = req.call
+        to = self._contract_address(call.contract)
+        data = encode_call(call.contract, call.function, *call.args)
+        result = self.w3.eth.call({"to": to, "data": data}, block_identifier=req.block)
+        return contract_abi(call.contract).decode_output(call.function, len(call.args), bytes(result))
+
+
+def _aware(value):
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _revert_reason_of(exc: BaseException) -> str:
+    data = revert_data_from_exception(exc)
+    return decode_revert(data) if data else _plain_reason(exc)
+
+
+def _plain_reason(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    return text.removeprefix("execution reverted: ").strip() or "execution reverted"
+
+
+def _log_entry(entry: Any) -> dict[str, Any]:
+    return {
+        "address": Web3.to_checksum_address(entry["address"]),
+        "topics": [_hex(t) for t in entry["topics"]],
+        "data": _hex(entry["data"]),
+        "log_index": int(entry["logIndex"]) if entry.get("logIndex") is not None else None,
+    }
+
+
+def _ref(row: ChainTx) -> TxRef:
+    return TxRef(key=row.key, status=TxStatus(row.status), nonce=row.nonce, hash=row.tx_hash, revert_reason=row.revert_reason)
+
+
+# --- readiness ---------------------------------------------------------------------------------------
+_status_relayers: dict[tuple[int, str], Relayer] = {}
+
+
+def relayer_status(settings: Settings, engine: Engine | None = None) -> dict[str, Any]:
+    """Relayer health for `/readyz` and `sge relayer status`: never raises; `ok` is False when the
+    key is missing or refused, the RPC is unreachable, or the balance is below the floor."""
+    result: dict[str, Any] = {"ok": False, "chain_id": settings.chain_id, "min_balance_wei": settings.relayer_min_balance_wei}
+    try:
+        key = settings.require_relayer_key()
+        if not settings.is_local_chain and is_anvil_dev_key(key):
+            result["error"] = "relayer key is a published anvil dev key on a non-local chain"
+            return result
+        address = Account.from_key(key).address
+        result["address"] = address
+        w3 = connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id, timeout=5)
+        balance = w3.eth.get_balance(address)
+        result.update(balance_wei=balance, balance_ok=balance >= settings.relayer_min_balance_wei)
+        if engine is not None:
+            with Session(engine) as session:
+                pending, oldest = session.exec(
+                    select(func.count(), func.min(ChainTx.created_at)).where(
+                        ChainTx.status.in_([TxStatus.REQUESTED, TxStatus.SIGNED, TxStatus.BROADCAST, TxStatus.MINED])  # type: ignore[attr-defined]
+                    )
+                ).one()
+            result["pending"] = int(pending)
+            result["oldest_pending_seconds"] = (utcnow() - _aware(oldest)).total_seconds() if oldest else None
+        result["ok"] = bool(result["balance_ok"])
+        if not result["ok"]:
+            result["error"] = f"balance {balance} wei below floor {settings.relayer_min_balance_wei} wei"
+    except Exception as exc:  # readiness reports, it does not raise
+        result["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return result
+
+
+# --- Temporal activities -----------------------------------------------------------------------------
+def _application_error(exc: RelayerError) -> ApplicationError:
+    delay = timedelta(seconds=30) if isinstance(exc, BalanceTooLow) else None
+    return ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable, next_retry_delay=delay)
+
+
+class RelayerActivities:
+    """Temporal face of the relayer. Synchronous: runs in the worker's activity thread pool."""
+
+    def __init__(self, settings: Settings, engine: Engine):
+        self.settings = settings
+        self.engine = engine
+        self._relayer: Relayer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def relayer(self) -> Relayer:
+        # Created on first use so a worker can start (and serve other activities) while the chain
+        # is still coming up.
+        if self._relayer is None:
+            with self._lock:
+                if self._relayer is None:
+                    self._relayer = Relayer(self.settings, self.engine)
+        return self._relayer
+
+    @activity.defn(name=RELAYER_SUBMIT)
+    def submit(self, req: SubmitTx) -> TxRef:
+        try:
+            return self.relayer.submit(req)
+        except RelayerError as exc:
+            raise _application_error(exc) from None
+
+    @activity.defn(name=RELAYER_WAIT_FINAL)
+    def wait_final(self, key: str) -> TxOutcome:
+        def beat(details: dict[str, Any]) -> None:
+            activity.heartbeat(details)
+            if activity.is_cancelled():
+                raise CancelledError("relayer.wait_final cancelled")
+            if activity.is_worker_shutdown():  # let another worker pick the wait up (state is in the DB)
+                raise ApplicationError("worker shutting down", type="WorkerShutdown")
+
+        try:
+            return self.relayer.wait_final(key, heartbeat=beat)
+        except RelayerError as exc:
+            raise _application_error(exc) from None
+
+    @activity.defn(name=RELAYER_READ)
+    def read(self, req: ReadCall) -> list[Any]:
+        try:
+            return self.relayer.read(req)
+        except RelayerError as exc:
+            raise _application_error(exc) from None
+
+    def all(self) -> list[Callable]:
+        return [self.submit, self.wait_final, self.read]
+
+
+def relayer_activities(settings: Settings, engine: Engine) -> list[Callable]:
+    return RelayerActivities(settings, engine).all()
