@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api import health
 from api.errors import install_error_handlers
+from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from models.db import get_engine
 from models.settings import Settings, get_settings
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.state.settings = settings
     app.state.readiness_checks = dict(health.DEFAULT_CHECKS)
     install_error_handlers(app)
+    # Starlette runs the last-added middleware first: request context → CORS → size cap → idempotency.
+    app.add_middleware(IdempotencyMiddleware, get_engine=lambda scope: scope["app"].state.engine)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

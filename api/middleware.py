@@ -10,8 +10,6 @@ import uuid
 import structlog
 from prometheus_client import Counter, Histogram
 
-from starlette.exceptions import HTTPException
-
 from api.errors import error_body
 from models.logs import get_logger
 
@@ -78,16 +76,9 @@ class BodySizeLimitMiddleware:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            body = json.dumps(error_body("payload_too_large", self._message)).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-                }
-            )
-            return await send({"type": "http.response.body", "body": body})
+            return await self._reject(send)
         received = 0
+        started = False
 
         async def limited_receive():
             nonlocal received
@@ -95,12 +86,31 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Raised inside the handler's body read; the error handlers turn it into JSON 413.
-                    raise HTTPException(413, self._message)
+                    raise _BodyTooLarge
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
 
-    @property
-    def _message(self) -> str:
-        return f"request body exceeds {self.max_bytes} bytes"
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send) -> None:
+        body = json.dumps(error_body("payload_too_large", f"request body exceeds {self.max_bytes} bytes")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    """Raised from receive() when a streamed body passes the cap; turned into a 413 above."""

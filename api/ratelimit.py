@@ -1,0 +1,91 @@
+"""Rate limits per client IP and per wallet, shared across API processes through Redis when configured.
+
+Built on the `limits` library (moving window). The client IP is the socket peer unless that peer is a
+configured trusted proxy; then the right-most X-Forwarded-For hop that is not itself a trusted proxy
+is used (the left-most hops are client-controlled and never trusted).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter
+
+from api.errors import ApiError
+from models.settings import Settings
+
+RATE_LIMITED = Counter("sge_rate_limited_total", "Requests refused by a rate limit", ["rule"])
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    limit: RateLimitItem
+    per: str  # "ip" or "wallet"
+
+
+RULES = {
+    "register_ip": Rule("register_ip", parse("5/hour"), "ip"),
+    "register_wallet": Rule("register_wallet", parse("10/day"), "wallet"),
+    "claims_wallet": Rule("claims_wallet", parse("60/hour"), "wallet"),
+}
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings, storage: Storage | None = None):
+        if storage is None:
+            storage = (
+                RedisStorage(f"async+{settings.redis_url}", implementation="redispy")
+                if settings.redis_url
+                else MemoryStorage()
+            )
+        self.storage = storage
+        self.strategy = MovingWindowRateLimiter(storage)
+        self.trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
+        self.rules = dict(RULES)
+
+    def client_ip(self, request: Request) -> str:
+        peer = request.client.host if request.client else "unknown"
+        if not self._is_trusted(peer):
+            return peer
+        forwarded = request.headers.get("x-forwarded-for", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self._is_trusted(hop):
+                return hop
+        return peer
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted)
+
+    async def hit(self, rule_name: str, identity: str) -> None:
+        """Count one request against `rule_name` for `identity`; 429 with Retry-After when over."""
+        rule = self.rules[rule_name]
+        if await self.strategy.hit(rule.limit, rule.name, identity):
+            return
+        RATE_LIMITED.labels(rule.name).inc()
+        stats = await self.strategy.get_window_stats(rule.limit, rule.name, identity)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many requests ({rule.limit} per {rule.per}); retry in {retry_after}s",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    async def hit_ip(self, rule_name: str, request: Request) -> None:
+        await self.hit(rule_name, self.client_ip(request))
+
+    async def hit_wallet(self, rule_name: str, wallet: str) -> None:
+        await self.hit(rule_name, wallet.lower())  # normalised: one budget whatever the casing

@@ -1,0 +1,72 @@
+import os
+import socket
+import uuid
+
+import pytest
+from starlette.requests import Request
+
+from api.errors import ApiError
+from api.ratelimit import RateLimiter
+from models.settings import Settings
+
+
+def _request(peer: str, forwarded: str | None = None) -> Request:
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": headers, "client": (peer, 1234)})
+
+
+def test_forwarded_for_is_trusted_only_from_configured_proxies():
+    limiter = RateLimiter(Settings(_env_file=None, trusted_proxies="10.0.0.0/8"))
+    # untrusted peer: its header is ignored
+    assert limiter.client_ip(_request("203.0.113.9", "1.2.3.4")) == "203.0.113.9"
+    # trusted proxy: the right-most hop that is not a proxy; spoofed left-most hops are ignored
+    assert limiter.client_ip(_request("10.0.0.5", "6.6.6.6, 198.51.100.7, 10.0.0.9")) == "198.51.100.7"
+    assert limiter.client_ip(_request("10.0.0.5")) == "10.0.0.5"
+
+
+async def test_limits_and_retry_after():
+    limiter = RateLimiter(Settings(_env_file=None))
+    ip = f"ip-{uuid.uuid4()}"
+    for _ in range(5):
+        await limiter.hit("register_ip", ip)
+    with pytest.raises(ApiError) as err:
+        await limiter.hit("register_ip", ip)
+    assert err.value.status == 429 and err.value.code == "rate_limited"
+    assert 3500 < int(err.value.headers["Retry-After"]) <= 3600
+
+
+async def test_wallet_budget_ignores_casing():
+    limiter = RateLimiter(Settings(_env_file=None))
+    wallet = "0x" + uuid.uuid4().hex + "ABCDEF01"
+    for i in range(60):
+        await limiter.hit_wallet("claims_wallet", wallet.lower() if i % 2 else wallet.upper().replace("0X", "0x"))
+    with pytest.raises(ApiError):
+        await limiter.hit_wallet("claims_wallet", wallet)
+
+
+def _redis_url() -> str | None:
+    """SGE_TEST_REDIS_URL (CI sets it, so there the test must run), else a local Redis if one answers."""
+    url = os.environ.get("SGE_TEST_REDIS_URL")
+    if url:
+        return url
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.3).close()
+    except OSError:
+        return None
+    return "redis://127.0.0.1:6379/15"
+
+
+REDIS_URL = _redis_url()
+
+
+# Shared limits need a Redis server, which a fresh machine may not have; CI always runs this test.
+@pytest.mark.skipif(REDIS_URL is None, reason="no Redis: set SGE_TEST_REDIS_URL (CI does)")
+async def test_redis_shares_the_budget_between_api_processes():
+    """Two limiters on one Redis behave like two API processes: one budget."""
+    settings = Settings(_env_file=None, redis_url=REDIS_URL)
+    first, second = RateLimiter(settings), RateLimiter(settings)
+    ip = f"ip-{uuid.uuid4()}"
+    for limiter in (first, second, first, second, first):
+        await limiter.hit("register_ip", ip)
+    with pytest.raises(ApiError):
+        await second.hit("register_ip", ip)
