@@ -133,7 +133,21 @@ class Settings(BaseSettings):
     coinbase_business_api_url: str = Field("https://business.coinbase.com", description="Coinbase Business API base URL.")
     coinbase_business_api_key: SecretStr | None = Field(None, description="Coinbase Business API key (JWT signing). Secret.")
     coinbase_business_webhook_secret: SecretStr | None = Field(None, description="Business webhook secret. Secret.")
+    coinbase_business_api_key_id: str = Field(
+        "", description="CDP API key id (`kid`/`sub` of the Business JWT); the key secret is SGE_COINBASE_BUSINESS_API_KEY."
+    )
+    payment_expiry_seconds: int = Field(
+        3600, ge=60, le=7 * 86400, description="Lifetime of a Business payment link (Commerce charges expire after 1 h, fixed)."
+    )
+    payment_http_timeout_seconds: float = Field(10.0, gt=0, le=120, description="Timeout of one call to a payment provider.")
     sandbox_port: int = Field(8787, ge=1, le=65535, description="Port of the local payment sandbox.")
+    sandbox_host: str = Field("127.0.0.1", description="Bind address of the local payment sandbox.")
+    sandbox_public_url: str = Field("", description="Base URL of the sandbox's hosted payment pages (default http://<host>:<port>).")
+    sandbox_retry_base_seconds: float = Field(
+        1.0, gt=0, le=3600, description="Sandbox webhook retry: first delay; doubles per attempt (Coinbase: minutes, over 3 days)."
+    )
+    sandbox_retry_max_seconds: float = Field(60.0, gt=0, le=3600, description="Sandbox webhook retry: longest delay (Coinbase: 1 h).")
+    sandbox_retry_max_attempts: int = Field(12, ge=1, le=1000, description="Sandbox webhook retry: attempts before a delivery is given up.")
 
     # --- logging ---------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
@@ -234,6 +248,10 @@ class Settings(BaseSettings):
     @property
     def api_base_url(self) -> str:
         return self.api_public_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def sandbox_base_url(self) -> str:
+        return self.sandbox_public_url or f"http://{self.sandbox_host}:{self.sandbox_port}"
 
     @property
     def deployments_dir(self) -> Path:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
 from models.settings import Settings
 from workflows.probe import ProbeWorkflow
@@ -16,4 +17,5 @@ WORKFLOWS: list[type] = [ProbeWorkflow]
 def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities: list[Callable] = []
     activities += PlatformActivities(engine).all()
+    activities += PaymentActivities(settings, engine).all()
     return activities
