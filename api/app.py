@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from api import health
+from api import health, webhooks
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -56,5 +56,6 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

@@ -18,6 +18,7 @@ from web3 import Web3
 
 from cli import devstack
 from cli.common import console, fail, hard_exit, out, settings_and_logs
+from cli.sandbox import start_payments_sandbox
 from models import migrate
 from models.db import get_engine
 from models.devchain import anvil_accounts
@@ -63,6 +64,7 @@ def _check_ports(settings: Settings) -> None:
         ("SGE_TEMPORAL_UI_PORT", "127.0.0.1", settings.temporal_ui_port),
         ("SGE_ETH_RPC_URLS", rpc_host, rpc_port),
         ("SGE_API_PORT", settings.api_host, settings.api_port),
+        ("SGE_SANDBOX_PORT", settings.sandbox_host, settings.sandbox_port),
     ]
     for setting, host, port in wanted:
         if devstack.port_in_use(host, port):
@@ -176,7 +178,7 @@ async def _start_api(sup: devstack.Supervisor, settings: Settings, info: StackIn
 
 
 # The stack, in start order. Later capabilities insert their steps (contracts, payment sandbox).
-STEPS = [_start_temporal, _start_anvil, _fund_relayer, _start_worker, _start_api]
+STEPS = [_start_temporal, _start_anvil, _fund_relayer, start_payments_sandbox, _start_worker, _start_api]
 
 
 def _print_summary(info: StackInfo) -> None:

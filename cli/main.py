@@ -8,6 +8,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from cli import db, dev
+from cli import sandbox as sandbox_cli
 from cli.common import fail, hard_exit, out, run_async, settings_and_logs
 from models.settings import ConfigError, Settings, env_name
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(dev.app, name="dev")
+app.command("payments-sandbox")(sandbox_cli.payments_sandbox)
 
 
 @app.command()

@@ -1,0 +1,163 @@
+"""Coinbase webhook endpoints: verify, hand the event durably to its flow, then record it.
+
+    POST /v1/webhooks/coinbase-commerce   X-CC-Webhook-Signature (hex HMAC-SHA256 of the raw body)
+    POST /v1/webhooks/coinbase-business   X-Hook0-Signature (t, h, v1; ±5 minutes)
+
+Order of work, and why:
+1. Content type must be JSON (415), then the signature is checked on the raw bytes in constant time;
+   no secret configured → 503 `webhook_not_configured` (fail closed, and the provider keeps retrying);
+   missing / bad / stale signature → 401. Nothing is recorded for a rejected request.
+2. The body is parsed into one `PaymentEvent` (400 malformed JSON, 422 not a provider event).
+3. An event id already recorded (other than as `unknown_charge`) is a duplicate: 200, not re-signalled.
+4. No payment of ours for it → recorded as `unknown_charge` (reconciliation reads them), counted, 200.
+5. Signal `payment_event` to the payment's flow. Temporal unreachable → 503 and nothing recorded, so
+   the provider retries. The flow already completed → recorded as `flow_closed`, 200.
+6. Only now is the event id recorded. If that write fails the provider retries and the flow may get
+   the signal twice: flows deduplicate by `event_id` (and decide what out-of-order events mean).
+
+Webhooks are not rate limited per IP (the limiter skips this prefix) and carry no Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import Counter
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from models import coinbase
+from models.db import session_scope
+from models.logs import get_logger
+from models.payments import (
+    PAYMENT_EVENT_SIGNAL,
+    PaymentEvent,
+    WebhookOutcome,
+    get_webhook_event,
+    payment_for_event,
+    record_webhook_event,
+)
+from models.platform import PaymentProvider
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+log = get_logger(__name__)
+
+WEBHOOK_EVENTS = Counter(
+    "sge_webhook_events_total",
+    "Payment provider webhooks by outcome (handed_off, duplicate, unknown_charge, flow_closed, rejected, unavailable)",
+    ["provider", "outcome"],
+)
+SIGNAL_TIMEOUT = timedelta(seconds=5)
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+async def _raw_json_body(request: Request, provider: PaymentProvider) -> bytes:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        WEBHOOK_EVENTS.labels(provider.value, "rejected").inc()
+        raise ApiError(415, "unsupported_media_type", "webhooks must be sent as application/json")
+    return await request.body()
+
+
+def _delivered_headers(request: Request) -> dict[str, str]:
+    """Lower-case name → value as delivered (the last of repeated headers, as Hook0's clients read them)."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.raw:
+        headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+    return headers
+
+
+def _rejected(provider: PaymentProvider, exc: coinbase.WebhookRejected) -> ApiError:
+    WEBHOOK_EVENTS.labels(provider.value, "rejected").inc()
+    log.warning("webhook_rejected", provider=provider.value, code=exc.code, reason=exc.message)
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+@router.post("/coinbase-commerce", summary="Coinbase Commerce charge events")
+async def coinbase_commerce(request: Request):
+    provider = PaymentProvider.COINBASE_COMMERCE
+    body = await _raw_json_body(request, provider)
+    settings = request.app.state.settings
+    try:
+        coinbase.verify_commerce_signature(
+            _secret(settings.coinbase_commerce_webhook_secret), body, request.headers.get(coinbase.COMMERCE_SIGNATURE_HEADER)
+        )
+        event = coinbase.parse_commerce_webhook(body)
+    except coinbase.WebhookRejected as exc:
+        raise _rejected(provider, exc) from None
+    return await _hand_off(request, event, body)
+
+
+@router.post("/coinbase-business", summary="Coinbase Business payment-link events")
+async def coinbase_business(request: Request):
+    provider = PaymentProvider.COINBASE_BUSINESS
+    body = await _raw_json_body(request, provider)
+    settings = request.app.state.settings
+    headers = _delivered_headers(request)
+    try:
+        signature = coinbase.verify_hook0_signature(
+            _secret(settings.coinbase_business_webhook_secret),
+            body,
+            headers.get(coinbase.HOOK0_SIGNATURE_HEADER.lower()),
+            headers,
+        )
+        event = coinbase.parse_business_webhook(body, headers, signature.header_names)
+    except coinbase.WebhookRejected as exc:
+        raise _rejected(provider, exc) from None
+    return await _hand_off(request, event, body)
+
+
+def _lookup(engine, event: PaymentEvent):
+    with session_scope(engine) as session:
+        seen = get_webhook_event(session, event.provider, event.event_id)
+        if seen is not None and seen.outcome != WebhookOutcome.UNKNOWN_CHARGE:
+            seen.duplicates += 1  # acknowledged and ignored; counted on the first row
+            return True, None
+        payment = payment_for_event(session, event)
+        return False, (payment.flow_id if payment is not None else None)
+
+
+async def _hand_off(request: Request, event: PaymentEvent, body: bytes) -> dict:
+    provider = event.provider.value
+    engine = request.app.state.engine
+    digest = hashlib.sha256(body).hexdigest()
+    bound = {"provider": provider, "event_id": event.event_id, "event_type": event.event_type, "provider_ref": event.provider_ref}
+
+    duplicate, flow_id = await run_in_threadpool(_lookup, engine, event)
+    if duplicate:
+        WEBHOOK_EVENTS.labels(provider, WebhookOutcome.DUPLICATE.value).inc()
+        log.info("webhook_duplicate", **bound)
+        return {"status": WebhookOutcome.DUPLICATE.value, "event_id": event.event_id}
+    if flow_id is None:
+        outcome = await run_in_threadpool(record_webhook_event, engine, event, WebhookOutcome.UNKNOWN_CHARGE, digest)
+        WEBHOOK_EVENTS.labels(provider, outcome.value).inc()
+        log.warning("webhook_unknown_charge", **bound)
+        return {"status": outcome.value, "event_id": event.event_id}
+
+    outcome = WebhookOutcome.HANDED_OFF
+    try:
+        handle = request.app.state.temporal.get_workflow_handle(flow_id)
+        await handle.signal(PAYMENT_EVENT_SIGNAL, event, rpc_timeout=SIGNAL_TIMEOUT)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise _unavailable(provider, bound, exc) from None
+        outcome = WebhookOutcome.FLOW_CLOSED  # the flow ended; the workflow owns meaning, reconciliation sees it
+    except Exception as exc:  # noqa: BLE001 - connection failures surface as several types; all mean "retry later"
+        raise _unavailable(provider, bound, exc) from None
+
+    outcome = await run_in_threadpool(record_webhook_event, engine, event, outcome, digest)
+    WEBHOOK_EVENTS.labels(provider, outcome.value).inc()
+    log.info("webhook_" + outcome.value, flow_id=flow_id, **bound)
+    return {"status": outcome.value, "event_id": event.event_id}
+
+
+def _unavailable(provider: str, bound: dict, exc: Exception) -> ApiError:
+    WEBHOOK_EVENTS.labels(provider, "unavailable").inc()
+    log.error("webhook_handoff_failed", error=f"{type(exc).__name__}: {str(exc)[:200]}", **bound)
+    return ApiError(503, "flow_unavailable", "could not hand the event to its flow; retry later")
