@@ -10,8 +10,14 @@ from typing import Any
 
 import httpx
 
-from models.coinbase import COMMERCE_API_VERSION, ProviderCharge, cdp_jwt, parse_business_link, parse_commerce_charge
-from models.coinbase import WebhookRejected
+from models.coinbase import (
+    COMMERCE_API_VERSION,
+    ProviderCharge,
+    WebhookRejected,
+    cdp_jwt,
+    parse_business_link,
+    parse_commerce_charge,
+)
 
 
 class ProviderError(Exception):

@@ -35,12 +35,18 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.coinbase_clients import BusinessClient, CommerceClient, ProviderError
 from models.base import utcnow
-from models.coinbase import ProviderCharge, business_link_body, commerce_charge_body, payment_metadata
+from models.coinbase import (
+    ProviderCharge,
+    business_link_body,
+    commerce_charge_body,
+    payment_metadata,
+)
 from models.db import session_scope
 from models.logs import get_logger
 from models.payments import (
@@ -60,7 +66,6 @@ from models.payments import (
 )
 from models.platform import PaymentProvider, Program
 from models.settings import Settings
-from sqlmodel import select
 
 log = get_logger(__name__)
 

@@ -85,7 +85,7 @@ def test_ctrl_c_stops_every_child_and_readyz_names_what_is_down(tmp_path):
         assert ui.status_code == 200
 
         children = {c["name"]: c["pid"] for c in json.loads((home / "dev" / "stack.json").read_text())["children"]}
-        assert set(children) == {"temporal", "anvil", "worker", "api"}
+        assert set(children) == {"temporal", "anvil", "sandbox", "worker", "api"}
 
         os.killpg(children["anvil"], signal.SIGKILL)
         time.sleep(0.5)

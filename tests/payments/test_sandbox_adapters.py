@@ -165,16 +165,32 @@ def test_sandbox_checks_the_jwt_like_coinbase(sandbox):
     assert httpx.post(url, json=body, headers={"Authorization": f"Bearer {good}"}).status_code == 201
 
 
-def test_get_charge_and_record_outcome(pay_settings, db_engine, sandbox, commerce_program):
+@pytest.mark.parametrize("provider", list(PaymentProvider))
+def test_get_charge_and_record_outcome(provider, pay_settings, db_engine, sandbox):
     acts = PaymentActivities(pay_settings, db_engine)
-    charge = create(acts, commerce_program)
+    charge = create(acts, make_program(db_engine, provider))
+    before = env.run(acts.get_charge, GetChargeRequest(payment_key="pay-1"))
+    assert (before.kind, before.paid_minor, before.provider_ref) == (PaymentEventKind.CREATED, None, charge.provider_ref)
     act(sandbox, charge.provider_ref, "pay")
     snap = env.run(acts.get_charge, GetChargeRequest(payment_key="pay-1"))
-    assert (snap.kind, snap.provider_status, snap.paid_minor, snap.paid_currency) == (PaymentEventKind.CONFIRMED, "COMPLETED", FEE, "USD")
-    env.run(acts.record_outcome, RecordOutcomeRequest(payment_key="pay-1", status=PaymentStatus.CONFIRMED, paid_minor=FEE, paid_currency="usd"))
+    assert (snap.kind, snap.paid_minor, snap.paid_currency) == (PaymentEventKind.CONFIRMED, FEE, charge.currency)
+    assert snap.provider_status == ("COMPLETED")
+    env.run(acts.record_outcome, RecordOutcomeRequest(payment_key="pay-1", status=PaymentStatus.CONFIRMED, paid_minor=FEE,
+                                                      paid_currency=charge.currency.lower()))
     with session_scope(db_engine) as session:
         row = get_payment(session, "pay-1")
-        assert (row.status, row.paid_minor, row.paid_currency) == ("confirmed", FEE, "USD")
+        assert (row.status, row.paid_minor, row.paid_currency) == ("confirmed", FEE, charge.currency)
+
+
+def test_hosted_page_buttons_act_on_the_charge(pay_settings, db_engine, sandbox, receiver, commerce_program):
+    charge = create(PaymentActivities(pay_settings, db_engine), commerce_program)
+    code = charge.hosted_url.rsplit("/", 1)[1]
+    page = httpx.get(charge.hosted_url).text
+    assert f'action="/sandbox/charges/{code}/underpay?page=true"' in page
+    resp = httpx.post(f"{sandbox.url}/sandbox/charges/{code}/underpay", params={"page": "true"})
+    assert resp.status_code == 303 and resp.headers["location"] == f"/pay/{code}"
+    assert "UNRESOLVED" in httpx.get(charge.hosted_url).text
+    settled_deliveries(sandbox.url, code, 3)
 
 
 # --- webhooks: sequences, signatures, switches, retries ----------------------------------------------------
