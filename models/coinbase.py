@@ -362,6 +362,18 @@ def _commerce_paid(payments: Any) -> tuple[int | None, str | None, str | None]:
     return (total if counted else None), currency, tx_hash
 
 
+# Column widths of webhook_event / payment: longer values are not provider ids we can store.
+_MAX_LEN = {"event_id": 200, "event_type": 100, "provider_ref": 100, "payment_key": 200}
+
+
+def _bounded(event: PaymentEvent) -> PaymentEvent:
+    for name, limit in _MAX_LEN.items():
+        value = getattr(event, name)
+        if value is not None and len(value) > limit:
+            raise InvalidEvent(f"{name} is longer than {limit} characters")
+    return event
+
+
 def parse_commerce_webhook(body: bytes) -> PaymentEvent:
     """The `event` object of a Commerce webhook (the charge is `event.data`) → PaymentEvent."""
     root = _json_object(body)
@@ -374,7 +386,7 @@ def parse_commerce_webhook(body: bytes) -> PaymentEvent:
     kind = _COMMERCE_TYPE_KIND.get(event_type, PaymentEventKind.OTHER)
     if event_type == "charge:failed" and charge.provider_status == "EXPIRED":
         kind = PaymentEventKind.EXPIRED  # Commerce reports expiry as charge:failed with an EXPIRED timeline
-    return PaymentEvent(
+    return _bounded(PaymentEvent(
         provider=PaymentProvider.COINBASE_COMMERCE,
         event_id=event_id,
         event_type=event_type,
@@ -389,7 +401,7 @@ def parse_commerce_webhook(body: bytes) -> PaymentEvent:
         paid_currency=charge.paid_currency,
         tx_hash=charge.tx_hash,
         occurred_at=_time(event.get("created_at")),
-    )
+    ))
 
 
 _BUSINESS_STATUS_KIND = {
@@ -449,7 +461,7 @@ def parse_business_webhook(body: bytes, headers: Mapping[str, str], signed_heade
     event_type = _str(link, "eventType", "event")
     charge = parse_business_link(link)
     event_id = next((headers[h] for h in _EVENT_ID_HEADERS if h in signed_headers and headers.get(h)), None)
-    return PaymentEvent(
+    return _bounded(PaymentEvent(
         provider=PaymentProvider.COINBASE_BUSINESS,
         event_id=event_id or f"{charge.provider_ref}:{event_type}",
         event_type=event_type,
@@ -463,7 +475,7 @@ def parse_business_webhook(body: bytes, headers: Mapping[str, str], signed_heade
         paid_currency=charge.paid_currency,
         tx_hash=charge.tx_hash,
         occurred_at=_time(link.get("updatedAt")),
-    )
+    ))
 
 
 # --- request bodies ----------------------------------------------------------------------------------

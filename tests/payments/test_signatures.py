@@ -175,9 +175,10 @@ def test_commerce_underpaid_and_expired_are_told_apart():
         (json.dumps({"id": "x", "type": "charge:confirmed", "data": {"id": "c"}}).encode(), coinbase.InvalidEvent),  # not under `event`
         (json.dumps({"event": {"id": "e", "type": "charge:pending"}}).encode(), coinbase.InvalidEvent),
         (commerce_event("charge:confirmed", [{"status": "COMPLETED"}], [payment("1.0000001")]), coinbase.InvalidEvent),
+        (commerce_event("charge:confirmed", [{"status": "COMPLETED"}]).replace(b'"evt-9"', b'"' + b"e" * 201 + b'"'), coinbase.InvalidEvent),
         (json.dumps({"event": {"id": "e", "type": "charge:confirmed", "data": {"id": "c", "pricing": {"local": {"amount": 100.0, "currency": "USD"}}}}}).encode(), coinbase.InvalidEvent),
     ],
-    ids=["not-json", "not-object", "top-level-event", "no-data", "sub-micro-amount", "float-amount"],
+    ids=["not-json", "not-object", "top-level-event", "no-data", "sub-micro-amount", "overlong-id", "float-amount"],
 )
 def test_malformed_commerce_events(body, error):
     with pytest.raises(error):
