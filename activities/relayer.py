@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,11 +25,10 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 from web3 import Web3
@@ -36,7 +36,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from contracts.abi import contract_abi, decode_log, decode_revert, encode_call, revert_data_from_exception
 from contracts.manifest import Manifest, ManifestError, load_manifest
-from contracts.rpc import ChainIdMismatch, connect
+from contracts.rpc import ChainIdMismatch, connect, lean
 from models.base import utcnow
 from models.chain import (
     RELAYER_READ,
@@ -66,6 +66,8 @@ log = get_logger(__name__)
 FEE_CACHE_SECONDS = 1.0
 BALANCE_CACHE_SECONDS = 2.0
 CHAIN_ID_RECHECK_SECONDS = 60.0
+
+NONCE_TOO_LOW = "nonce too low"
 
 # Error types callers (workflows) can match on.
 ERR_BALANCE_LOW = "RelayerBalanceLow"
@@ -173,6 +175,7 @@ class Relayer:
         self._balance: tuple[float, int] | None = None
         self._chain_checked_at = 0.0 if w3 is None else -1.0
         self._nonce_row_ready = False
+        self._sqlite_mutex = nullcontext() if is_postgres(engine) else threading.Lock()
         self._manifest: Manifest | None = None
         # Test hook: called with the tx key right after the signed bytes are committed, before
         # broadcast. Raising SimulatedCrash there reproduces a process dying at that point.
@@ -198,7 +201,7 @@ class Relayer:
             with self._w3_lock:
                 if self._w3 is None:
                     try:
-                        self._w3 = connect(self.settings.eth_rpc_urls, expected_chain_id=self.chain_id)
+                        self._w3 = lean(connect(self.settings.eth_rpc_urls, expected_chain_id=self.chain_id))
                     except ChainIdMismatch as exc:
                         raise Misconfigured(str(exc)) from None
                     except Exception as exc:
@@ -292,7 +295,42 @@ class Relayer:
             return None
         return Fees(max_fee=max_fee, tip=tip)
 
+    # --- DB access -------------------------------------------------------------------------------
+    # SQLAlchemy Core, not the ORM: the relayer's hot path is a handful of single-row statements, and
+    # the ORM's unit of work was most of its CPU time per transaction.
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """One DB transaction. On SQLite every transaction takes the database write lock (BEGIN
+        IMMEDIATE, models.db); queueing our own threads on a mutex first avoids SQLite's sleeping
+        busy handler (10–100 ms stalls under concurrency). PostgreSQL: row locks only."""
+        with self._sqlite_mutex, self.engine.begin() as conn:
+            yield conn
+
+    def _load(self, key: str) -> ChainTx | None:
+        with self._tx() as conn:
+            found = conn.execute(select(TX).where(TX.c.key == key)).mappings().first()
+        return _tx_row(found) if found else None
+
+    def _load_with_attempts(self, key: str) -> tuple[ChainTx | None, list[ChainTxAttempt]]:
+        """The request and its live attempts (newest first), in one transaction."""
+        with self._tx() as conn:
+            found = conn.execute(select(TX).where(TX.c.key == key)).mappings().first()
+            if found is None:
+                return None, []
+            attempts = conn.execute(
+                select(AT).where(AT.c.tx_id == found["id"], AT.c.status != AttemptStatus.DROPPED).order_by(AT.c.id.desc())
+            ).mappings().all()
+        return _tx_row(found), [_attempt_row(a) for a in attempts]
+
     # --- nonces ----------------------------------------------------------------------------------
+    def _nonce_where(self):
+        return (NC.c.chain_id == self.chain_id) & (NC.c.address == self.address)
+
+    def _lock_nonce(self, conn: Connection) -> int:
+        # FOR UPDATE: the row lock on PostgreSQL. SQLite has no row locks (the clause is dropped); its
+        # transaction already holds the database write lock for the same purpose.
+        return conn.execute(select(NC.c.next_nonce).where(self._nonce_where()).with_for_update()).scalar_one()
+
     def _ensure_nonce_row(self) -> None:
         """Create this sender's nonce counter once, starting from the node's pending count; after that
         the DB is the only source of nonces."""
@@ -301,34 +339,21 @@ class Relayer:
         start = self.w3.eth.get_transaction_count(self.address, "pending")
         values = {"chain_id": self.chain_id, "address": self.address, "next_nonce": start, "updated_at": utcnow()}
         dialect = postgresql if is_postgres(self.engine) else sqlite
-        stmt = dialect.insert(ChainNonce).values(**values).on_conflict_do_nothing()
-        with Session(self.engine) as session:
-            session.exec(stmt)  # type: ignore[call-overload]
-            session.commit()
+        with self._tx() as conn:
+            conn.execute(dialect.insert(NC).values(**values).on_conflict_do_nothing())
         self._nonce_row_ready = True
 
     def resync_nonce(self) -> int:
         """Move the counter forward past nonces used outside the relayer (never backwards)."""
         self._ensure_nonce_row()
         chain_next = self.w3.eth.get_transaction_count(self.address, "pending")
-        with Session(self.engine) as session:
-            row = session.exec(self._nonce_query()).one()
-            if chain_next > row.next_nonce:
-                log.warning("relayer_nonce_resync", address=self.address, db_next=row.next_nonce, chain_next=chain_next)
-                row.next_nonce = chain_next
-                row.updated_at = utcnow()
-                session.add(row)
-            session.commit()
-            return row.next_nonce
-
-    def _nonce_query(self):
-        # FOR UPDATE: the row lock on PostgreSQL. SQLite has no row locks; its transactions start with
-        # BEGIN IMMEDIATE (models.db), which holds the database write lock for the same purpose.
-        return (
-            select(ChainNonce)
-            .where(ChainNonce.chain_id == self.chain_id, ChainNonce.address == self.address)
-            .with_for_update()
-        )
+        with self._tx() as conn:
+            db_next = self._lock_nonce(conn)
+            if chain_next > db_next:
+                log.warning("relayer_nonce_resync", address=self.address, db_next=db_next, chain_next=chain_next)
+                conn.execute(update(NC).where(self._nonce_where()).values(next_nonce=chain_next, updated_at=utcnow()))
+                db_next = chain_next
+        return db_next
 
     # --- submit ----------------------------------------------------------------------------------
     def _resolve(self, req: SubmitTx) -> tuple[str, str]:
@@ -351,24 +376,7 @@ class Relayer:
         """Record, sign, persist and broadcast `req` once. Calling again with the same key returns the
         same transaction (re-broadcasting its stored bytes if it was never sent)."""
         to, data = self._resolve(req)
-        digest = content_hash(self.chain_id, to, data, req.value, req.gas_limit)
-        row = self._load(req.key)
-        if row is None:
-            row = self._create(req, to, data, digest)
-        elif row.content_hash != digest:
-            raise IdempotencyConflict(f"key {req.key!r} was already used for a different transaction")
-        if row.status == TxStatus.REQUESTED:
-            row = self._sign_new(row)
-        if row.status == TxStatus.SIGNED:
-            row = self._broadcast_current(row)
-        return _ref(row)
-
-    def _load(self, key: str) -> ChainTx | None:
-        with Session(self.engine, expire_on_commit=False) as session:
-            return session.exec(select(ChainTx).where(ChainTx.key == key)).first()
-
-    def _create(self, req: SubmitTx, to: str, data: str, digest: str) -> ChainTx:
-        row = ChainTx(
+        new = ChainTx(
             key=req.key,
             label=req.label[:100],
             chain_id=self.chain_id,
@@ -376,72 +384,143 @@ class Relayer:
             to_address=to,
             data=data,
             value=req.value,
-            content_hash=digest,
+            content_hash=content_hash(self.chain_id, to, data, req.value, req.gas_limit),
             status=TxStatus.REQUESTED,
             gas_limit=req.gas_limit,
             caller_gas_limit=req.gas_limit is not None,
         )
+        # Optimistic: a key is normally new, so the checks and the gas estimate run first and the
+        # existing-key lookup happens inside the signing transaction (one DB round trip for a new
+        # transaction). A repeated submit wastes one estimate and then uses the stored row.
+        attempt: ChainTxAttempt | None = None
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                session.add(row)
-                session.commit()
-                return row
-        except IntegrityError:
-            existing = self._load(req.key)  # a concurrent submit of the same key won the insert
-            if existing is None:
+            prepared = self._prepare(new)
+        except RelayerError:
+            existing = self._load(new.key)
+            if existing is None or self._same(existing, new).status == TxStatus.REQUESTED:
+                if existing is None:
+                    self._insert(new)  # the request is recorded while its caller waits and retries
                 raise
-            if existing.content_hash != digest:
-                raise IdempotencyConflict(f"key {req.key!r} was already used for a different transaction") from None
-            return existing
+            row = existing
+        else:
+            row, attempt = self._create(new, prepared)
+        if row.status == TxStatus.REQUESTED:
+            row = self._sign_requested(row)
+        if row.status == TxStatus.SIGNED:
+            # A just-signed attempt is at hand; otherwise (a retry) read the stored one.
+            row = self._broadcast(row, attempt) if attempt is not None else self._broadcast_current(row)
+        return _ref(row)
 
-    def _sign_new(self, row: ChainTx) -> ChainTx:
-        """requested → signed (or → failed when the call would revert). Nonce taken and bytes stored
-        in one DB transaction: a crash before commit leaves no nonce used."""
+    @staticmethod
+    def _same(existing: ChainTx, new: ChainTx) -> ChainTx:
+        if existing.content_hash != new.content_hash:
+            raise IdempotencyConflict(f"key {new.key!r} was already used for a different transaction")
+        return existing
+
+    def _prepare(self, row: ChainTx) -> tuple[int, Fees] | str:
+        """Checks and estimates before signing, outside any DB lock: (gas limit, fees), or the revert
+        reason when the call would revert."""
         self._check_chain_id()
         self._check_balance()
         self._ensure_nonce_row()
         gas_limit = row.gas_limit
-        if not row.caller_gas_limit:
+        if not row.caller_gas_limit or gas_limit is None:
             try:
                 estimate = self.w3.eth.estimate_gas(
                     {"from": self.address, "to": row.to_address, "data": row.data, "value": row.value}
                 )
             except ContractLogicError as exc:
-                return self._fail_unsent(row, _revert_reason_of(exc))
+                return _revert_reason_of(exc)
             except Exception as exc:
                 text = _error_text(exc)
                 if "revert" in text:
-                    return self._fail_unsent(row, _plain_reason(exc))
+                    return _plain_reason(exc)
                 if _is_insufficient_funds(text):
                     raise BalanceTooLow(self.address, self.balance(fresh=True), self.settings.relayer_min_balance_wei) from None
                 raise RelayerError(f"eth_estimateGas failed: {exc}") from None
             gas_limit = estimate * self.settings.relayer_gas_limit_percent // 100
-        fees = self.market_fees()
-        with Session(self.engine, expire_on_commit=False) as session:
-            nonce_row = session.exec(self._nonce_query()).one()
-            current = session.exec(select(ChainTx).where(ChainTx.id == row.id).with_for_update()).one()
-            if current.status != TxStatus.REQUESTED:  # another worker signed it meanwhile
-                session.expunge(current)  # keep its loaded state: rollback would expire it
-                session.rollback()
+        return gas_limit, self.market_fees()
+
+    def _create(self, new: ChainTx, prepared: tuple[int, Fees] | str) -> tuple[ChainTx, ChainTxAttempt | None]:
+        """Insert and sign a new request in one DB transaction under the nonce lock, unless the key
+        exists already (then that row is the answer)."""
+        if isinstance(prepared, str):  # the call would revert: recorded as failed, nothing signed
+            existing = self._load(new.key)
+            if existing is not None:
+                return self._same(existing, new), None
+            new.status, new.revert_reason, new.final_at = TxStatus.FAILED, prepared, utcnow()
+            log.info("relayer_tx_would_revert", key=new.key, label=new.label, reason=prepared)
+            return self._insert(new), None
+        try:
+            with self._tx() as conn:
+                nonce = self._lock_nonce(conn)
+                exists = conn.execute(select(TX.c.id).where(TX.c.key == new.key)).first() is not None
+                if not exists:
+                    attempt = self._assign(new, nonce, *prepared)  # fields complete before the INSERT
+                    new.id = conn.execute(insert(TX).values(_values(TX, new))).inserted_primary_key[0]
+                    attempt.tx_id = new.id  # type: ignore[assignment]
+                    attempt.id = conn.execute(insert(AT).values(_values(AT, attempt))).inserted_primary_key[0]
+                    conn.execute(update(NC).where(self._nonce_where()).values(next_nonce=nonce + 1, updated_at=utcnow()))
+        except IntegrityError:  # a concurrent `requested`/`failed` insert of the same key won
+            return self._existing(new), None
+        if exists:
+            return self._existing(new), None
+        if self.after_persist is not None:
+            self.after_persist(new.key)
+        return new, attempt
+
+    def _insert(self, row: ChainTx) -> ChainTx:
+        try:
+            with self._tx() as conn:
+                row.id = conn.execute(insert(TX).values(_values(TX, row))).inserted_primary_key[0]
+            return row
+        except IntegrityError:
+            return self._existing(row)
+
+    def _existing(self, row: ChainTx) -> ChainTx:
+        """The key was inserted by someone else: use that row, if it is the same request."""
+        existing = self._load(row.key)
+        if existing is None:
+            raise RelayerError(f"insert of {row.key!r} conflicted but no row exists")
+        return self._same(existing, row)
+
+    def _lock_row(self, conn: Connection, row_id: int | None) -> ChainTx:
+        return _tx_row(conn.execute(select(TX).where(TX.c.id == row_id).with_for_update()).mappings().one())
+
+    def _sign_requested(self, row: ChainTx) -> ChainTx:
+        """requested → signed (or failed when the call would revert). Nonce taken and bytes stored in
+        one DB transaction: a crash before the commit leaves no nonce used."""
+        prepared = self._prepare(row)
+        with self._tx() as conn:
+            nonce = self._lock_nonce(conn)
+            current = self._lock_row(conn, row.id)
+            if current.status != TxStatus.REQUESTED:  # another worker got there first
                 return current
-            nonce = nonce_row.next_nonce
-            attempt = self._sign(current, nonce, gas_limit, fees)
-            nonce_row.next_nonce = nonce + 1
-            nonce_row.updated_at = utcnow()
-            now = utcnow()
-            current.nonce = nonce
-            current.gas_limit = gas_limit
-            current.max_fee_per_gas = fees.max_fee
-            current.max_priority_fee_per_gas = fees.tip
-            current.tx_hash = attempt.tx_hash
-            current.status = TxStatus.SIGNED
-            current.signed_at = now
-            current.updated_at = now
-            session.add_all([nonce_row, current, attempt])
-            session.commit()
+            if isinstance(prepared, str):
+                fields = {"status": TxStatus.FAILED, "revert_reason": prepared, "final_at": utcnow(), "updated_at": utcnow()}
+                conn.execute(update(TX).where(TX.c.id == row.id).values(**fields))
+                return _with(current, fields)
+            attempt = self._assign(current, nonce, *prepared)
+            attempt.id = conn.execute(insert(AT).values(_values(AT, attempt))).inserted_primary_key[0]
+            conn.execute(update(TX).where(TX.c.id == row.id).values(_values(TX, current)))
+            conn.execute(update(NC).where(self._nonce_where()).values(next_nonce=nonce + 1, updated_at=utcnow()))
         if self.after_persist is not None:
             self.after_persist(current.key)
         return current
+
+    def _assign(self, row: ChainTx, nonce: int, gas_limit: int, fees: Fees) -> ChainTxAttempt:
+        """Inside the nonce-locked transaction: sign with `nonce` (local, ~1 ms) and record it on the row."""
+        attempt = self._sign(row, nonce, gas_limit, fees)
+        now = utcnow()
+        row.nonce = nonce
+        row.gas_limit = gas_limit
+        row.max_fee_per_gas = fees.max_fee
+        row.max_priority_fee_per_gas = fees.tip
+        row.tx_hash = attempt.tx_hash
+        row.status = TxStatus.SIGNED
+        row.signed_at = now
+        row.updated_at = now
+        return attempt
 
     def _sign(self, row: ChainTx, nonce: int, gas_limit: int, fees: Fees) -> ChainTxAttempt:
         tx = {
@@ -467,30 +546,9 @@ class Relayer:
             status=AttemptStatus.SIGNED,
         )
 
-    def _fail_unsent(self, row: ChainTx, reason: str) -> ChainTx:
-        """The call reverts in simulation: nothing is signed, the request ends failed (not retried)."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            current = session.exec(select(ChainTx).where(ChainTx.id == row.id).with_for_update()).one()
-            if current.status != TxStatus.REQUESTED:
-                session.expunge(current)  # keep its loaded state: rollback would expire it
-                session.rollback()
-                return current
-            now = utcnow()
-            current.status = TxStatus.FAILED
-            current.revert_reason = reason
-            current.final_at = now
-            current.updated_at = now
-            session.add(current)
-            session.commit()
-        log.info("relayer_tx_would_revert", key=row.key, label=row.label, reason=reason)
-        return current
-
-    def _current_attempt(self, session: Session, row: ChainTx) -> ChainTxAttempt:
-        return session.exec(select(ChainTxAttempt).where(ChainTxAttempt.tx_hash == row.tx_hash)).one()
-
     def _broadcast_current(self, row: ChainTx) -> ChainTx:
-        with Session(self.engine, expire_on_commit=False) as session:
-            attempt = self._current_attempt(session, row)
+        with self._tx() as conn:
+            attempt = _attempt_row(conn.execute(select(AT).where(AT.c.tx_hash == row.tx_hash)).mappings().one())
         return self._broadcast(row, attempt)
 
     def _broadcast(self, row: ChainTx, attempt: ChainTxAttempt) -> ChainTx:
@@ -505,7 +563,7 @@ class Relayer:
             elif _is_nonce_too_low(text):
                 # Either one of our attempts was mined (the poll will find its receipt) or the nonce
                 # was used by someone else (the poll re-queues the request). Never re-sign here.
-                error = "nonce too low at broadcast"
+                error = f"{NONCE_TOO_LOW} at broadcast"
                 self.resync_nonce()
             elif _is_underpriced(text):
                 # Another transaction with this nonce sits in the pool (normally our own earlier
@@ -516,50 +574,34 @@ class Relayer:
             else:
                 raise RelayerError(f"broadcast of {attempt.tx_hash} failed: {exc}") from None
         now = utcnow()
-        with Session(self.engine, expire_on_commit=False) as session:
-            session.exec(
-                update(ChainTxAttempt)
-                .where(ChainTxAttempt.id == attempt.id, ChainTxAttempt.status == AttemptStatus.SIGNED)
-                .values(status=AttemptStatus.BROADCAST, broadcast_at=now)
+        fields: dict[str, Any] = {"broadcast_at": now, "updated_at": now, "last_error": error}
+        if row.status == TxStatus.SIGNED:
+            fields["status"] = TxStatus.BROADCAST
+        with self._tx() as conn:
+            # Only a row still in a sending state moves; a concurrent poll may have finalized it.
+            conn.execute(
+                update(TX).where(TX.c.id == row.id, TX.c.status.in_([TxStatus.SIGNED, TxStatus.BROADCAST])).values(**fields)
             )
-            values: dict[str, Any] = {"broadcast_at": now, "updated_at": now, "last_error": error}
-            session.exec(
-                update(ChainTx)
-                .where(ChainTx.id == row.id, ChainTx.status == TxStatus.SIGNED)
-                .values(status=TxStatus.BROADCAST, **values)
-            )
-            session.exec(
-                update(ChainTx).where(ChainTx.id == row.id, ChainTx.status != TxStatus.SIGNED).values(**values)
-            )
-            session.commit()
-            return session.exec(select(ChainTx).where(ChainTx.id == row.id)).one()
+        return _with(row, fields)
 
     # --- waiting ---------------------------------------------------------------------------------
-    def poll(self, key: str) -> ChainTx:
+    def poll(self, key: str, *, hint: tuple[str, Any] | None = None) -> ChainTx:
         """One step of progress for `key`: sign/broadcast if needed, look for receipts of every
         attempt, finalize after N confirmations, replace when stuck. Returns the updated row."""
-        row = self._load(key)
+        row, attempts = self._load_with_attempts(key)
         if row is None:
             raise UnknownTransaction(f"no transaction with key {key!r}")
         if TxStatus(row.status).final:
             return row
         if row.status == TxStatus.REQUESTED:
-            row = self._sign_new(row)
+            row = self._sign_requested(row)
             if TxStatus(row.status).final:
                 return row
+            row, attempts = self._load_with_attempts(key)
+            assert row is not None
         if row.status == TxStatus.SIGNED:
             row = self._broadcast_current(row)
-        return self._track(row)
-
-    def _attempts(self, row: ChainTx) -> list[ChainTxAttempt]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            return list(
-                session.exec(
-                    select(ChainTxAttempt)
-                    .where(ChainTxAttempt.tx_id == row.id, ChainTxAttempt.status != AttemptStatus.DROPPED)
-                    .order_by(ChainTxAttempt.id.desc())  # type: ignore[union-attr]
-                ).all()
-            )
+        return self._track(row, attempts, hint)
 
     def _receipt(self, tx_hash: str) -> Any | None:
         try:
@@ -567,41 +609,58 @@ class Relayer:
         except TransactionNotFound:
             return None
 
-    def _track(self, row: ChainTx) -> ChainTx:
-        attempts = self._attempts(row)
-        found = None
+    def _find_receipt(
+        self, attempts: list[ChainTxAttempt], hint: tuple[str, Any] | None = None
+    ) -> tuple[ChainTxAttempt, Any] | None:
         for attempt in attempts:
-            receipt = self._receipt(attempt.tx_hash)
+            receipt = hint[1] if hint is not None and hint[0] == attempt.tx_hash else self._receipt(attempt.tx_hash)
             if receipt is not None:
-                found = (attempt, receipt)
-                break
+                return attempt, receipt
+        return None
+
+    def _track(self, row: ChainTx, attempts: list[ChainTxAttempt], hint: tuple[str, Any] | None = None) -> ChainTx:
+        found = self._find_receipt(attempts, hint)
         if found is not None:
             return self._on_mined(row, attempts, *found)
         if row.status == TxStatus.MINED:
             # Its block was reorganised away: back to waiting; the stored bytes are re-sent below.
             log.warning("relayer_tx_reorged", key=row.key, hash=row.tx_hash, block=row.block_number)
             row = self._set(row, status=TxStatus.BROADCAST, block_number=None, block_hash=None, mined_at=None)
+        age = (utcnow() - row.broadcast_at).total_seconds() if row.broadcast_at else float("inf")
+        # The node said "nonce too low" at broadcast: find out now rather than after the timeout.
+        told_nonce_low = (row.last_error or "").startswith(NONCE_TOO_LOW)
+        if age < self.settings.relayer_replace_after_seconds and not told_nonce_low:
+            return row
+        # Not mined in time. First: is the nonce already used? If so and none of our attempts has a
+        # receipt (looked again, in case one was mined meanwhile), another transaction took it.
         latest_nonce = self.w3.eth.get_transaction_count(self.address, "latest")
         if row.nonce is not None and latest_nonce > row.nonce:
-            # The nonce is used, but by none of our attempts (we just looked): check again once, then
-            # conclude another transaction from this key took it.
-            if any(self._receipt(a.tx_hash) for a in attempts):
-                return self._track(row)
+            found = self._find_receipt(attempts)
+            if found is not None:
+                return self._on_mined(row, attempts, *found)
             return self._requeue_consumed(row)
-        age = (utcnow() - row.broadcast_at).total_seconds() if row.broadcast_at else float("inf")
-        if age >= self.settings.relayer_replace_after_seconds:
-            return self._replace(row)
-        return row
+        if age < self.settings.relayer_replace_after_seconds:
+            return row  # nonce not used yet after all: keep waiting
+        return self._replace(row)
 
     def _on_mined(self, row: ChainTx, attempts: list[ChainTxAttempt], attempt: ChainTxAttempt, receipt: Any) -> ChainTx:
         block_number = int(receipt["blockNumber"])
         block_hash = _hex(receipt["blockHash"])
-        head = self.w3.eth.block_number
-        confirmations = head - block_number + 1
         gas_used = int(receipt["gasUsed"])
         price = int(receipt.get("effectiveGasPrice") or 0)
+        needed = self.settings.confirmations
+        final = needed <= 1  # the receipt's own block is the first confirmation
+        if not final:
+            head = self.w3.eth.block_number
+            if head - block_number + 1 >= needed:
+                # Confirmed only if the receipt's block is still the canonical one at that height.
+                final = _hex(self.w3.eth.get_block(block_number)["hash"]) == block_hash
+        changed = row.status != TxStatus.MINED or row.tx_hash != attempt.tx_hash or row.block_hash != block_hash
+        if not changed and not final:
+            return row
         fields: dict[str, Any] = {}
-        if row.status != TxStatus.MINED or row.tx_hash != attempt.tx_hash or row.block_hash != block_hash:
+        attempt_statuses: dict[int | None, str] = {}
+        if changed:
             fields.update(
                 status=TxStatus.MINED,
                 tx_hash=attempt.tx_hash,
@@ -614,27 +673,22 @@ class Relayer:
                 logs=[_log_entry(entry) for entry in receipt["logs"]],
                 mined_at=utcnow(),
             )
-            with Session(self.engine) as session:
-                for other in attempts:
-                    status = AttemptStatus.MINED if other.id == attempt.id else AttemptStatus.REPLACED
-                    session.exec(update(ChainTxAttempt).where(ChainTxAttempt.id == other.id).values(status=status))
-                session.commit()
-        if confirmations >= self.settings.confirmations:
-            canonical = self.w3.eth.get_block(block_number)
-            if _hex(canonical["hash"]) != block_hash:
-                return self._set(row, **fields) if fields else row  # reorg in progress: look again next poll
-            now = utcnow()
+            for a in attempts:
+                status = AttemptStatus.MINED if a.id == attempt.id else AttemptStatus.REPLACED
+                if a.status != status:
+                    attempt_statuses[a.id] = status
+        if final:
             if int(receipt["status"]) == 1:
-                fields.update(status=TxStatus.CONFIRMED, final_at=now)
+                fields.update(status=TxStatus.CONFIRMED, final_at=utcnow())
             else:
-                fields.update(status=TxStatus.FAILED, final_at=now, revert_reason=self._revert_reason(row, receipt))
-            row = self._set(row, **fields)
+                fields.update(status=TxStatus.FAILED, final_at=utcnow(), revert_reason=self._revert_reason(row, receipt))
+        row = self._set(row, attempt_statuses=attempt_statuses, **fields)
+        if final:
             log.info(
                 "relayer_tx_final", key=row.key, label=row.label, status=row.status, hash=row.tx_hash,
                 nonce=row.nonce, block=block_number, replacements=row.replacements,
             )
-            return row
-        return self._set(row, **fields) if fields else row
+        return row
 
     def _revert_reason(self, row: ChainTx, receipt: Any) -> str:
         """Replay the call on the parent block's state to recover the revert data."""
@@ -654,25 +708,22 @@ class Relayer:
     def _requeue_consumed(self, row: ChainTx) -> ChainTx:
         """Our nonce was consumed by a transaction that is none of our attempts, so none of them can
         ever be mined: the request is safe to sign again with a fresh nonce."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            current = session.exec(select(ChainTx).where(ChainTx.id == row.id).with_for_update()).one()
+        with self._tx() as conn:
+            current = self._lock_row(conn, row.id)
             if current.nonce != row.nonce or TxStatus(current.status).final:
-                session.expunge(current)  # keep its loaded state: rollback would expire it
-                session.rollback()
                 return current
-            session.exec(
-                update(ChainTxAttempt).where(ChainTxAttempt.tx_id == row.id).values(status=AttemptStatus.DROPPED)
-            )
-            log.warning("relayer_nonce_consumed_elsewhere", key=row.key, nonce=row.nonce)
-            current.status = TxStatus.REQUESTED
-            current.nonce = None
-            current.tx_hash = None
-            current.last_error = f"nonce {row.nonce} was used by another transaction; re-signing"
-            current.updated_at = utcnow()
-            session.add(current)
-            session.commit()
+            conn.execute(update(AT).where(AT.c.tx_id == row.id).values(status=AttemptStatus.DROPPED))
+            fields = {
+                "status": TxStatus.REQUESTED,
+                "nonce": None,
+                "tx_hash": None,
+                "last_error": f"nonce {row.nonce} was used by another transaction; re-signing",
+                "updated_at": utcnow(),
+            }
+            conn.execute(update(TX).where(TX.c.id == row.id).values(**fields))
+        log.warning("relayer_nonce_consumed_elsewhere", key=row.key, nonce=row.nonce)
         self.resync_nonce()
-        return current
+        return _with(current, fields)
 
     def _replace(self, row: ChainTx) -> ChainTx:
         """Not mined in time: sign the same transaction at the same nonce with higher fees (both fields
@@ -682,53 +733,68 @@ class Relayer:
             # At the fee ceiling: keep the current attempt alive (re-send the same bytes).
             log.warning("relayer_fee_ceiling_reached", key=row.key, nonce=row.nonce, max_fee=row.max_fee_per_gas)
             return self._broadcast_current(row)
-        with Session(self.engine, expire_on_commit=False) as session:
-            current = session.exec(select(ChainTx).where(ChainTx.id == row.id).with_for_update()).one()
+        with self._tx() as conn:
+            current = self._lock_row(conn, row.id)
             if current.tx_hash != row.tx_hash or current.status != TxStatus.BROADCAST:
-                session.expunge(current)  # keep its loaded state: rollback would expire it
-                session.rollback()  # someone else replaced or it got mined meanwhile
-                return current
+                return current  # someone else replaced it, or it got mined meanwhile
             attempt = self._sign(current, int(current.nonce), int(current.gas_limit), fees)  # type: ignore[arg-type]
-            session.exec(
-                update(ChainTxAttempt)
-                .where(ChainTxAttempt.tx_id == row.id, ChainTxAttempt.status.in_([AttemptStatus.SIGNED, AttemptStatus.BROADCAST]))  # type: ignore[attr-defined]
-                .values(status=AttemptStatus.REPLACED)
+            conn.execute(
+                update(AT).where(AT.c.tx_id == row.id, AT.c.status == AttemptStatus.SIGNED).values(status=AttemptStatus.REPLACED)
             )
-            now = utcnow()
-            current.tx_hash = attempt.tx_hash
-            current.max_fee_per_gas = fees.max_fee
-            current.max_priority_fee_per_gas = fees.tip
-            current.replacements += 1
-            current.updated_at = now
-            session.add_all([current, attempt])
-            session.commit()
+            attempt.id = conn.execute(insert(AT).values(_values(AT, attempt))).inserted_primary_key[0]
+            fields = {
+                "tx_hash": attempt.tx_hash,
+                "max_fee_per_gas": fees.max_fee,
+                "max_priority_fee_per_gas": fees.tip,
+                "replacements": current.replacements + 1,
+                "updated_at": utcnow(),
+            }
+            conn.execute(update(TX).where(TX.c.id == row.id).values(**fields))
         log.info(
             "relayer_tx_replaced", key=row.key, nonce=row.nonce, old_hash=row.tx_hash, new_hash=attempt.tx_hash,
             max_fee=fees.max_fee, tip=fees.tip,
         )
-        return self._broadcast(current, attempt)
+        return self._broadcast(_with(current, fields), attempt)
 
-    def _set(self, row: ChainTx, **fields: Any) -> ChainTx:
+    def _set(self, row: ChainTx, *, attempt_statuses: dict[int | None, str] | None = None, **fields: Any) -> ChainTx:
+        """Update the request (and optionally its attempts' statuses) in one transaction."""
         fields["updated_at"] = utcnow()
-        with Session(self.engine, expire_on_commit=False) as session:
-            session.exec(update(ChainTx).where(ChainTx.id == row.id).values(**fields))
-            session.commit()
-            return session.exec(select(ChainTx).where(ChainTx.id == row.id)).one()
+        with self._tx() as conn:
+            for attempt_id, status in (attempt_statuses or {}).items():
+                conn.execute(update(AT).where(AT.c.id == attempt_id).values(status=status))
+            conn.execute(update(TX).where(TX.c.id == row.id).values(**fields))
+        return _with(row, fields)
 
     def wait_final(self, key: str, *, heartbeat: Callable[[dict[str, Any]], None] | None = None,
                    timeout: float | None = None) -> TxOutcome:
         """Poll until the transaction is final (confirmed or failed), replacing it when stuck."""
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = self.settings.relayer_poll_interval_seconds
-        while True:
-            row = self.poll(key)
-            if TxStatus(row.status).final:
-                return self.outcome(row)
+        row = self.poll(key)
+        while not TxStatus(row.status).final:
             if heartbeat is not None:
                 heartbeat({"key": key, "status": row.status, "hash": row.tx_hash, "nonce": row.nonce})
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{key} not final after {timeout}s (status {row.status})")
             time.sleep(interval)
+            needed, hint = self._needs_full_poll(row)
+            if needed:
+                row = self.poll(key, hint=hint)
+        return self.outcome(row)
+
+    def _needs_full_poll(self, row: ChainTx) -> tuple[bool, tuple[str, Any] | None]:
+        """Between full polls (DB + chain) only the chain is asked about the current hash, so many
+        waiting transactions do not queue on the database. A full poll runs once that hash has a
+        receipt (handed over, not fetched twice), at the replacement deadline, or whenever the
+        request is not simply in flight."""
+        if row.status != TxStatus.BROADCAST or not row.tx_hash or row.broadcast_at is None:
+            return True, None
+        if (row.last_error or "").startswith(NONCE_TOO_LOW):
+            return True, None
+        if (utcnow() - row.broadcast_at).total_seconds() >= self.settings.relayer_replace_after_seconds:
+            return True, None
+        receipt = self._receipt(row.tx_hash)
+        return (True, (row.tx_hash, receipt)) if receipt is not None else (False, None)
 
     def outcome(self, row: ChainTx) -> TxOutcome:
         logs = [LogEntry(**entry) for entry in row.logs or []]
@@ -770,6 +836,36 @@ class Relayer:
         data = encode_call(call.contract, call.function, *call.args)
         result = self.w3.eth.call({"to": to, "data": data}, block_identifier=req.block)
         return contract_abi(call.contract).decode_output(call.function, len(call.args), bytes(result))
+
+
+TX = ChainTx.__table__  # type: ignore[attr-defined]
+AT = ChainTxAttempt.__table__  # type: ignore[attr-defined]
+NC = ChainNonce.__table__  # type: ignore[attr-defined]
+
+
+def _values(table, obj) -> dict[str, Any]:
+    """Column values of a model object for a Core INSERT/UPDATE (an unset primary key is left out)."""
+    out = {}
+    for column in table.columns:
+        value = getattr(obj, column.name)
+        if column.primary_key and value is None:
+            continue
+        out[column.name] = value
+    return out
+
+
+def _tx_row(mapping: Any) -> ChainTx:
+    return ChainTx(**dict(mapping))
+
+
+def _attempt_row(mapping: Any) -> ChainTxAttempt:
+    return ChainTxAttempt(**dict(mapping))
+
+
+def _with(row: ChainTx, fields: dict[str, Any]) -> ChainTx:
+    for name, value in fields.items():
+        setattr(row, name, value)
+    return row
 
 
 def _aware(value):
@@ -820,10 +916,10 @@ def relayer_status(settings: Settings, engine: Engine | None = None) -> dict[str
         balance = w3.eth.get_balance(address)
         result.update(balance_wei=balance, balance_ok=balance >= settings.relayer_min_balance_wei)
         if engine is not None:
-            with Session(engine) as session:
-                pending, oldest = session.exec(
-                    select(func.count(), func.min(ChainTx.created_at)).where(
-                        ChainTx.status.in_([TxStatus.REQUESTED, TxStatus.SIGNED, TxStatus.BROADCAST, TxStatus.MINED])  # type: ignore[attr-defined]
+            with engine.connect() as conn:
+                pending, oldest = conn.execute(
+                    select(func.count(), func.min(TX.c.created_at)).where(
+                        TX.c.status.in_([TxStatus.REQUESTED, TxStatus.SIGNED, TxStatus.BROADCAST, TxStatus.MINED])
                     )
                 ).one()
             result["pending"] = int(pending)

@@ -41,8 +41,7 @@ class TxStatus(StrEnum):
 
 
 class AttemptStatus(StrEnum):
-    SIGNED = "signed"  # persisted, not yet handed to a node
-    BROADCAST = "broadcast"
+    SIGNED = "signed"  # persisted; live until mined, replaced or dropped (sending is tracked on ChainTx)
     REPLACED = "replaced"  # superseded by a higher-fee attempt at the same nonce (or the other one mined)
     MINED = "mined"
     DROPPED = "dropped"  # its nonce was consumed by a transaction that is not ours
@@ -105,7 +104,6 @@ class ChainTxAttempt(SQLModel, table=True):
     gas_limit: int
     status: str = Field(default=AttemptStatus.SIGNED.value, sa_type=String(16))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
-    broadcast_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class ChainNonce(SQLModel, table=True):

@@ -68,7 +68,6 @@ def upgrade() -> None:
         sa.Column("gas_limit", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("broadcast_at", UtcDateTime(), nullable=True),
     )
     op.create_index("ix_chain_tx_attempt_tx_id", "chain_tx_attempt", ["tx_id"])
     op.create_table(
