@@ -17,6 +17,7 @@ from rich.table import Table
 from web3 import Web3
 
 from cli import devstack
+from cli.contracts import dev_deploy_step
 from cli.common import console, fail, hard_exit, out, settings_and_logs
 from cli.sandbox import start_payments_sandbox
 from models import migrate
@@ -178,7 +179,7 @@ async def _start_api(sup: devstack.Supervisor, settings: Settings, info: StackIn
 
 
 # The stack, in start order. Later capabilities insert their steps (contracts, payment sandbox).
-STEPS = [_start_temporal, _start_anvil, _fund_relayer, start_payments_sandbox, _start_worker, _start_api]
+STEPS = [_start_temporal, _start_anvil, _fund_relayer, dev_deploy_step, start_payments_sandbox, _start_worker, _start_api]
 
 
 def _print_summary(info: StackInfo) -> None:
