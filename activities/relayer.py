@@ -25,7 +25,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -47,7 +47,6 @@ from models.chain import (
     ChainNonce,
     ChainTx,
     ChainTxAttempt,
-    ContractCall,
     LogEntry,
     ReadCall,
     SubmitTx,
@@ -55,6 +54,7 @@ from models.chain import (
     TxRef,
     TxStatus,
 )
+from models.chain import relayer_status as models_relayer_status
 from models.db import is_postgres
 from models.devchain import is_anvil_dev_key
 from models.logs import get_logger
@@ -868,12 +868,6 @@ def _with(row: ChainTx, fields: dict[str, Any]) -> ChainTx:
     return row
 
 
-def _aware(value):
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _revert_reason_of(exc: BaseException) -> str:
     data = revert_data_from_exception(exc)
     return decode_revert(data) if data else _plain_reason(exc)
@@ -898,38 +892,8 @@ def _ref(row: ChainTx) -> TxRef:
 
 
 # --- readiness ---------------------------------------------------------------------------------------
-_status_relayers: dict[tuple[int, str], Relayer] = {}
-
-
-def relayer_status(settings: Settings, engine: Engine | None = None) -> dict[str, Any]:
-    """Relayer health for `/readyz` and `sge relayer status`: never raises; `ok` is False when the
-    key is missing or refused, the RPC is unreachable, or the balance is below the floor."""
-    result: dict[str, Any] = {"ok": False, "chain_id": settings.chain_id, "min_balance_wei": settings.relayer_min_balance_wei}
-    try:
-        key = settings.require_relayer_key()
-        if not settings.is_local_chain and is_anvil_dev_key(key):
-            result["error"] = "relayer key is a published anvil dev key on a non-local chain"
-            return result
-        address = Account.from_key(key).address
-        result["address"] = address
-        w3 = connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id, timeout=5)
-        balance = w3.eth.get_balance(address)
-        result.update(balance_wei=balance, balance_ok=balance >= settings.relayer_min_balance_wei)
-        if engine is not None:
-            with engine.connect() as conn:
-                pending, oldest = conn.execute(
-                    select(func.count(), func.min(TX.c.created_at)).where(
-                        TX.c.status.in_([TxStatus.REQUESTED, TxStatus.SIGNED, TxStatus.BROADCAST, TxStatus.MINED])
-                    )
-                ).one()
-            result["pending"] = int(pending)
-            result["oldest_pending_seconds"] = (utcnow() - _aware(oldest)).total_seconds() if oldest else None
-        result["ok"] = bool(result["balance_ok"])
-        if not result["ok"]:
-            result["error"] = f"balance {balance} wei below floor {settings.relayer_min_balance_wei} wei"
-    except Exception as exc:  # readiness reports, it does not raise
-        result["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-    return result
+# Lives in models.chain (the API may import models/, not activities/); re-exported for the CLI.
+relayer_status = models_relayer_status
 
 
 # --- Temporal activities -----------------------------------------------------------------------------

@@ -21,9 +21,8 @@ def relayer(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Transactions/s through the relayer on a private anvil, next to raw web3 sends in the same run."""
-    from ops.bench.relayer import report_dict, run
-
     from models.logs import configure_logging
+    from ops.bench.relayer import report_dict, run
 
     settings_and_logs("cli", fmt="console")
     configure_logging("WARNING", "console", process="bench")  # one line per transaction would swamp the output

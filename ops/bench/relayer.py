@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from sqlalchemy.engine import make_url
 from eth_account.signers.local import LocalAccount
+from sqlalchemy.engine import make_url
 from web3 import Web3
 
 FLOOR_RATIO = 0.5

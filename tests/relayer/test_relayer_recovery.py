@@ -3,7 +3,9 @@ Temporal activity face of the relayer."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from types import SimpleNamespace
 
 import pytest
 from eth_account import Account
@@ -22,7 +24,7 @@ from activities.relayer import (
     relayer_status,
 )
 from contracts.rpc import connect
-from models.chain import ChainTx, ChainTxAttempt, ContractCall, SubmitTx, TxOutcome, TxStatus
+from models.chain import ChainTx, ChainTxAttempt, ContractCall, SubmitTx, TxOutcome, TxStatus, check_relayer
 from models.devchain import anvil_accounts
 from tests.contracts.kit import ETH, Chain
 from tests.relayer.conftest import make_settings
@@ -157,12 +159,16 @@ def test_balance_floor_makes_callers_wait(chain: Chain, relayer_settings, relaye
     status = relayer_status(relayer_settings, db_engine)
     assert status["ok"] is False and status["balance_ok"] is False and status["pending"] == 1
     assert "below floor" in status["error"]
+    ready_state = SimpleNamespace(settings=relayer_settings, engine=db_engine)  # what /readyz hands its checks
+    with pytest.raises(RuntimeError, match="below floor"):
+        asyncio.run(check_relayer(ready_state))
 
     anvil.rpc("anvil_setBalance", [relayer_account.address, hex(100 * ETH)])
     outcome = relayer.send_and_wait(req, timeout=DEADLINE)
     assert outcome.status == "confirmed"
     status = relayer_status(relayer_settings, db_engine)
     assert status["ok"] is True and status["pending"] == 0 and status["address"] == relayer_account.address
+    assert asyncio.run(check_relayer(ready_state))["address"] == relayer_account.address
 
 
 def test_chain_id_is_checked_before_signing(relayer_settings, db_engine):
