@@ -13,9 +13,9 @@ from models.base import UtcDateTime, utcnow
 from models.money import AmountType
 
 WORKFLOW_NAME = "Onboarding"
-SIGNAL_PAYMENT = "payment_event"
 SIGNAL_ONCHAIN = "onchain_claim"
 UPDATE_PAYMENT = "payment"
+UPDATE_PREPARE_ONCHAIN = "prepare_onchain"
 QUERY_STATUS = "status"
 
 
