@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -208,6 +209,13 @@ class Relayer:
                         raise RelayerError(str(exc)) from None
                     self._chain_checked_at = time.monotonic()
         return self._w3
+
+    def reset_connection(self) -> None:
+        """Forget the RPC client (after connection errors): the next call connects afresh, taking
+        the first configured endpoint that answers."""
+        with self._w3_lock:
+            self._w3 = None
+            self._chain_checked_at = 0.0
 
     def _check_chain_id(self) -> None:
         """Before signing: the node must serve the configured chain (re-checked every minute)."""
@@ -921,12 +929,23 @@ class RelayerActivities:
                     self._relayer = Relayer(self.settings, self.engine)
         return self._relayer
 
+    def _run(self, fn: Callable[[Relayer], Any]) -> Any:
+        """Relayer errors become ApplicationErrors with a type workflows can match; a lost RPC
+        connection drops the cached client so the retry fails over to the next configured URL."""
+        try:
+            return fn(self.relayer)
+        except RelayerError as exc:
+            if exc.kind == ERR_CHAIN and self._relayer is not None:
+                self._relayer.reset_connection()
+            raise _application_error(exc) from None
+        except requests.RequestException as exc:
+            if self._relayer is not None:
+                self._relayer.reset_connection()
+            raise ApplicationError(f"RPC unreachable: {type(exc).__name__}", type=ERR_CHAIN) from None
+
     @activity.defn(name=RELAYER_SUBMIT)
     def submit(self, req: SubmitTx) -> TxRef:
-        try:
-            return self.relayer.submit(req)
-        except RelayerError as exc:
-            raise _application_error(exc) from None
+        return self._run(lambda r: r.submit(req))
 
     @activity.defn(name=RELAYER_WAIT_FINAL)
     def wait_final(self, key: str) -> TxOutcome:
@@ -937,17 +956,11 @@ class RelayerActivities:
             if activity.is_worker_shutdown():  # let another worker pick the wait up (state is in the DB)
                 raise ApplicationError("worker shutting down", type="WorkerShutdown")
 
-        try:
-            return self.relayer.wait_final(key, heartbeat=beat)
-        except RelayerError as exc:
-            raise _application_error(exc) from None
+        return self._run(lambda r: r.wait_final(key, heartbeat=beat))
 
     @activity.defn(name=RELAYER_READ)
     def read(self, req: ReadCall) -> list[Any]:
-        try:
-            return self.relayer.read(req)
-        except RelayerError as exc:
-            raise _application_error(exc) from None
+        return self._run(lambda r: r.read(req))
 
     def all(self) -> list[Callable]:
         return [self.submit, self.wait_final, self.read]

@@ -241,3 +241,22 @@ def test_bumped_fees_respect_the_ceiling(relayer_settings, db_engine):
     assert capped is not None and capped.max_fee == 1000 * 10**9  # capped, still ≥ 10 % up
     fees = relayer.market_fees()
     assert fees.max_fee <= 1000 * 10**9 and fees.tip >= relayer_settings.relayer_min_priority_fee_wei
+
+
+def test_rpc_failover_and_lost_connection(anvil_factory, tmp_path, db_url, db_engine):
+    from cli.devstack import free_port
+
+    node = anvil_factory()
+    account = Account.create()
+    node.rpc("anvil_setBalance", [account.address, hex(10 * ETH)])
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = make_settings(tmp_path / "home", db_url, node, account.key.hex(), eth_rpc_urls=[dead, node.rpc_url])
+    activities = RelayerActivities(settings, db_engine)
+    env = ActivityEnvironment()
+    ref = env.run(activities.submit, transfer("first"))  # the dead endpoint is skipped
+    assert env.run(activities.wait_final, ref.key).status == "confirmed"
+    node.stop()
+    with pytest.raises(ApplicationError) as info:
+        env.run(activities.submit, transfer("second"))
+    assert info.value.type == "ChainUnavailable" and info.value.non_retryable is False
+    assert activities.relayer._w3 is None  # the next attempt reconnects (to whichever URL answers)
