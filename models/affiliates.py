@@ -23,7 +23,7 @@ from typing import Literal
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from eth_utils import is_address, to_checksum_address
+from eth_utils import is_address, is_checksum_address, to_checksum_address
 from pydantic import BaseModel
 from sqlalchemy import Column, ForeignKey, Integer, Text, UniqueConstraint, func, update
 from sqlalchemy.exc import IntegrityError
@@ -111,6 +111,10 @@ class Attribution(SQLModel, table=True):
 def normalize_wallet(wallet: str) -> str:
     if not isinstance(wallet, str) or not is_address(wallet):
         raise AffiliateError("invalid_wallet", f"not an Ethereum address: {str(wallet)[:64]!r}", 422)
+    body = wallet[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(wallet):
+        # Mixed case is an EIP-55 checksum: a wrong one means a mistyped address, never "close enough".
+        raise AffiliateError("invalid_wallet", f"bad EIP-55 checksum: {wallet[:64]!r}", 422)
     return to_checksum_address(wallet)
 
 

@@ -472,10 +472,13 @@ def reserve_payout(session: Session, key: str, program_slug: str, commission_ids
     if program is None:
         raise SettlementError(f"no program {program_slug!r}", code="program_not_found")
     rows = session.connection().execute(
-        select(_C.c.id, _C.c.program_id, _C.c.affiliate_id, _C.c.amount, _C.c.asset).where(_C.c.id.in_(ids))
+        select(_C.c.id, _C.c.program_id, _C.c.affiliate_id, _C.c.amount, _C.c.asset, _C.c.status, _C.c.payout_key).where(_C.c.id.in_(ids))
     ).all()
     if len(rows) != len(ids) or any(r.program_id != program.id for r in rows):
         raise SettlementError("unknown commission, or one of another program", code="invalid_commissions")
+    # A clear refusal up front (the conditional update below is what makes it atomic).
+    if any(r.status != CommissionStatus.PAYABLE.value and r.payout_key != key for r in rows):
+        raise SettlementError("some commissions are not payable (held, reserved, paid or cancelled)", code="commissions_not_payable")
     per: dict[tuple[int, str], int] = defaultdict(int)
     for r in rows:
         per[(r.affiliate_id, r.asset)] += int(r.amount)

@@ -210,7 +210,7 @@ def _sge(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 def test_verify_catches_a_missing_leg_and_the_cli_exits_non_zero(db_engine, db_url, tmp_path):
     post(db_engine, "ok", fund())
-    env = {**os.environ, "DATABASE_URL": db_url, "SGE_HOME": str(tmp_path), "SGE_LOG_FORMAT": "console"}
+    env = {**os.environ, "DATABASE_URL": db_url, "SGE_HOME": str(tmp_path), "SGE_LOG_FORMAT": "console", "COLUMNS": "200"}
     env.pop("SGE_DATABASE_URL", None)
     good = _sge("ledger", "verify", "--json", env=env)
     assert good.returncode == 0, good.stderr

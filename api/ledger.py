@@ -1,0 +1,143 @@
+"""Operator ledger endpoints under /v1/ops/ledger: balances, account statements, transactions, verify.
+
+Amounts are strings of integer minor units (18-decimal SGE/ETH amounts do not fit a JSON number
+safely), each with its exact decimal form next to it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from api.auth import any_operator
+from api.errors import ApiError
+from models import ledger
+from models.money import Asset, format_amount
+from models.operators import Actor
+
+router = APIRouter(prefix="/v1/ops/ledger", tags=["ledger"])
+
+Viewer = Annotated[Actor, Depends(any_operator)]
+
+
+class BalanceOut(BaseModel):
+    account: str
+    type: ledger.AccountType
+    asset: Asset
+    balance_minor: str  # signed: debit > 0
+    normal_balance_minor: str  # on the account's normal side
+    normal_balance: str  # exact decimal
+
+
+class StatementLineOut(BaseModel):
+    posting_id: int
+    tx_id: str
+    kind: str
+    refs: dict[str, Any]
+    amount_minor: str
+    balance_after_minor: str
+    created_at: datetime
+
+
+class StatementOut(BaseModel):
+    account: str
+    asset: Asset
+    opening_balance_minor: str
+    closing_balance_minor: str
+    lines: list[StatementLineOut]
+    next_cursor: int | None
+
+
+class PostingOut(BaseModel):
+    account: str
+    asset: Asset
+    amount_minor: str
+    amount: str
+
+
+class TransactionOut(BaseModel):
+    id: str
+    kind: str
+    refs: dict[str, Any]
+    content_hash: str
+    created_at: datetime
+    postings: list[PostingOut]
+
+
+def _asset(value: str | None) -> Asset | None:
+    if value is None:
+        return None
+    try:
+        return Asset(value.upper())
+    except ValueError:
+        raise ApiError(422, "invalid_asset", f"unknown asset {value!r} ({', '.join(a.value for a in Asset)})") from None
+
+
+@router.get("/balances", response_model=list[BalanceOut], summary="Balance per account and asset")
+def balances(request: Request, actor: Viewer, prefix: str | None = None, asset: str | None = None) -> list[BalanceOut]:
+    with Session(request.app.state.engine) as session:
+        rows = ledger.balances(session, prefix, _asset(asset))
+    return [
+        BalanceOut(
+            account=b.account, type=b.type, asset=b.asset, balance_minor=str(b.balance), normal_balance_minor=str(b.normal_balance),
+            normal_balance=format_amount(b.normal_balance, b.asset.scale),
+        )
+        for b in rows
+    ]
+
+
+@router.get("/accounts/{account}/statement", response_model=StatementOut, summary="An account's postings, paged")
+def account_statement(
+    request: Request,
+    account: str,
+    actor: Viewer,
+    asset: str,
+    after: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> StatementOut:
+    try:
+        with Session(request.app.state.engine) as session:
+            st = ledger.statement(session, account, _asset(asset), after=after, limit=limit)
+    except ledger.UnknownAccount as exc:
+        raise ApiError(404, exc.code, str(exc)) from None
+    return StatementOut(
+        account=st.account, asset=st.asset, opening_balance_minor=str(st.opening_balance), closing_balance_minor=str(st.closing_balance),
+        lines=[
+            StatementLineOut(
+                posting_id=line.posting_id, tx_id=line.tx_id, kind=line.kind, refs=line.refs, amount_minor=str(line.amount),
+                balance_after_minor=str(line.balance_after), created_at=line.created_at,
+            )
+            for line in st.lines
+        ],
+        next_cursor=st.next_cursor,
+    )
+
+
+@router.get("/transactions/{tx_id:path}", response_model=TransactionOut, summary="One ledger transaction")
+def transaction(request: Request, tx_id: str, actor: Viewer) -> TransactionOut:
+    with Session(request.app.state.engine) as session:
+        found = ledger.get_transaction(session, tx_id)
+    if found is None:
+        raise ApiError(404, "transaction_not_found", f"no ledger transaction {tx_id!r}")
+    tx, postings = found
+    return TransactionOut(
+        id=tx.id, kind=tx.kind, refs=tx.refs, content_hash=tx.content_hash, created_at=tx.created_at,
+        postings=[
+            PostingOut(account=p.account, asset=p.asset, amount_minor=str(p.amount), amount=format_amount(p.amount, p.asset.scale))
+            for p in postings
+        ],
+    )
+
+
+@router.get("/verify", response_model=ledger.VerifyReport, summary="Check every transaction balances and each asset sums to zero")
+async def verify(request: Request, actor: Viewer) -> ledger.VerifyReport:
+    def run() -> ledger.VerifyReport:
+        with Session(request.app.state.engine) as session:
+            return ledger.verify(session)
+
+    return await run_in_threadpool(run)

@@ -1,0 +1,118 @@
+"""`sge programs`: tenants (fee, claim amount, commission levels, depth, hold period). Changes are audited."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+from sqlmodel import Session
+
+from cli.common import fail, out, settings_and_logs
+from cli.operators import cli_actor
+from models import programs as prg
+from models.db import get_engine, session_scope
+from models.platform import PaymentProvider
+
+app = typer.Typer(help="Programs (tenants).", no_args_is_help=True)
+
+
+def _engine():
+    settings = settings_and_logs("cli", fmt="console")
+    return get_engine(settings.db_url)
+
+
+def _invalid(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    return f"{where}: {err.get('msg', 'invalid').removeprefix('Value error, ')}"
+
+
+def _show(view: prg.ProgramView) -> None:
+    out.print(json.dumps(view.model_dump(mode="json"), indent=2))
+
+
+@app.command()
+def create(
+    slug: str = typer.Option(..., help="URL-safe id (a-z, 0-9, '-'); never changes."),
+    name: str = typer.Option(..., help="Display name."),
+    treasury: str = typer.Option(..., help="Treasury address (receives on-chain fees)."),
+    fee: str = typer.Option("100", help="Registration fee, USD (exact decimal)."),
+    claim: str = typer.Option("1000", help="SGE per claim (exact decimal)."),
+    commission_bps: list[int] = typer.Option(None, "--commission-bps", help="Per level in basis points, level 1 first (default 1000, 500)."),
+    max_depth: int = typer.Option(2, help="Maximum affiliate tree depth (root = 1)."),
+    hold_days: int = typer.Option(30, help="Days before a commission becomes payable."),
+    provider: PaymentProvider = typer.Option(PaymentProvider.COINBASE_COMMERCE, help="Payment provider."),
+) -> None:
+    """Create a program."""
+    try:
+        data = prg.ProgramCreate(
+            slug=slug, name=name, treasury_address=treasury, fee_usd=fee, claim_amount_sge=claim,
+            commission_bps=commission_bps or list(prg.DEFAULT_COMMISSION_BPS), max_depth=max_depth, hold_days=hold_days,
+            payment_provider=provider,
+        )
+    except ValidationError as exc:
+        fail(_invalid(exc))
+    try:
+        with session_scope(_engine()) as session:
+            view = prg.program_view(prg.create_program(session, cli_actor(), data))
+    except prg.ProgramError as exc:
+        fail(str(exc))
+    _show(view)
+
+
+@app.command("list")
+def list_() -> None:
+    """List programs."""
+    with Session(_engine()) as session:
+        rows = [prg.program_view(p) for p in prg.list_programs(session)]
+    table = Table(title="programs")
+    for column in ("slug", "name", "fee USD", "claim SGE", "levels (bps)", "depth", "hold", "provider", "active"):
+        table.add_column(column)
+    for v in rows:
+        table.add_row(
+            v.slug, v.name, v.fee_usd, v.claim_amount_sge, ",".join(map(str, v.commission_bps)), str(v.max_depth),
+            f"{v.hold_days}d", v.payment_provider.value, "yes" if v.active else "no",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(slug: str) -> None:
+    """Show one program."""
+    with Session(_engine()) as session:
+        try:
+            _show(prg.program_view(prg.require_program(session, slug)))
+        except prg.ProgramError as exc:
+            fail(str(exc))
+
+
+@app.command()
+def update(
+    slug: str,
+    name: str = typer.Option(None),
+    treasury: str = typer.Option(None),
+    fee: str = typer.Option(None, help="USD, exact decimal."),
+    claim: str = typer.Option(None, help="SGE, exact decimal."),
+    commission_bps: list[int] = typer.Option(None, "--commission-bps", help="Replaces all levels."),
+    max_depth: int = typer.Option(None),
+    hold_days: int = typer.Option(None),
+    provider: PaymentProvider = typer.Option(None),
+    active: bool = typer.Option(None, "--active/--inactive"),
+) -> None:
+    """Change a program (only the options given)."""
+    given = {
+        "name": name, "treasury_address": treasury, "fee_usd": fee, "claim_amount_sge": claim, "commission_bps": commission_bps or None,
+        "max_depth": max_depth, "hold_days": hold_days, "payment_provider": provider, "active": active,
+    }
+    try:
+        changes = prg.ProgramUpdate(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        fail(_invalid(exc))
+    try:
+        with session_scope(_engine()) as session:
+            view = prg.program_view(prg.update_program(session, cli_actor(), slug, changes))
+    except prg.ProgramError as exc:
+        fail(str(exc))
+    _show(view)

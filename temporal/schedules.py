@@ -1,0 +1,53 @@
+"""Temporal Schedules (not cron) for the platform's periodic workflows; created or updated at worker start.
+
+`ensure_schedules` is idempotent: a schedule that exists is updated to the current definition, so a
+redeploy that changes an interval takes effect, and "already exists" is never an error.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
+
+from models.settings import Settings
+
+RELEASE_COMMISSIONS_SCHEDULE = "sge-release-commissions"
+
+
+def schedules(settings: Settings) -> dict[str, Schedule]:
+    return {
+        RELEASE_COMMISSIONS_SCHEDULE: Schedule(
+            action=ScheduleActionStartWorkflow(
+                "ReleaseCommissions",
+                id="release-commissions",
+                task_queue=settings.temporal_task_queue,
+                execution_timeout=timedelta(hours=1),
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.commission_release_interval_minutes))]),
+            # One release at a time; a missed run (worker down) is caught up once, not many times.
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1)),
+        ),
+    }
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
+    """Create each schedule, or update it when it exists. Returns the ids created now."""
+    created: list[str] = []
+    for schedule_id, schedule in schedules(settings).items():
+        try:
+            await client.create_schedule(schedule_id, schedule)
+            created.append(schedule_id)
+        except ScheduleAlreadyRunningError:
+            await client.get_schedule_handle(schedule_id).update(lambda _input, s=schedule: ScheduleUpdate(schedule=s))
+    return created
