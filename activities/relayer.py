@@ -27,7 +27,7 @@ import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
+from activities.relayer_signing import Eip1559Signer
 from contracts.abi import (
     contract_abi,
     decode_log,
@@ -188,6 +189,7 @@ class Relayer:
         self.chain_id = settings.chain_id
         self._account = self._load_account(settings)
         self.address: str = self._account.address
+        self._signer = Eip1559Signer(bytes(self._account.key))
         self._w3 = w3
         self._w3_lock = threading.Lock()
         self._cache_lock = threading.Lock()
@@ -195,7 +197,8 @@ class Relayer:
         self._balance: tuple[float, int] | None = None
         self._chain_checked_at = 0.0 if w3 is None else -1.0
         self._nonce_row_ready = False
-        self._sqlite_mutex = nullcontext() if is_postgres(engine) else threading.Lock()
+        self._sqlite = not is_postgres(engine)
+        self._nonce_mutex = threading.Lock()  # see _tx
         self._manifest: Manifest | None = None
         # Test hook: called with the tx key right after the signed bytes are committed, before
         # broadcast. Raising SimulatedCrash there reproduces a process dying at that point.
@@ -326,12 +329,16 @@ class Relayer:
     # SQLAlchemy Core, not the ORM: the relayer's hot path is a handful of single-row statements, and
     # the ORM's unit of work was most of its CPU time per transaction.
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        """One DB transaction. On SQLite every transaction takes the database write lock (BEGIN
-        IMMEDIATE, models.db); queueing our own threads on a mutex first avoids SQLite's sleeping
-        busy handler (10–100 ms stalls under concurrency). PostgreSQL: row locks only."""
-        with self._sqlite_mutex, self.engine.begin() as conn:
-            yield conn
+    def _tx(self, *, nonce: bool = False) -> Iterator[Connection]:
+        """One DB transaction. SQLite: every transaction takes the database write lock (BEGIN
+        IMMEDIATE, models.db), so our threads queue on a mutex first rather than in SQLite's
+        sleeping busy handler (10–100 ms stalls). PostgreSQL: only transactions that take the nonce
+        row lock (`nonce=True`) queue on the mutex, so this process's threads wait in Python instead
+        of as a convoy of blocked connections. The connection is checked out (and pinged) before the
+        mutex, keeping the locked section to the statements themselves."""
+        with self.engine.connect() as conn:
+            with self._nonce_mutex if (nonce or self._sqlite) else nullcontext(), conn.begin():
+                yield conn
 
     def _load(self, key: str) -> TxRow | None:
         with self._tx() as conn:
@@ -358,6 +365,13 @@ class Relayer:
         # transaction already holds the database write lock for the same purpose.
         return conn.execute(select(NC.c.next_nonce).where(self._nonce_where()).with_for_update()).scalar_one()
 
+    def _take_nonce(self, conn: Connection) -> int:
+        """Increment the counter and return the nonce taken, in one round trip. The UPDATE takes the
+        row lock (PostgreSQL; SQLite's transaction holds the write lock) until commit; if the
+        transaction rolls back, so does the increment: no gap."""
+        params = {"chain_id_": self.chain_id, "address_": self.address, "now": utcnow()}
+        return conn.execute(TAKE_NONCE, params).scalar_one() - 1
+
     def _ensure_nonce_row(self) -> None:
         """Create this sender's nonce counter once, starting from the node's pending count; after that
         the DB is the only source of nonces."""
@@ -374,7 +388,7 @@ class Relayer:
         """Move the counter forward past nonces used outside the relayer (never backwards)."""
         self._ensure_nonce_row()
         chain_next = self.w3.eth.get_transaction_count(self.address, "pending")
-        with self._tx() as conn:
+        with self._tx(nonce=True) as conn:
             db_next = self._lock_nonce(conn)
             if chain_next > db_next:
                 log.warning("relayer_nonce_resync", address=self.address, db_next=db_next, chain_next=chain_next)
@@ -490,13 +504,11 @@ class Relayer:
             log.info("relayer_tx_would_revert", key=new.key, label=new.label, reason=prepared)
             return self._insert(new), None
         try:
-            with self._tx() as conn:
-                nonce = self._lock_nonce(conn)
+            with self._tx(nonce=True) as conn:
+                # Few round trips while the nonce row is locked: other senders queue on it.
+                nonce = self._take_nonce(conn)
                 attempt = self._assign(new, nonce, *prepared)  # fields complete before the INSERT
-                new.id = conn.execute(insert(TX).values(_values(TX, new))).inserted_primary_key[0]
-                attempt.tx_id = new.id
-                attempt.id = conn.execute(insert(AT).values(_values(AT, attempt))).inserted_primary_key[0]
-                conn.execute(update(NC).where(self._nonce_where()).values(next_nonce=nonce + 1, updated_at=utcnow()))
+                self._insert_signed(conn, new, attempt)
         except IntegrityError:
             # The key exists (a repeated submit, or a concurrent first one that committed first): the
             # whole transaction rolled back, the nonce is untouched, and the stored row is the answer.
@@ -504,6 +516,13 @@ class Relayer:
         if self.after_persist is not None:
             self.after_persist(new.key)
         return new, attempt
+
+    def _insert_signed(self, conn: Connection, row: TxRow, attempt: AttemptRow) -> None:
+        """Insert a request and its first attempt (statements built once, executed with parameters:
+        little Python work while the nonce row is locked)."""
+        row.id = conn.execute(INSERT_TX, _values(TX, row)).inserted_primary_key[0]
+        attempt.tx_id = row.id
+        attempt.id = conn.execute(INSERT_AT, _values(AT, attempt)).inserted_primary_key[0]
 
     def _insert(self, row: TxRow) -> TxRow:
         try:
@@ -530,7 +549,7 @@ class Relayer:
         """requested → signed (or failed when the call would revert). Nonce taken and bytes stored in
         one DB transaction: a crash before the commit leaves no nonce used."""
         prepared = self._prepare(row)
-        with self._tx() as conn:
+        with self._tx(nonce=True) as conn:
             nonce = self._lock_nonce(conn)
             current = self._lock_row(conn, row.id)
             if current.status != TxStatus.REQUESTED:  # another worker got there first
@@ -562,23 +581,15 @@ class Relayer:
         return attempt
 
     def _sign(self, row: TxRow, nonce: int, gas_limit: int, fees: Fees) -> AttemptRow:
-        tx = {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": row.to_address,
-            "value": row.value,
-            "data": row.data,
-            "gas": gas_limit,
-            "maxFeePerGas": fees.max_fee,
-            "maxPriorityFeePerGas": fees.tip,
-        }
-        signed = self._account.sign_transaction(tx)
+        raw, tx_hash = self._signer.sign(
+            chain_id=self.chain_id, nonce=nonce, to=row.to_address, value=row.value,
+            data=bytes.fromhex(row.data.removeprefix("0x")), gas=gas_limit, max_fee=fees.max_fee, tip=fees.tip,
+        )
         return AttemptRow.new(
             tx_id=row.id,
             nonce=nonce,
-            tx_hash=_hex(signed.hash),
-            raw_tx=_hex(signed.raw_transaction),
+            tx_hash=_hex(tx_hash),
+            raw_tx=_hex(raw),
             max_fee_per_gas=fees.max_fee,
             max_priority_fee_per_gas=fees.tip,
             gas_limit=gas_limit,
@@ -888,6 +899,17 @@ class Relayer:
 TX = ChainTx.__table__  # type: ignore[attr-defined]
 AT = ChainTxAttempt.__table__  # type: ignore[attr-defined]
 NC = ChainNonce.__table__  # type: ignore[attr-defined]
+
+
+# Hot-path statements, built once (executed with parameters).
+INSERT_TX = insert(TX)
+INSERT_AT = insert(AT)
+TAKE_NONCE = (
+    update(NC)
+    .where(NC.c.chain_id == bindparam("chain_id_"), NC.c.address == bindparam("address_"))
+    .values(next_nonce=NC.c.next_nonce + 1, updated_at=bindparam("now"))
+    .returning(NC.c.next_nonce)
+)
 
 
 def _values(table, obj) -> dict[str, Any]:
