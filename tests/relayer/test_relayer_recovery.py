@@ -260,3 +260,17 @@ def test_rpc_failover_and_lost_connection(anvil_factory, tmp_path, db_url, db_en
         env.run(activities.submit, transfer("second"))
     assert info.value.type == "ChainUnavailable" and info.value.non_retryable is False
     assert activities.relayer._w3 is None  # the next attempt reconnects (to whichever URL answers)
+
+
+def test_final_only_after_n_confirmations(manual_chain, db_engine):
+    node, _account, settings = manual_chain
+    relayer = Relayer(settings(confirmations=3), db_engine)
+    relayer.submit(transfer("deep"))
+    node.rpc("evm_mine")
+    row = relayer.poll("deep")
+    assert row.status == TxStatus.MINED and row.block_number == 1  # mined, one confirmation of three
+    node.rpc("evm_mine")
+    assert relayer.poll("deep").status == TxStatus.MINED
+    node.rpc("evm_mine")
+    outcome = relayer.wait_final("deep", timeout=DEADLINE)
+    assert outcome.status == "confirmed" and outcome.block_number == 1
