@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 
 from cli import bench, contracts, db, dev, relayer
 from cli import sandbox as sandbox_cli
+from cli import ledger as ledger_cli, operators as operators_cli, programs as programs_cli
 from cli.common import fail, hard_exit, out, run_async, settings_and_logs
 from models.settings import ConfigError, Settings, env_name
 
@@ -24,6 +25,9 @@ app.command("payments-sandbox")(sandbox_cli.payments_sandbox)
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(relayer.app, name="relayer")
 app.add_typer(bench.app, name="bench")
+app.add_typer(ledger_cli.app, name="ledger")
+app.add_typer(operators_cli.app, name="operators")
+app.add_typer(programs_cli.app, name="programs")
 
 
 @app.command()

@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     sandbox_retry_max_seconds: float = Field(60.0, gt=0, le=3600, description="Sandbox webhook retry: longest delay (Coinbase: 1 h).")
     sandbox_retry_max_attempts: int = Field(12, ge=1, le=1000, description="Sandbox webhook retry: attempts before a delivery is given up.")
 
+    # --- commissions ---------------------------------------------------------------------------
+    commission_release_interval_minutes: int = Field(
+        60, ge=1, le=1440, description="How often the ReleaseCommissions schedule makes held commissions payable."
+    )
+
     # --- logging ---------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["json", "console"] = Field("json", description="Log format.")

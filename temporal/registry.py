@@ -6,18 +6,22 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from activities.affiliates import AffiliateActivities
+from activities.ledger import LedgerActivities
 from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
 from activities.relayer import relayer_activities
 from models.settings import Settings
+from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.probe import ProbeWorkflow
 
-WORKFLOWS: list[type] = [ProbeWorkflow]
+WORKFLOWS: list[type] = [ReleaseCommissionsWorkflow, ProbeWorkflow]
 
 
 def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities: list[Callable] = []
     activities += PlatformActivities(engine).all()
+    activities += LedgerActivities(engine).all() + AffiliateActivities(engine).all()
     activities += PaymentActivities(settings, engine).all()
     activities += relayer_activities(settings, engine)
     return activities

@@ -17,6 +17,7 @@ from models.logs import get_logger
 from models.settings import ConfigError, Settings
 from temporal import registry
 from temporal.client import connect
+from temporal.schedules import ensure_schedules
 from temporal.search_attributes import ensure_search_attributes
 
 log = get_logger(__name__)
@@ -58,6 +59,7 @@ async def run_worker(settings: Settings) -> None:
     added = await ensure_search_attributes(client)
     if added:
         log.info("search_attributes_registered", names=added)
+    log.info("schedules_ensured", created=await ensure_schedules(client, settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
