@@ -187,9 +187,10 @@ class Relayer:
         self.settings = settings
         self.engine = engine
         self.chain_id = settings.chain_id
-        self._account = self._load_account(settings)
-        self.address: str = self._account.address
-        self._signer = Eip1559Signer(bytes(self._account.key))
+        account = self._load_account(settings)
+        self.address: str = account.address
+        self._signer = Eip1559Signer(bytes(account.key))  # the only place the key is kept
+        del account
         self._w3 = w3
         self._w3_lock = threading.Lock()
         self._cache_lock = threading.Lock()
