@@ -8,6 +8,7 @@ postings, and on PostgreSQL the deferred balance trigger at commit), one DB tran
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -30,7 +31,8 @@ FLOOR_PG_TX_PER_S = 1000
 class LedgerBenchReport:
     database: str
     backend: str
-    threads: int
+    processes: int
+    threads: int  # per process
     transactions: int
     seconds: float
     tx_per_s: float
@@ -97,34 +99,74 @@ def _worker(engine: Engine, prefix: str, stop_at: float, counts: list[int], slot
     counts[slot] = i
 
 
-def run(url: str, *, seconds: float = 10.0, threads: int | None = None, warmup: float = 1.0) -> LedgerBenchReport:
+def _threads(engine: Engine, prefix: str, threads: int, seconds: float) -> tuple[int, float]:
+    """`threads` writers for `seconds`; returns (transactions, elapsed)."""
+    counts = [0] * threads
+    errors: list[BaseException] = []
+    started = time.perf_counter()
+    pool = [threading.Thread(target=_worker, args=(engine, prefix, started + seconds, counts, t, errors)) for t in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return sum(counts), elapsed
+
+
+def _process(url: str, slot: int, threads: int, seconds: float, warmup: float, barrier, results) -> None:
+    """One writer process (own interpreter, so its own GIL): warm up, wait for the others, measure."""
+    engine = make_engine(url, pool_size=threads)
+    try:
+        _threads(engine, f"bench:warmup:{slot}:{uuid.uuid4().hex[:6]}", threads, warmup)
+        barrier.wait()
+        results.put((slot, *_threads(engine, f"bench:run:{slot}:{uuid.uuid4().hex[:6]}", threads, seconds)))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent
+        results.put((slot, exc, 0.0))
+        barrier.abort()
+    finally:
+        engine.dispose()
+
+
+def run(
+    url: str, *, seconds: float = 10.0, threads: int | None = None, processes: int | None = None, warmup: float = 1.0
+) -> LedgerBenchReport:
+    """Writers = `processes` × `threads` (PostgreSQL default: one process per core, 8 threads each,
+    as a deployment runs several worker processes; SQLite: one writer, it has one write lock)."""
     backend = make_url(url).get_backend_name()
-    threads = threads or (max(4, 4 * (os.cpu_count() or 1)) if backend == "postgresql" else 1)
+    pg = backend == "postgresql"
+    processes = processes or ((os.cpu_count() or 1) if pg else 1)
+    threads = threads or (8 if pg else 1)
     with scratch_engine(url, pool_size=threads) as engine:
-        for phase, duration in (("warmup", warmup), ("run", seconds)):
-            counts = [0] * threads
-            errors: list[BaseException] = []
-            prefix = f"bench:{phase}:{uuid.uuid4().hex[:8]}"
-            started = time.perf_counter()
-            stop_at = started + duration
-            pool = [threading.Thread(target=_worker, args=(engine, prefix, stop_at, counts, t, errors)) for t in range(threads)]
-            for t in pool:
-                t.start()
-            for t in pool:
-                t.join()
-            elapsed = time.perf_counter() - started
-            if errors:
-                raise errors[0]
+        if processes == 1:
+            _threads(engine, f"bench:warmup:{uuid.uuid4().hex[:6]}", threads, warmup)
+            total, elapsed = _threads(engine, f"bench:run:{uuid.uuid4().hex[:6]}", threads, seconds)
+        else:
+            ctx = multiprocessing.get_context("spawn")  # no forked engines or threads
+            barrier, results = ctx.Barrier(processes), ctx.Queue()
+            scratch_url = engine.url.render_as_string(hide_password=False)
+            procs = [ctx.Process(target=_process, args=(scratch_url, n, threads, seconds, warmup, barrier, results)) for n in range(processes)]
+            for proc in procs:
+                proc.start()
+            outcomes = [results.get(timeout=seconds + warmup + 120) for _ in procs]
+            for proc in procs:
+                proc.join()
+            failed = [o[1] for o in outcomes if isinstance(o[1], BaseException)]
+            if failed:
+                raise failed[0]
+            total = sum(o[1] for o in outcomes)
+            elapsed = max(o[2] for o in outcomes)
         with session_scope(engine) as session:
             verified = ledger.verify(session).ok
-    total = sum(counts)
     return LedgerBenchReport(
         database=make_url(url).render_as_string(hide_password=True).split("@")[-1],
         backend=backend,
+        processes=processes,
         threads=threads,
         transactions=total,
         seconds=elapsed,
         tx_per_s=total / elapsed if elapsed else 0.0,
-        floor=FLOOR_PG_TX_PER_S if backend == "postgresql" else None,
+        floor=FLOOR_PG_TX_PER_S if pg else None,
         verified=verified,
     )
