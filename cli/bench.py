@@ -50,7 +50,8 @@ def relayer(
 @app.command()
 def ledger(
     seconds: float = typer.Option(10.0, min=1, help="Measured duration."),
-    threads: int = typer.Option(None, min=1, help="Concurrent writers (default: 4 × cores on PostgreSQL, 1 on SQLite)."),
+    threads: int = typer.Option(None, min=1, help="Writer threads per process (default: 8 on PostgreSQL, 1 on SQLite)."),
+    processes: int = typer.Option(None, min=1, help="Writer processes (default: one per core on PostgreSQL, 1 on SQLite)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Balanced 3-posting ledger transactions/s on the configured database (in a scratch schema/file)."""
@@ -59,14 +60,14 @@ def ledger(
     from ops.bench.ledger import run
 
     settings = settings_and_logs("cli", fmt="console")
-    report = run(settings.db_url, seconds=seconds, threads=threads)
+    report = run(settings.db_url, seconds=seconds, threads=threads, processes=processes)
     if as_json:
         print(json.dumps({**asdict(report), "floor_met": report.floor_met}), flush=True)
     else:
         floor = f" (floor {report.floor}/s: {'[green]met[/]' if report.floor_met else '[red]MISSED[/]'})" if report.floor else ""
         out.print(
             f"ledger: {report.tx_per_s:,.0f} balanced 3-posting transactions/s on {report.backend} {report.database}, "
-            f"{report.threads} writers, {report.transactions} transactions in {report.seconds:.1f}s{floor}; "
+            f"{report.processes}×{report.threads} writers, {report.transactions} transactions in {report.seconds:.1f}s{floor}; "
             f"ledger verify after the run: {'balanced' if report.verified else 'NOT BALANCED'}"
         )
     hard_exit(0 if report.floor_met and report.verified else 1)
