@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.sge-installed
 NPM_STAMP := node_modules/.sge-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo dev test smoke clean
+.PHONY: setup demo dev test smoke bench clean
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -24,11 +24,13 @@ $(NPM_STAMP): package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-## Run the platform: the local stack (Temporal + Web UI, anvil, worker, API) until Ctrl-C.
+## Run the platform: bring the local stack up, run demo flows through it, keep it up until Ctrl-C.
 demo: setup
-	$(BIN)/sge dev up
+	$(BIN)/sge demo
 
-dev: demo
+## The local stack alone (no demo flows), until Ctrl-C.
+dev: setup
+	$(BIN)/sge dev up
 
 ## Test it: the whole suite (SQLite; PostgreSQL when SGE_TEST_DATABASE_URL is set).
 test: setup
@@ -37,6 +39,10 @@ test: setup
 ## Start the stack once and stop it as soon as everything is ready (CI).
 smoke: setup
 	$(BIN)/sge dev up --smoke
+
+## The main job's benchmark on a fresh embedded stack (prints flows/s and latencies).
+bench: setup
+	$(BIN)/sge bench onboarding
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

@@ -62,10 +62,33 @@ async def _rpc(http: httpx.AsyncClient, url: str, method: str, params: list | No
     return body["result"]
 
 
+async def check_relayer(state) -> dict | None:
+    """The relayer's ETH balance against its floor (below it nothing new is sent and flows wait).
+
+    Uses the relayer's public address: the API never needs the hot key.
+    """
+    settings = state.settings
+    address = settings.relayer_public_address
+    if address is None:
+        raise RuntimeError("relayer address unknown: set SGE_RELAYER_ADDRESS")
+    errors = []
+    for url in settings.eth_rpc_urls:
+        try:
+            balance = int(await _rpc(state.http, url, "eth_getBalance", [address, "latest"]), 16)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            errors.append(f"{url}: {type(exc).__name__}")
+            continue
+        if balance < settings.relayer_min_balance_wei:
+            raise RuntimeError(f"relayer {address} balance {balance} wei is below the floor {settings.relayer_min_balance_wei} wei")
+        return {"address": address, "balance_wei": balance, "min_balance_wei": settings.relayer_min_balance_wei}
+    raise RuntimeError("; ".join(errors) or "no RPC configured")
+
+
 DEFAULT_CHECKS: dict[str, ReadinessCheck] = {
     "database": check_database,
     "temporal": check_temporal,
     "rpc": check_rpc,
+    "relayer": check_relayer,
 }
 
 

@@ -31,11 +31,12 @@ class Rule:
     per: str  # "ip" or "wallet"
 
 
-RULES = {
-    "register_ip": Rule("register_ip", parse("5/hour"), "ip"),
-    "register_wallet": Rule("register_wallet", parse("10/day"), "wallet"),
-    "claims_wallet": Rule("claims_wallet", parse("60/hour"), "wallet"),
-}
+def rules_from(settings: Settings) -> dict[str, Rule]:
+    return {
+        "register_ip": Rule("register_ip", parse(settings.rate_limit_register_ip), "ip"),
+        "register_wallet": Rule("register_wallet", parse(settings.rate_limit_register_wallet), "wallet"),
+        "claims_wallet": Rule("claims_wallet", parse(settings.rate_limit_claims_wallet), "wallet"),
+    }
 
 
 class RateLimiter:
@@ -49,7 +50,7 @@ class RateLimiter:
         self.storage = storage
         self.strategy = MovingWindowRateLimiter(storage)
         self.trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
-        self.rules = dict(RULES)
+        self.rules = rules_from(settings)
 
     def client_ip(self, request: Request) -> str:
         peer = request.client.host if request.client else "unknown"

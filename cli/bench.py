@@ -71,3 +71,81 @@ def ledger(
             f"ledger verify after the run: {'balanced' if report.verified else 'NOT BALANCED'}"
         )
     hard_exit(0 if report.floor_met and report.verified else 1)
+
+
+@app.command()
+def onboarding(
+    window: float = typer.Option(15.0, min=5, help="Seconds per offered rate."),
+    single_runs: int = typer.Option(10, min=3, help="Flows run one at a time for the single-flow latency."),
+    ceiling_workflows: int = typer.Option(200, min=20, help="No-op workflows for the orchestration ceiling."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Flows/s and latency through the HTTP API and the sandbox, on a fresh embedded stack."""
+    import asyncio
+    import os
+    import tempfile
+    from dataclasses import asdict
+    from pathlib import Path
+
+    import httpx
+
+    from cli import devstack
+    from cli.demo import DemoClient, ensure_demo_program
+    from cli.dev import bring_up, local_stack_settings
+    from contracts.manifest import load_manifest
+    from eth_account import Account
+    from models.logs import configure_logging
+    from ops.bench.onboarding import run
+
+    base = settings_and_logs("bench", fmt="console")
+    configure_logging("WARNING", "console", process="bench")
+    home = Path(tempfile.mkdtemp(prefix="sge-bench-")) / "var"
+    free = devstack.free_port
+    settings = local_stack_settings(base).model_copy(update={
+        "home": home, "temporal_address": f"127.0.0.1:{free()}", "temporal_ui_port": free(),
+        "eth_rpc_urls": [f"http://127.0.0.1:{free()}"], "api_port": free(), "sandbox_port": free(),
+        "database_url": os.environ.get("DATABASE_URL"), "rate_limit_register_ip": "1000000/hour",
+    })
+    sup = devstack.Supervisor(home)
+    say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/]"))
+
+    async def main():
+        await bring_up(settings, sup)
+        ensure_demo_program(settings, load_manifest(settings.deployments_dir, settings.chain_id))
+        async with httpx.AsyncClient(timeout=30) as http:
+            demo = DemoClient(settings, load_manifest(settings.deployments_dir, settings.chain_id), http)
+            code = (await demo.register_affiliate(Account.create(), None))["code"]
+        return await run(settings, referral_code=code, say=say, window=window, single_runs=single_runs,
+                         ceiling_workflows=ceiling_workflows)
+
+    try:
+        report = asyncio.run(main())
+    finally:
+        sup.stop_all()
+    if as_json:
+        print(json.dumps(asdict(report) | {"floors_met": report.floors_met}, default=str), flush=True)
+        hard_exit(0 if report.floors_met else 1)
+    out.print(f"orchestration ceiling: {report.ceiling_wf_per_s} no-op one-activity workflows/s "
+              f"({report.ceiling_workflows} concurrent, same server and worker)")
+    out.print(f"one flow alone: p50 {report.single['p50']} s, p95 {report.single['p95']} s over {report.single['runs']} runs")
+    table = Table(title="offered load (open loop)")
+    for column in ("flows/s", "started", "completed", "p50 s", "p95 s", "sustained"):
+        table.add_column(column, justify="right")
+    for r in report.rates:
+        table.add_row(f"{r.rate:g}", str(r.started), str(r.completed), str(r.p50), str(r.p95), "yes" if r.sustained else "no")
+    out.print(table)
+    ratio = report.max_sustained_per_s / report.ceiling_wf_per_s if report.ceiling_wf_per_s else 0
+    out.print(f"maximum sustained: {report.max_sustained_per_s:g} flows/s ({ratio:.0%} of the orchestration ceiling)")
+    half = report.half_rate
+    e2e = half["end_to_end"]
+    out.print(f"at {half['rate_per_s']:g} flows/s: {half['completed']}/{half['started']} completed; end to end "
+              f"p50 {e2e['p50']} s, p95 {e2e['p95']} s, p99 {e2e['p99']} s")
+    steps = Table(title="per step at half the maximum sustained rate (seconds)")
+    for column in ("step", "p50", "p95", "p99"):
+        steps.add_column(column, justify="left" if column == "step" else "right")
+    for name, values in half["steps"].items():
+        steps.add_row(name, str(values["p50"]), str(values["p95"]), str(values["p99"]))
+    out.print(steps)
+    for floor, met in report.floors.items():
+        out.print(f"floor {floor}: {'[green]met[/]' if met else '[red]MISSED[/]'}")
+    hard_exit(0 if report.floors_met else 1)

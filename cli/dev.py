@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import time
@@ -34,6 +35,7 @@ log = get_logger(__name__)
 
 DEV_RELAYER_FUNDING_WEI = 10 * 10**18
 HEALTH_TIMEOUT_S = 60.0
+LOCAL_REGISTER_IP_LIMIT = "10000/hour"
 
 
 @dataclass
@@ -171,7 +173,12 @@ async def _start_worker(sup: devstack.Supervisor, settings: Settings, info: Stac
 
 async def _start_api(sup: devstack.Supervisor, settings: Settings, info: StackInfo) -> None:
     _step("starting API")
-    child = sup.start("api", devstack.python_module_cmd("cli", "api"), devstack.child_env(settings, info.env))
+    # Only the worker holds the relayer and deployer keys; the API knows the relayer's address.
+    env = {k: v for k, v in info.env.items() if k not in ("SGE_RELAYER_PRIVATE_KEY_FILE", "SGE_DEPLOYER_PRIVATE_KEY")}
+    key_file = info.env.get("SGE_RELAYER_PRIVATE_KEY_FILE")
+    if key_file:
+        env["SGE_RELAYER_ADDRESS"] = Account.from_key(Path(key_file).read_text().strip()).address
+    child = sup.start("api", devstack.python_module_cmd("cli", "api"), devstack.child_env(settings, env))
     base = f"http://{settings.api_host}:{settings.api_port}"
     took = await sup.wait_healthy(child, lambda: devstack.http_ok(f"{base}/readyz"), HEALTH_TIMEOUT_S)
     info.add("API", base, f"{took:.1f}s")
@@ -192,6 +199,15 @@ def _print_summary(info: StackInfo) -> None:
     out.print(table)
 
 
+def local_stack_settings(settings: Settings) -> Settings:
+    """The embedded stack serves every client (demo, bench, browser) from 127.0.0.1, so the per-IP
+    registration limit would throttle the demo itself; unless set explicitly it is relaxed locally.
+    Per-wallet limits stay as in production."""
+    if "SGE_RATE_LIMIT_REGISTER_IP" in os.environ:
+        return settings
+    return settings.model_copy(update={"rate_limit_register_ip": LOCAL_REGISTER_IP_LIMIT})
+
+
 async def bring_up(settings: Settings, sup: devstack.Supervisor) -> StackInfo:
     _check_ports(settings)
     engine = get_engine(settings.db_url)
@@ -203,7 +219,7 @@ async def bring_up(settings: Settings, sup: devstack.Supervisor) -> StackInfo:
     return info
 
 
-async def _wait_for_stop(sup: devstack.Supervisor) -> int:
+async def wait_for_stop(sup: devstack.Supervisor) -> int:
     """Until Ctrl-C / SIGTERM. A child that dies is reported (once), and the rest keep running."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -228,7 +244,7 @@ def up(
     fresh: bool = typer.Option(False, "--fresh", help="Delete the app home's databases and chain state first."),
 ) -> None:
     """Start Temporal (+ Web UI), anvil, the worker and the API; Ctrl-C stops them all."""
-    settings = settings_and_logs("dev", fmt="console")
+    settings = local_stack_settings(settings_and_logs("dev", fmt="console"))
     if fresh:
         for name in ("sge.db", "sge.db-wal", "sge.db-shm", "temporal.db", "temporal.db-wal", "temporal.db-shm"):
             (settings.home / name).unlink(missing_ok=True)
@@ -245,7 +261,7 @@ def up(
         if smoke:
             return 0
         console.print("[dim]Ctrl-C (or `sge dev down`) stops everything.[/]")
-        return await _wait_for_stop(sup)
+        return await wait_for_stop(sup)
 
     try:
         code = asyncio.run(main())

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from models.settings import ConfigError, Settings
+from models.settings import ConfigError, Settings, env_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1
@@ -226,20 +226,24 @@ def python_module_cmd(*args: str) -> list[str]:
 
 
 def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for platform children: the same settings the supervisor resolved."""
-    env = {
-        "SGE_HOME": str(settings.home.resolve()),
-        "DATABASE_URL": settings.db_url,
-        "SGE_TEMPORAL_ADDRESS": settings.temporal_address,
-        "SGE_TEMPORAL_NAMESPACE": settings.temporal_namespace,
-        "SGE_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "SGE_ETH_RPC_URLS": ",".join(settings.eth_rpc_urls),
-        "SGE_CHAIN_ID": str(settings.chain_id),
-        "SGE_API_HOST": settings.api_host,
-        "SGE_API_PORT": str(settings.api_port),
-        "SGE_LOG_FORMAT": "json",
-        "PYTHONUNBUFFERED": "1",
-    }
+    """Environment for platform children: every non-secret setting the supervisor resolved, so a child
+    sees exactly the same configuration (secrets travel as files through `extra`)."""
+    env: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value is None or "SecretStr" in str(field.annotation):
+            continue
+        if isinstance(value, list):
+            value = ",".join(map(str, value))
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, Path):
+            value = str(value.resolve())
+        env[env_name(name)] = str(value)
+    env.pop("SGE_DATABASE_URL", None)
+    env["DATABASE_URL"] = settings.db_url
+    env["SGE_LOG_FORMAT"] = "json"
+    env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
 

@@ -7,7 +7,7 @@ import sys
 import typer
 from sqlalchemy.exc import OperationalError
 
-from cli import bench, contracts, db, dev, relayer
+from cli import bench, contracts, db, demo, dev, flows, relayer
 from cli import sandbox as sandbox_cli
 from cli import ledger as ledger_cli, operators as operators_cli, programs as programs_cli
 from cli.common import fail, hard_exit, out, run_async, settings_and_logs
@@ -21,6 +21,9 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(dev.app, name="dev")
+app.add_typer(demo.app, name="demo")
+app.add_typer(flows.app, name="flows")
+app.add_typer(flows.halt_app, name="halt")
 app.command("payments-sandbox")(sandbox_cli.payments_sandbox)
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(relayer.app, name="relayer")
@@ -61,10 +64,21 @@ def api(workers: int = typer.Option(1, help="uvicorn worker processes.")) -> Non
 @app.command("config")
 def show_config(
     markdown: bool = typer.Option(False, "--markdown", help="Print the README's configuration table instead."),
+    update_readme: bool = typer.Option(False, "--update-readme", help="Rewrite the table in README.md (run in the repo)."),
 ) -> None:
     """Print the effective configuration (secrets only as set/unset)."""
     if markdown:
         print(config_table_markdown())
+        return
+    if update_readme:
+        from pathlib import Path
+
+        readme = Path("README.md")
+        text = readme.read_text()
+        start = text.index("-->", text.index("<!-- config-table:start")) + 3
+        end = text.index("<!-- config-table:end -->")
+        readme.write_text(text[:start] + "\n" + config_table_markdown() + "\n" + text[end:])
+        out.print("README.md configuration table updated")
         return
     settings = settings_and_logs("cli", fmt="console")
     for name, field in Settings.model_fields.items():

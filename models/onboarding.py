@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel
 from sqlalchemy import BigInteger, Column, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.base import UtcDateTime, utcnow
 from models.money import AmountType
+from models.platform import Program
 
 WORKFLOW_NAME = "Onboarding"
 SIGNAL_ONCHAIN = "onchain_claim"
@@ -106,3 +107,29 @@ class OnboardingStatus(BaseModel):
     hosted_url: str | None = None
     payment_expires_at: datetime | None = None
     claim_tx: str | None = None
+
+
+# --- operator reads --------------------------------------------------------------------------------
+
+# Waiting for the user to pay (or for operators to lift a halt) is not "stuck"; every other
+# non-terminal state is the platform's own work.
+WAITING_ON_OTHERS = frozenset({FlowState.AWAITING_PAYMENT, FlowState.HALTED})
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def list_flows(
+    session: Session, *, state: FlowState | None = None, program: str | None = None, stuck: bool = False,
+    after_id: int | None = None, limit: int = 50, now: datetime | None = None,
+) -> list[tuple[Onboarding, Program]]:
+    """Flows by id (keyset paging: pass the last id as `after_id`); `stuck`: working for > 10 minutes."""
+    query = select(Onboarding, Program).join(Program, Program.id == Onboarding.program_id)
+    if state is not None:
+        query = query.where(Onboarding.state == state)
+    if program is not None:
+        query = query.where(Program.slug == program)
+    if stuck:
+        idle = [s.value for s in TERMINAL_STATES | WAITING_ON_OTHERS]
+        query = query.where(col(Onboarding.state).not_in(idle), Onboarding.state_since < (now or utcnow()) - STUCK_AFTER)
+    if after_id is not None:
+        query = query.where(Onboarding.id > after_id)
+    return list(session.exec(query.order_by(Onboarding.id).limit(limit)).all())

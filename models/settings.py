@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from limits import parse as parse_rate
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -93,6 +94,9 @@ class Settings(BaseSettings):
     explorer_url: str = Field("", description="Block explorer base URL for links (e.g. https://etherscan.io).")
     relayer_private_key: SecretStr | None = Field(None, description="Relayer hot key (hex). Secret; or SGE_RELAYER_PRIVATE_KEY_FILE.")
     deployer_private_key: SecretStr | None = Field(None, description="Contract deployer key (hex). Secret; or SGE_DEPLOYER_PRIVATE_KEY_FILE.")
+    relayer_address: str | None = Field(
+        None, description="The relayer's public address, for processes that must not hold its key (the API's /readyz balance check)."
+    )
 
     # --- relayer (amounts in wei, integers) ------------------------------------------------------
     relayer_max_fee_per_gas_wei: int = Field(
@@ -125,6 +129,9 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, description="Redis for shared rate limits across API processes (in-process when unset).")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted.")
+    rate_limit_register_ip: str = Field("5/hour", description="POST /v1/register per client IP (limits notation, e.g. 5/hour).")
+    rate_limit_register_wallet: str = Field("10/day", description="POST /v1/register per wallet.")
+    rate_limit_claims_wallet: str = Field("60/hour", description="POST /v1/claims/* per wallet.")
 
     # --- payments (provider secrets; see the payments section of the README) -----------------
     coinbase_commerce_api_url: str = Field("https://api.commerce.coinbase.com", description="Coinbase Commerce API base URL.")
@@ -190,6 +197,26 @@ class Settings(BaseSettings):
             if not url.startswith(("http://", "https://", "ws://", "wss://")):
                 raise ValueError(f"not an http(s)/ws(s) URL: {url!r}")
         return value
+
+    @field_validator("rate_limit_register_ip", "rate_limit_register_wallet", "rate_limit_claims_wallet")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        try:
+            parse_rate(value)
+        except ValueError:
+            raise ValueError(f"not a rate like '5/hour': {value!r}") from None
+        return value
+
+    @field_validator("relayer_address")
+    @classmethod
+    def _check_relayer_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from eth_utils import is_address, to_checksum_address
+
+        if not is_address(value):
+            raise ValueError(f"not an Ethereum address: {value[:64]!r}")
+        return to_checksum_address(value)
 
     @field_validator("temporal_address")
     @classmethod
@@ -269,6 +296,17 @@ class Settings(BaseSettings):
     @property
     def uses_tls(self) -> bool:
         return self.temporal_tls or self.temporal_tls_cert_file is not None or self.temporal_api_key is not None
+
+    @property
+    def relayer_public_address(self) -> str | None:
+        """The relayer's address: configured, or derived from its key where the key is present (worker)."""
+        if self.relayer_address:
+            return self.relayer_address
+        if self.relayer_private_key is None:
+            return None
+        from eth_account import Account
+
+        return Account.from_key(self.relayer_private_key.get_secret_value()).address
 
     def require_relayer_key(self) -> str:
         """The relayer's key as hex, or a ConfigError naming the setting."""

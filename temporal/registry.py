@@ -8,14 +8,16 @@ from sqlalchemy.engine import Engine
 
 from activities.affiliates import AffiliateActivities
 from activities.ledger import LedgerActivities
+from activities.onboarding import OnboardingActivities
 from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
 from activities.relayer import relayer_activities
 from models.settings import Settings
 from workflows.commissions import ReleaseCommissionsWorkflow
+from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
 
-WORKFLOWS: list[type] = [ReleaseCommissionsWorkflow, ProbeWorkflow]
+WORKFLOWS: list[type] = [OnboardingWorkflow, ReleaseCommissionsWorkflow, ProbeWorkflow]
 
 
 def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
@@ -24,4 +26,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += LedgerActivities(engine).all() + AffiliateActivities(engine).all()
     activities += PaymentActivities(settings, engine).all()
     activities += relayer_activities(settings, engine)
+    activities += OnboardingActivities(settings, engine).all()
     return activities

@@ -74,7 +74,7 @@ DB = dict(start_to_close_timeout=timedelta(seconds=30))
 CHAIN_SUBMIT = dict(start_to_close_timeout=timedelta(seconds=60))
 # Waiting for a receipt can take minutes (replacement of stuck transactions happens inside); the
 # heartbeat lets a restarted worker resume the wait at once instead of after the full timeout.
-CHAIN_WAIT = dict(start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=30))
+CHAIN_WAIT = dict(start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=10))
 # Relayer pauses (balance floor, RPC down) are retried until they clear: the flow waits, never fails.
 PATIENT = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2, maximum_interval=timedelta(seconds=30))
 HALT_POLL = timedelta(seconds=10)

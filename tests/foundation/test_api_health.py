@@ -11,15 +11,35 @@ async def test_liveness(api_client):
     assert resp.json() == {"status": "ok"}
 
 
-async def test_readiness_reports_each_dependency(api_client, anvil):
+def _fund(anvil, settings, wei: int) -> None:
+    anvil.rpc("anvil_setBalance", [settings.relayer_public_address, hex(wei)])
+
+
+async def test_readiness_reports_each_dependency(api_client, anvil, settings):
+    _fund(anvil, settings, 10**18)
     resp = await api_client.get("/readyz")
     body = resp.json()
     assert resp.status_code == 200, body
     assert body["status"] == "ok" and body["failing"] == []
-    for name in ("database", "temporal", "rpc"):
+    for name in ("database", "temporal", "rpc", "relayer"):
         assert body["checks"][name]["status"] == "up"
         assert body["checks"][name]["latency_ms"] >= 0
     assert body["checks"]["rpc"]["chain_id"] == anvil.chain_id
+    assert body["checks"]["relayer"]["balance_wei"] == 10**18
+
+
+async def test_readiness_503_when_the_relayer_is_below_its_floor(api_client, anvil, settings):
+    _fund(anvil, settings, settings.relayer_min_balance_wei - 1)
+    body = (await api_client.get("/readyz")).json()
+    assert body["failing"] == ["relayer"]
+    assert "below the floor" in body["checks"]["relayer"]["error"]
+
+
+async def test_the_api_needs_only_the_relayer_address(settings, db_engine, temporal_dev, anvil):
+    address_only = settings.model_copy(update={"relayer_private_key": None, "relayer_address": settings.relayer_public_address})
+    _fund(anvil, settings, 10**18)
+    resp = await _readyz(address_only, db_engine, temporal_dev.client)
+    assert resp.status_code == 200, resp.json()
 
 
 async def _readyz(settings, engine, temporal_client):
@@ -34,7 +54,7 @@ async def test_readiness_503_when_rpc_is_down(settings, db_engine, temporal_dev)
     resp = await _readyz(down, db_engine, temporal_dev.client)
     body = resp.json()
     assert resp.status_code == 503
-    assert body["failing"] == ["rpc"]
+    assert body["failing"] == ["rpc", "relayer"]  # the balance is read over the same RPC
     assert body["checks"]["rpc"]["status"] == "down"
 
 
@@ -45,7 +65,8 @@ async def test_readiness_503_on_wrong_chain(settings, db_engine, temporal_dev):
     assert "expected 1" in resp.json()["checks"]["rpc"]["error"]
 
 
-async def test_readiness_503_when_temporal_is_down(settings, db_engine):
+async def test_readiness_503_when_temporal_is_down(settings, db_engine, anvil):
+    _fund(anvil, settings, 10**18)
     down = settings.model_copy(update={"temporal_address": "127.0.0.1:1"})
     lazy_client = await connect(down, lazy=True)
     resp = await _readyz(down, db_engine, lazy_client)

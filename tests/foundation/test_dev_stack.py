@@ -91,13 +91,13 @@ def test_ctrl_c_stops_every_child_and_readyz_names_what_is_down(tmp_path):
         time.sleep(0.5)
         down = httpx.get(f"{api}/readyz", timeout=10)
         assert down.status_code == 503
-        assert down.json()["failing"] == ["rpc"]
+        assert down.json()["failing"] == ["rpc", "relayer"]  # the relayer's balance is read over the RPC
 
         os.killpg(children["temporal"], signal.SIGKILL)
         time.sleep(0.5)
         down = httpx.get(f"{api}/readyz", timeout=10)
         assert down.status_code == 503
-        assert set(down.json()["failing"]) == {"rpc", "temporal"}
+        assert set(down.json()["failing"]) == {"rpc", "relayer", "temporal"}
 
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

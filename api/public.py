@@ -1,0 +1,314 @@
+"""The public API of the main job: register, status, payment, and the on-chain claim rail.
+
+Writes go to the onboarding workflow (start / update / signal); reads come from the database, never
+from Temporal's eventually consistent visibility.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, timedelta
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from api.ratelimit import RateLimiter
+from models import affiliates as aff
+from models.base import utcnow
+from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
+from models.onboarding import (
+    SIGNAL_ONCHAIN,
+    UPDATE_PAYMENT,
+    UPDATE_PREPARE_ONCHAIN,
+    WORKFLOW_NAME,
+    FlowState,
+    Onboarding,
+    OnboardingInput,
+    flow_id,
+)
+from models.onboarding_io import OnchainClaimHint, OnchainSteps
+from models.payments import Charge
+from models.platform import Program
+
+router = APIRouter(prefix="/v1", tags=["public"])
+
+TX_HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
+UPDATE_TIMEOUT = timedelta(seconds=20)
+
+
+def require_json(request: Request) -> None:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RegisterRequest(_Body):
+    program: str = Field(min_length=1, max_length=64, description="Program slug.")
+    wallet: str = Field(min_length=1, max_length=64, description="EIP-55 address (all-lower/upper accepted).")
+    referral_code: str | None = Field(default=None, max_length=32, description="An affiliate's referral code.")
+
+
+class FlowRef(_Body):
+    program: str = Field(min_length=1, max_length=64)
+    wallet: str = Field(min_length=1, max_length=64)
+
+
+class PrepareRequest(FlowRef):
+    token: Literal["USDC", "USDT"]
+
+
+class RecordRequest(FlowRef):
+    tx_hash: str = Field(description="The user's claim transaction; verified on chain, never trusted.")
+
+
+class Registered(BaseModel):
+    flow_id: str
+    program: str
+    wallet: str
+    state: FlowState
+    status_url: str
+    referral: dict | None = None
+
+
+class StatusView(BaseModel):
+    flow_id: str
+    program: str
+    wallet: str
+    state: FlowState
+    state_since: datetime
+    reason: str
+    registered: dict | None = None
+    referral: dict | None = None
+    paid: dict | None = None
+    claimed: dict | None = None
+
+
+class PaymentView(BaseModel):
+    flow_id: str
+    provider: str
+    provider_ref: str
+    hosted_url: str
+    amount_minor: int
+    currency: str
+    expires_at: datetime | None
+
+
+def _limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    if getattr(state, "limiter", None) is None:
+        state.limiter = RateLimiter(state.settings)
+    return state.limiter
+
+
+def _wallet(value: str) -> str:
+    try:
+        return aff.normalize_wallet(value)
+    except aff.AffiliateError as exc:
+        raise ApiError(422, "invalid_wallet", str(exc)) from None
+
+
+def _program(session: Session, slug: str) -> Program:
+    program = session.exec(select(Program).where(Program.slug == slug)).first()
+    if program is None:
+        raise ApiError(404, "unknown_program", f"no program {slug!r}")
+    if not program.active:
+        raise ApiError(409, "program_inactive", f"program {slug!r} is not open for registration")
+    return program
+
+
+def _row(session: Session, program: Program, wallet: str) -> Onboarding | None:
+    return session.exec(select(Onboarding).where(Onboarding.program_id == program.id, Onboarding.wallet == wallet)).first()
+
+
+def _check_referral(session: Session, program: Program, wallet: str, code: str | None) -> dict | None:
+    """Refuse a bad code before any flow starts; report a later code that will be ignored."""
+    locked = aff.attribution_of(session, program.id, wallet)
+    if locked is not None:
+        if code and aff.normalize_code(code) != locked.code:
+            return {"status": "ignored", "message": "the referrer was fixed at the first registration", "code": locked.code}
+        return {"status": "existing", "code": locked.code}
+    if not code:
+        return None
+    try:
+        code = aff.normalize_code(code)
+    except aff.AffiliateError as exc:
+        raise ApiError(422, exc.code, str(exc)) from None
+    referrer = aff.by_code(session, program.id, code)
+    if referrer is None:
+        raise ApiError(422, "unknown_referral_code", f"no affiliate with code {code} in {program.slug}")
+    if referrer.wallet == wallet:
+        raise ApiError(422, "self_referral", "a wallet cannot refer itself")
+    if referrer.status != aff.AffiliateStatus.ACTIVE.value:
+        raise ApiError(422, "referrer_suspended", "the referring affiliate is suspended")
+    return {"status": "new", "code": code}
+
+
+def _explorer(request: Request, tx_hash: str | None) -> dict | None:
+    if not tx_hash:
+        return None
+    base = request.app.state.settings.explorer_url.rstrip("/")
+    return {"tx_hash": tx_hash, "url": f"{base}/tx/{tx_hash}" if base else None}
+
+
+def _status_view(request: Request, program: Program, row: Onboarding) -> StatusView:
+    registered = None
+    if row.token_id is not None:
+        registered = {"token_id": row.token_id, "mint": _explorer(request, row.mint_tx)}
+    referral = None
+    if row.referrer_wallet:
+        referral = {"referrer_wallet": row.referrer_wallet, "recorded": _explorer(request, row.referral_tx)}
+    paid = None
+    if row.paid_amount_minor is not None:
+        paid = {"rail": row.rail, "payment_ref": row.payment_ref, "amount_minor": row.paid_amount_minor, "asset": row.paid_asset}
+    claimed = None
+    if row.claim_tx:
+        claimed = {"sge_amount_minor": row.sge_amount_minor, "claim": _explorer(request, row.claim_tx)}
+    return StatusView(
+        flow_id=row.flow_id, program=program.slug, wallet=row.wallet, state=row.state, state_since=row.state_since,
+        reason=row.reason, registered=registered, referral=referral, paid=paid, claimed=claimed,
+    )
+
+
+def _temporal(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+def _temporal_error(exc: RPCError) -> ApiError:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return ApiError(404, "not_registered", "no registration for this wallet in this program")
+    return ApiError(503, "orchestrator_unavailable", "the workflow service is unavailable; retry shortly",
+                    headers={"Retry-After": "5"})
+
+
+# --- endpoints -------------------------------------------------------------------------------------
+
+
+@router.post("/register", status_code=202, response_model=Registered, dependencies=[Depends(require_json)],
+             summary="Register a wallet in a program (starts or joins its onboarding flow)")
+async def register(request: Request, body: RegisterRequest):
+    limiter = _limiter(request)
+    await limiter.hit_ip("register_ip", request)
+    wallet = _wallet(body.wallet)
+    await limiter.hit_wallet("register_wallet", wallet)
+
+    def read():
+        with Session(request.app.state.engine) as session:
+            program = _program(session, body.program)
+            return program, _row(session, program, wallet), _check_referral(session, program, wallet, body.referral_code)
+
+    program, row, referral = await run_in_threadpool(read)
+    fid = flow_id(program.slug, wallet)
+    status_url = f"/v1/status?program={program.slug}&wallet={wallet}"
+    if row is not None and row.state == FlowState.COMPLETED:
+        # Answered from the DB: a completed wallet is never started again.
+        done = Registered(flow_id=fid, program=program.slug, wallet=wallet, state=row.state, status_url=status_url, referral=referral)
+        return JSONResponse(done.model_dump(mode="json"), status_code=200)
+    try:
+        await _temporal(request).start_workflow(
+            WORKFLOW_NAME,
+            OnboardingInput(program=program.slug, wallet=wallet, referral_code=body.referral_code, source="api"),
+            id=fid,
+            task_queue=request.app.state.settings.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,  # a repeat joins the running flow
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # after expiry/failure a new run may start
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(FLOW_STATE, FlowState.REGISTERING.value),
+                SearchAttributePair(WALLET, wallet),
+                SearchAttributePair(PROGRAM, program.slug),
+                SearchAttributePair(STATE_SINCE, utcnow()),
+            ]),
+        )
+    except RPCError as exc:
+        raise _temporal_error(exc) from None
+    state = row.state if row is not None and not FlowState(row.state).terminal else FlowState.REGISTERING
+    return Registered(flow_id=fid, program=program.slug, wallet=wallet, state=state, status_url=status_url, referral=referral)
+
+
+@router.get("/status", response_model=StatusView, summary="Where a wallet is: registered / paid / claimed (from the DB)")
+async def status(request: Request, program: str = Query(max_length=64), wallet: str = Query(max_length=64)):
+    checked = _wallet(wallet)
+
+    def read():
+        with Session(request.app.state.engine) as session:
+            prog = session.exec(select(Program).where(Program.slug == program)).first()
+            if prog is None:
+                raise ApiError(404, "unknown_program", f"no program {program!r}")
+            row = _row(session, prog, checked)
+            if row is None:
+                raise ApiError(404, "not_registered", "no registration for this wallet in this program")
+            return _status_view(request, prog, row)
+
+    return await run_in_threadpool(read)
+
+
+async def _update(request: Request, body: FlowRef, update: str, arg=None, result_type=None):
+    wallet = _wallet(body.wallet)
+    handle = _temporal(request).get_workflow_handle(flow_id(body.program, wallet))
+    try:
+        args = [] if arg is None else [arg]
+        call = handle.execute_update(update, args=args, result_type=result_type, rpc_timeout=UPDATE_TIMEOUT)
+        return await asyncio.wait_for(call, UPDATE_TIMEOUT.total_seconds())
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+        # No worker answered in time (e.g. one is restarting): nothing changed, the client retries.
+        raise ApiError(503, "flow_busy", "the flow did not answer in time; retry shortly", headers={"Retry-After": "2"}) from None
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        code = cause.type if isinstance(cause, ApplicationError) and cause.type else "update_failed"
+        raise ApiError(409, _snake(code), str(cause.message if isinstance(cause, ApplicationError) else exc)) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND and "completed" in str(exc).lower():
+            raise ApiError(409, "flow_ended", "this flow has ended; see GET /v1/status") from None
+        raise _temporal_error(exc) from None
+
+
+@router.post("/payments", response_model=PaymentView, dependencies=[Depends(require_json)],
+             summary="The flow's payment: hosted checkout URL and expiry (created by the flow)")
+async def payment(request: Request, body: FlowRef):
+    charge: Charge = await _update(request, body, UPDATE_PAYMENT, result_type=Charge)
+    return PaymentView(flow_id=flow_id(body.program, _wallet(body.wallet)), provider=charge.provider.value,
+                       provider_ref=charge.provider_ref, hosted_url=charge.hosted_url, amount_minor=charge.amount_minor,
+                       currency=charge.currency, expires_at=charge.expires_at)
+
+
+@router.post("/claims/prepare", response_model=OnchainSteps, dependencies=[Depends(require_json)],
+             summary="Unsigned steps to pay on chain with USDC or USDT (includes the USDT approve-0 reset)")
+async def prepare_claim(request: Request, body: PrepareRequest):
+    await _limiter(request).hit_wallet("claims_wallet", _wallet(body.wallet))
+    return await _update(request, body, UPDATE_PREPARE_ONCHAIN, body.token, result_type=OnchainSteps)
+
+
+@router.post("/claims/record", status_code=202, dependencies=[Depends(require_json)],
+             summary="Report the claim transaction (verified on chain; speeds up detection)")
+async def record_claim(request: Request, body: RecordRequest) -> dict:
+    wallet = _wallet(body.wallet)
+    await _limiter(request).hit_wallet("claims_wallet", wallet)
+    if not TX_HASH_RE.match(body.tx_hash):
+        raise ApiError(422, "invalid_tx_hash", "tx_hash must be 0x followed by 64 hex digits")
+    fid = flow_id(body.program, wallet)
+    handle = _temporal(request).get_workflow_handle(fid)
+    try:
+        await handle.signal(SIGNAL_ONCHAIN, OnchainClaimHint(tx_hash=body.tx_hash.lower()))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, "no_open_flow", "no flow is waiting for a payment from this wallet") from None
+        raise _temporal_error(exc) from None
+    return {"flow_id": fid, "accepted": True}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
