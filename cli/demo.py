@@ -35,7 +35,7 @@ from contracts.rpc import connect
 from models import ledger
 from models.db import get_engine, session_scope
 from models.devchain import anvil_accounts
-from models.money import format_amount
+from models.money import Asset, format_amount
 from models.onboarding import FlowState
 from models.operators import Actor
 from models.platform import PaymentProvider
@@ -247,9 +247,13 @@ def print_report(report: DemoReport) -> None:
         out.print(f"      payment     {f.payment_ref}  ({f.paid})")
         out.print(f"      claim tx    {f.claim_tx}")
         out.print(f"      SGE balance {f.sge_balance} (read from the chain)")
-    out.print("[bold]Affiliate liabilities[/] (commissions accrued, payable after the hold period)")
+    out.print("[bold]Affiliates[/]")
+    for a in report.affiliates:
+        out.print(f"  {a['code']}  {a['wallet']}  depth {a['depth']}: {a['role']}")
+    out.print("[bold]Commissions owed[/] (accrued now, payable after the program's hold period)")
     for b in report.commissions:
-        out.print(f"  {b.get('account')}  {b.get('balance', b)} {b.get('asset', '')}")
+        amount = format_amount(int(b["normal_balance"]), Asset(b["asset"]).scale)
+        out.print(f"  {b['account']:<36} {amount} {b['asset']}")
     status = "[green]balanced[/]" if report.ledger.get("ok") else "[red]NOT balanced[/]"
     out.print(f"[bold]Ledger[/] {status}: {report.ledger.get('transactions')} transactions, "
               f"asset totals {report.ledger.get('asset_totals')}")

@@ -18,11 +18,12 @@ from rich.table import Table
 from web3 import Web3
 
 from cli import devstack
-from cli.contracts import dev_deploy_step
 from cli.common import console, fail, hard_exit, out, settings_and_logs
+from cli.contracts import dev_deploy_step
 from cli.sandbox import start_payments_sandbox
-from models import migrate
-from models.db import get_engine
+from contracts.manifest import load_manifest
+from models import ledger, migrate
+from models.db import get_engine, session_scope
 from models.devchain import anvil_accounts
 from models.logs import get_logger
 from models.settings import ConfigError, Settings
@@ -120,7 +121,29 @@ async def _start_anvil(sup: devstack.Supervisor, settings: Settings, info: Stack
     info.add("anvil (RPC)", url, f"chain {settings.chain_id}, {took:.1f}s")
 
 
-def _transfer_eth(url: str, key: str, to: str, value: int) -> None:
+def post_funding(settings: Settings, key: str, account: str, asset: str, amount: int, chain_tx: str) -> None:
+    """Value put into the platform from outside (capital) enters the books, so the ledger's relayer
+    ETH, SGE inventory and payout-contract balances can be reconciled with the chain."""
+    with session_scope(get_engine(settings.db_url)) as session:
+        ledger.post_transaction(session, key, "funding", {"chain_tx": chain_tx},
+                                [ledger.debit(account, asset, amount), ledger.credit(ledger.Accounts.capital, asset, amount)])
+
+
+async def _opening_balances(_sup: devstack.Supervisor, settings: Settings, info: StackInfo) -> None:
+    """The deployment's funding transfers, posted once per transaction (a re-used deployment replays)."""
+    manifest = load_manifest(settings.deployments_dir, settings.chain_id)
+    funded = [
+        ("fund SGEClaim inventory", ledger.Accounts.sge_inventory, "SGE", int(manifest.params["claim_inventory"])),
+        ("fund AffiliatePayout TestUSDC", ledger.Accounts.payout_contract, "USDC", int(manifest.params.get("payout_funding", 0))),
+    ]
+    for step, account, asset, amount in funded:
+        tx = manifest.role_grants.get(step)
+        if tx and tx.startswith("0x") and amount:
+            post_funding(settings, f"funding:{account}:{tx}", account, asset, amount, tx)
+    info.add("ledger", "opening balances", "deployment funding posted (equity:capital)")
+
+
+def _transfer_eth(url: str, key: str, to: str, value: int) -> str:
     w3 = Web3(Web3.HTTPProvider(url))
     sender = Account.from_key(key)
     tx = {
@@ -134,6 +157,7 @@ def _transfer_eth(url: str, key: str, to: str, value: int) -> None:
     }
     tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
     w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
 
 
 async def _fund_relayer(_sup: devstack.Supervisor, settings: Settings, info: StackInfo) -> None:
@@ -147,7 +171,9 @@ async def _fund_relayer(_sup: devstack.Supervisor, settings: Settings, info: Sta
     url = settings.eth_rpc_urls[0]
     balance = int(await devstack.rpc_call(url, "eth_getBalance", [relayer, "latest"]), 16)
     if balance < DEV_RELAYER_FUNDING_WEI // 2:
-        await asyncio.to_thread(_transfer_eth, url, deployer_key, relayer, DEV_RELAYER_FUNDING_WEI - balance)
+        top_up = DEV_RELAYER_FUNDING_WEI - balance
+        tx = await asyncio.to_thread(_transfer_eth, url, deployer_key, relayer, top_up)
+        post_funding(settings, f"funding:{ledger.Accounts.relayer_eth}:{tx}", ledger.Accounts.relayer_eth, "ETH", top_up, tx)
         balance = DEV_RELAYER_FUNDING_WEI
     info.add("relayer", relayer, f"{balance // 10**18} ETH, dev key {key_file}")
 
@@ -186,7 +212,7 @@ async def _start_api(sup: devstack.Supervisor, settings: Settings, info: StackIn
 
 
 # The stack, in start order. Later capabilities insert their steps (contracts, payment sandbox).
-STEPS = [_start_temporal, _start_anvil, _fund_relayer, dev_deploy_step, start_payments_sandbox, _start_worker, _start_api]
+STEPS = [_start_temporal, _start_anvil, _fund_relayer, dev_deploy_step, _opening_balances, start_payments_sandbox, _start_worker, _start_api]
 
 
 def _print_summary(info: StackInfo) -> None:
