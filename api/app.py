@@ -16,11 +16,13 @@ from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from models.db import get_engine
 from models.settings import Settings, get_settings
+from models.tracing import configure_tracing
 from temporal.client import connect
 
 
 def create_app(settings: Settings | None = None, *, temporal_client: Client | None = None, engine=None) -> FastAPI:
     settings = settings or get_settings()
+    configure_tracing(settings.otel_exporter, "api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

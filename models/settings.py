@@ -164,6 +164,9 @@ class Settings(BaseSettings):
     # --- logging ---------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["json", "console"] = Field("json", description="Log format.")
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="OpenTelemetry traces: none, console, or otlp (OTLP/HTTP; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)."
+    )
 
     # ---------------------------------------------------------------------------------------------
     @model_validator(mode="before")

@@ -15,6 +15,7 @@ from models import migrate
 from models.db import get_engine
 from models.logs import get_logger
 from models.settings import ConfigError, Settings
+from models.tracing import configure_tracing
 from temporal import registry
 from temporal.client import connect
 from temporal.schedules import ensure_schedules
@@ -50,6 +51,7 @@ def build_worker(client: Client, settings: Settings, engine, executor: ThreadPoo
 async def run_worker(settings: Settings) -> None:
     settings.require_relayer_key()  # the chain activities cannot run without it: fail before polling
     engine = check_database(settings)
+    configure_tracing(settings.otel_exporter, "worker")
     runtime = None
     if settings.worker_metrics_port:
         runtime = Runtime(
