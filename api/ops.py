@@ -148,6 +148,15 @@ def update_program(request: Request, slug: str, body: prg.ProgramUpdate, actor: 
         raise _program_error(exc) from None
 
 
+@router.delete("/programs/{slug}", response_model=prg.ProgramView, summary="Deactivate a program; its history stays (admin)")
+def deactivate_program(request: Request, slug: str, actor: Admin) -> prg.ProgramView:
+    try:
+        with session_scope(_engine(request)) as session:
+            return prg.program_view(prg.deactivate_program(session, actor, slug))
+    except prg.ProgramError as exc:
+        raise _program_error(exc) from None
+
+
 # --- affiliates --------------------------------------------------------------------------------
 
 

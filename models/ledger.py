@@ -520,14 +520,6 @@ def _pg_post_sql(n: int) -> str:
     return sql
 
 
-def post_transaction_in(engine, key: str, kind: str, refs: Mapping[str, Any] | None, postings: Sequence[Posting]) -> PostResult:
-    """`post_transaction` in its own DB transaction."""
-    from models.db import session_scope
-
-    with session_scope(engine) as session:
-        return post_transaction(session, key, kind, refs, postings)
-
-
 # --- two-phase entries --------------------------------------------------------------------------
 
 

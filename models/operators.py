@@ -154,8 +154,8 @@ def audit(
 def create_operator(session: Session, actor: Actor, name: str, roles: list[str]) -> tuple[OperatorView, str]:
     """A new operator and their API key (returned once, never stored)."""
     name = name.strip()
-    if not _NAME_RE.match(name):
-        raise OperatorError("operator name: 1-100 letters, digits, spaces or ._@-", code="invalid_name")
+    if not _NAME_RE.match(name) or name.isdigit():  # all-digit names would read as ids
+        raise OperatorError("operator name: 1-100 letters, digits, spaces or ._@- (not only digits)", code="invalid_name")
     role_values = _roles(roles)
     if session.exec(select(Operator.id).where(Operator.name == name)).first() is not None:
         raise OperatorError(f"an operator named {name!r} exists", code="operator_exists")

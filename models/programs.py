@@ -241,3 +241,15 @@ def update_program(session: Session, actor: Actor, slug: str, changes: ProgramUp
     session.flush()
     audit(session, actor, "program.update", "program", program.slug, before, _audit_state(program))
     return program
+
+
+def deactivate_program(session: Session, actor: Actor, slug: str) -> Program:
+    """"Delete" for a tenant: it stops taking registrations, its money history stays (audited)."""
+    program = require_program(session, slug)
+    before = _audit_state(program)
+    program.active = False
+    program.updated_at = utcnow()
+    session.add(program)
+    session.flush()
+    audit(session, actor, "program.deactivate", "program", program.slug, before, _audit_state(program))
+    return program

@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("POST", "/v1/ops/programs", ADMIN, PROGRAM_BODY),
     ("GET", "/v1/ops/programs/demo", READ, None),
     ("PATCH", "/v1/ops/programs/demo", ADMIN, {"hold_days": 1}),
+    ("DELETE", "/v1/ops/programs/demo", ADMIN, None),
     ("GET", "/v1/ops/programs/demo/affiliates", READ, None),
     ("GET", "/v1/ops/affiliates/{affiliate_id}", READ, None),
     ("GET", "/v1/ops/affiliates/{affiliate_id}/tree", READ, None),

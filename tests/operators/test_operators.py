@@ -32,7 +32,7 @@ def test_keys_are_stored_hashed_and_compared_exactly(db_engine):
 def test_invalid_operator_input(db_engine):
     make_operator(db_engine, "alice", "admin")
     for name, roles, code in [("alice", ["viewer"], "operator_exists"), ("bob", [], "invalid_roles"),
-                              ("bob", ["root"], "invalid_roles"), ("", ["viewer"], "invalid_name")]:
+                              ("bob", ["root"], "invalid_roles"), ("", ["viewer"], "invalid_name"), ("42", ["viewer"], "invalid_name")]:
         with pytest.raises(ops.OperatorError) as err:
             with session_scope(db_engine) as s:
                 ops.create_operator(s, CLI, name, roles)

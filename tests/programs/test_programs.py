@@ -73,13 +73,18 @@ async def test_admin_crud_is_audited_and_viewers_read(api_client, db_engine):
     assert (await api_client.patch("/v1/ops/programs/acme", json={"hold_days": 1}, headers=auth(viewer))).status_code == 403
     assert row_counts(db_engine) == before
 
+    gone = await api_client.delete("/v1/ops/programs/acme", headers=auth(admin))
+    assert gone.status_code == 200 and gone.json()["active"] is False
+    assert (await api_client.get("/v1/ops/programs/acme", headers=auth(viewer))).json()["active"] is False  # history stays
+
     log = (await api_client.get("/v1/ops/audit?target_type=program", headers=auth(admin))).json()
-    assert [e["action"] for e in log] == ["program.update", "program.create"]
-    update = log[0]
+    assert [e["action"] for e in log] == ["program.deactivate", "program.update", "program.create"]
+    assert log[0]["before"]["active"] is True and log[0]["after"]["active"] is False
+    update = log[1]
     assert update["actor"] == "alice" and update["target_id"] == "acme"
     assert update["before"]["hold_days"] == 30 and update["after"]["hold_days"] == 7
     assert update["before"]["fee_usd_minor"] == "99500000" and update["after"]["fee_usd_minor"] == "100000000"
-    assert log[1]["before"] is None and log[1]["after"]["commission_bps"] == [1200, 300]
+    assert log[2]["before"] is None and log[2]["after"]["commission_bps"] == [1200, 300]
 
 
 def test_cli_programs(db_engine, db_url, tmp_path):
