@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Column, Field, SQLModel
 
-from models.base import UtcDateTime, utcnow
+from models.base import StrEnumType, UtcDateTime, utcnow
 from models.db import session_scope
 
 IN_FLIGHT_LOCK = timedelta(seconds=60)
@@ -34,7 +34,7 @@ class IdempotencyRecord(SQLModel, table=True):
     scope: str = Field(primary_key=True, max_length=64, description="sha256 of method, path and credentials")
     key: str = Field(primary_key=True, max_length=200)
     request_hash: str = Field(max_length=64)
-    state: IdempotencyState = Field(max_length=16)
+    state: IdempotencyState = Field(sa_type=StrEnumType(IdempotencyState, 16))
     status_code: int | None = None
     content_type: str = Field(default="application/json", max_length=100)
     response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

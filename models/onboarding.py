@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from models.base import UtcDateTime, utcnow
+from models.base import StrEnumType, UtcDateTime, utcnow
 from models.money import AmountType
 from models.platform import Program
 
@@ -63,14 +63,14 @@ class Onboarding(SQLModel, table=True):
     program_id: int = Field(foreign_key="program.id", index=True)
     wallet: str = Field(max_length=42, description="EIP-55 checksummed")
     flow_id: str = Field(max_length=200, unique=True)
-    state: FlowState = Field(max_length=32, index=True)
+    state: FlowState = Field(sa_type=StrEnumType(FlowState), index=True)
     state_since: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     reason: str = Field(default="", max_length=500)
     referrer_wallet: str | None = Field(default=None, max_length=42)
     token_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     mint_tx: str | None = Field(default=None, max_length=66)
     referral_tx: str | None = Field(default=None, max_length=66)
-    rail: Rail | None = Field(default=None, max_length=32)
+    rail: Rail | None = Field(default=None, sa_type=StrEnumType(Rail))
     payment_ref: str | None = Field(default=None, max_length=200)
     paid_amount_minor: int | None = Field(default=None, sa_type=AmountType)
     paid_asset: str | None = Field(default=None, max_length=8)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from models.base import UtcDateTime, utcnow
+from models.base import StrEnumType, UtcDateTime, utcnow
 from models.money import AmountType
 
 
@@ -34,7 +34,7 @@ class Program(SQLModel, table=True):
     )
     max_depth: int = Field(default=2, ge=1, le=10)
     hold_days: int = Field(default=30, ge=0, le=365)
-    payment_provider: PaymentProvider = Field(default=PaymentProvider.COINBASE_COMMERCE, max_length=32)
+    payment_provider: PaymentProvider = Field(default=PaymentProvider.COINBASE_COMMERCE, sa_type=StrEnumType(PaymentProvider))
     flags: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

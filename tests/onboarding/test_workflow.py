@@ -180,6 +180,15 @@ async def _until_state(handle: WorkflowHandle, state: FlowState, timeout: float 
         await asyncio.sleep(0.05)
 
 
+async def _result(env, handle: WorkflowHandle, *, skip: timedelta | None = None):
+    """The flow's final status. Time moves only when a test says so: auto-skipping while local
+    activities run lets the test server jump past workflow-task timeouts under load (a hang)."""
+    with env.auto_time_skipping_disabled():
+        if skip is not None:
+            await env.sleep(skip)
+        return await handle.result()
+
+
 def _event(world: World, kind: PaymentEventKind, paid: int | None = FEE, **extra) -> PaymentEvent:
     assert world.charge is not None
     return PaymentEvent(provider=PaymentProvider.COINBASE_COMMERCE, event_id=str(uuid.uuid4()), event_type=f"charge:{kind}",
@@ -188,12 +197,12 @@ def _event(world: World, kind: PaymentEventKind, paid: int | None = FEE, **extra
 
 
 async def test_coinbase_happy_path(flow):
-    world, handle, _ = flow
+    world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
     charge = await handle.execute_update(OnboardingWorkflow.payment)
     assert charge.hosted_url == "http://sandbox/charges/CHG1"
     await handle.signal(OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.CONFIRMED))
-    status = await handle.result()
+    status = await _result(env, handle)
     assert status.state == FlowState.COMPLETED
     assert status.token_id == 7 and status.claim_tx == "0x" + "cd" * 32
     keys = [req.key for req in world.named(RELAYER_SUBMIT)]
@@ -209,12 +218,12 @@ async def test_coinbase_happy_path(flow):
 
 
 async def test_onchain_rail(flow):
-    world, handle, _ = flow
+    world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
     steps = await handle.execute_update(OnboardingWorkflow.prepare_onchain, "USDT")
     assert steps.fee_minor == FEE
     world.onchain_paid = True
-    status = await handle.result()
+    status = await _result(env, handle)
     assert status.state == FlowState.COMPLETED and status.rail == Rail.ONCHAIN
     assert status.claim_tx == "0xfeed"
     assert [req.key.rsplit(":", 1)[-1] for req in world.named(RELAYER_SUBMIT)] == ["mint", "referral"]  # no delivery
@@ -223,19 +232,19 @@ async def test_onchain_rail(flow):
 
 
 async def test_expiry(flow):
-    world, handle, _ = flow
+    world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
-    status = await handle.result()  # the time-skipping server jumps over the hour
+    status = await _result(env, handle, skip=timedelta(hours=1, minutes=10))  # past the expiry and its grace
     assert status.state == FlowState.EXPIRED
     assert not world.named(SETTLE) and len(world.named(RELAYER_SUBMIT)) == 2
     assert [o.status for o in world.named(RECORD_OUTCOME)] == [PaymentStatus.EXPIRED]
 
 
 async def test_underpayment_goes_to_suspense(flow):
-    world, handle, _ = flow
+    world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
     await handle.signal(OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.CONFIRMED, paid=FEE // 2))
-    status = await handle.result()
+    status = await _result(env, handle)
     assert status.state == FlowState.UNDERPAID
     (suspense,) = world.named(SUSPENSE)
     assert suspense.amount_minor == FEE // 2 and suspense.asset == "USD"
@@ -243,18 +252,18 @@ async def test_underpayment_goes_to_suspense(flow):
 
 
 async def test_commerce_unresolved_underpaid(flow):
-    world, handle, _ = flow
+    world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
     await handle.signal(OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.FAILED, paid=1_000, context="UNDERPAID"))
-    assert (await handle.result()).state == FlowState.UNDERPAID
+    assert (await _result(env, handle)).state == FlowState.UNDERPAID
     assert world.named(SUSPENSE)[0].amount_minor == 1_000
 
 
 async def test_overpayment_settles_the_fee_and_parks_the_excess(flow):
-    world, handle, _ = flow
+    world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
     await handle.signal(OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.CONFIRMED, paid=FEE + 5))
-    assert (await handle.result()).state == FlowState.COMPLETED
+    assert (await _result(env, handle)).state == FlowState.COMPLETED
     assert world.named(SUSPENSE)[0].amount_minor == 5
     assert world.named(SETTLE)[0].paid.amount_minor == FEE
 
@@ -262,21 +271,21 @@ async def test_overpayment_settles_the_fee_and_parks_the_excess(flow):
 @pytest.mark.parametrize(("kind", "state"), [(PaymentEventKind.FAILED, FlowState.FAILED), (PaymentEventKind.REFUNDED, FlowState.REFUNDED),
                                              (PaymentEventKind.EXPIRED, FlowState.EXPIRED)])
 async def test_failed_refunded_expired_events(flow, kind, state):
-    world, handle, _ = flow
+    world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
     await handle.signal(OnboardingWorkflow.payment_event, _event(world, kind, paid=None))
-    assert (await handle.result()).state == state
+    assert (await _result(env, handle)).state == state
     assert not world.named(SETTLE) and len(world.named(RELAYER_SUBMIT)) == 2
 
 
 async def test_duplicate_stale_and_out_of_order_events(flow):
-    world, handle, _ = flow
+    world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
     stranger = _event(world, PaymentEventKind.CONFIRMED).model_copy(update={"payment_key": "other", "provider_ref": "OTHER"})
     confirmed = _event(world, PaymentEventKind.CONFIRMED)
     for event in (stranger, _event(world, PaymentEventKind.CREATED), confirmed, confirmed, _event(world, PaymentEventKind.PENDING)):
         await handle.signal(OnboardingWorkflow.payment_event, event)
-    assert (await handle.result()).state == FlowState.COMPLETED
+    assert (await _result(env, handle)).state == FlowState.COMPLETED
     assert len(world.named(SETTLE)) == 1
     assert sum(req.key.endswith(":claim") for req in world.named(RELAYER_SUBMIT)) == 1
     assert [o.status for o in world.named(RECORD_OUTCOME)] == [PaymentStatus.CONFIRMED]
@@ -284,14 +293,14 @@ async def test_duplicate_stale_and_out_of_order_events(flow):
 
 async def test_a_redelivered_failure_after_confirmation_changes_nothing(flow):
     """The same event id twice is one event; a late failure cannot undo a settled payment."""
-    world, handle, _ = flow
+    world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
     failed = _event(world, PaymentEventKind.FAILED, paid=None)
     confirmed = _event(world, PaymentEventKind.CONFIRMED)
     await handle.signal(OnboardingWorkflow.payment_event, confirmed)
     await handle.signal(OnboardingWorkflow.payment_event, confirmed.model_copy(update={"kind": PaymentEventKind.FAILED}))
     await handle.signal(OnboardingWorkflow.payment_event, failed)
-    assert (await handle.result()).state == FlowState.COMPLETED
+    assert (await _result(env, handle)).state == FlowState.COMPLETED
 
 
 async def test_relayer_errors_are_retried(temporal_ts):
@@ -307,7 +316,7 @@ async def test_relayer_errors_are_retried(temporal_ts):
             )
             await _until_state(handle, FlowState.AWAITING_PAYMENT, timeout=30)
             await handle.signal(OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.CONFIRMED))
-            assert (await handle.result()).state == FlowState.COMPLETED
+            assert (await _result(temporal_ts, handle)).state == FlowState.COMPLETED
     mints = [req for req in world.named(RELAYER_SUBMIT) if req.key.endswith(":mint")]
     assert len(mints) == 3 and len({req.key for req in mints}) == 1  # same idempotency key every attempt
 
@@ -329,4 +338,4 @@ async def test_halt_switch_pauses_and_resumes(temporal_ts):
             await temporal_ts.sleep(timedelta(seconds=15))
             await _until_state(handle, FlowState.AWAITING_PAYMENT)
             await handle.signal(OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.CONFIRMED))
-            assert (await handle.result()).state == FlowState.COMPLETED
+            assert (await _result(temporal_ts, handle)).state == FlowState.COMPLETED
