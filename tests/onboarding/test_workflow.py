@@ -56,7 +56,7 @@ from models.payments import (
     RecordOutcomeRequest,
 )
 from models.platform import PaymentProvider
-from workflows.onboarding import OnboardingWorkflow
+from workflows.onboarding import EXPIRY_GRACE, OnboardingWorkflow
 
 WALLET = "0x1111111111111111111111111111111111111111"
 REFERRER = "0x2222222222222222222222222222222222222222"
@@ -73,6 +73,7 @@ class World:
         self.onchain_paid = False
         self.calls: list[tuple[str, object]] = []
         self.charge: Charge | None = None
+        self.charge_ttl = timedelta(hours=1)
 
     def named(self, name: str) -> list[object]:
         return [arg for n, arg in self.calls if n == name]
@@ -116,7 +117,7 @@ class World:
             world.charge = Charge(
                 payment_key=req.payment_key, provider=PaymentProvider.COINBASE_COMMERCE, provider_ref="CHG1",
                 hosted_url="http://sandbox/charges/CHG1", amount_minor=FEE, currency="USD",
-                expires_at=activity.info().current_attempt_scheduled_time + timedelta(hours=1), status=PaymentStatus.OPEN,
+                expires_at=activity.info().current_attempt_scheduled_time + world.charge_ttl, status=PaymentStatus.OPEN,
             )
             return world.charge
 
@@ -180,12 +181,10 @@ async def _until_state(handle: WorkflowHandle, state: FlowState, timeout: float 
         await asyncio.sleep(0.05)
 
 
-async def _result(env, handle: WorkflowHandle, *, skip: timedelta | None = None):
-    """The flow's final status. Time moves only when a test says so: auto-skipping while local
-    activities run lets the test server jump past workflow-task timeouts under load (a hang)."""
+async def _result(env, handle: WorkflowHandle):
+    """The flow's final status, in real time: with auto-skipping the test server jumped to timeouts
+    while local activities ran on a loaded machine, and the test hung."""
     with env.auto_time_skipping_disabled():
-        if skip is not None:
-            await env.sleep(skip)
         return await handle.result()
 
 
@@ -231,12 +230,19 @@ async def test_onchain_rail(flow):
     assert settle.paid.asset == "USDT" and settle.paid.payment_ref == "onchain:0xfeed:0"
 
 
-async def test_expiry(flow):
-    world, handle, env = flow
-    await _until_state(handle, FlowState.AWAITING_PAYMENT)
-    status = await _result(env, handle, skip=timedelta(hours=1, minutes=10))  # past the expiry and its grace
+async def test_expiry(temporal_ts):
+    world = World()
+    world.charge_ttl = -EXPIRY_GRACE + timedelta(seconds=2)  # the flow's deadline: 2 s after the charge
+    queue = f"onb-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(8) as pool:
+        async with Worker(temporal_ts.client, task_queue=queue, workflows=[OnboardingWorkflow],
+                          activities=world.activities(), activity_executor=pool):
+            handle = await temporal_ts.client.start_workflow(
+                OnboardingWorkflow.run, OnboardingInput(program="demo", wallet=WALLET), id=f"exp-{queue}", task_queue=queue
+            )
+            status = await _result(temporal_ts, handle)  # real time: no skipping needed
     assert status.state == FlowState.EXPIRED
-    assert not world.named(SETTLE) and len(world.named(RELAYER_SUBMIT)) == 2
+    assert not world.named(SETTLE) and len(world.named(RELAYER_SUBMIT)) == 2  # mint + referral; no delivery
     assert [o.status for o in world.named(RECORD_OUTCOME)] == [PaymentStatus.EXPIRED]
 
 
@@ -335,7 +341,7 @@ async def test_halt_switch_pauses_and_resumes(temporal_ts):
             assert "test halt" in status.reason
             assert not world.named(RELAYER_SUBMIT)  # nothing minted while halted
             world.halted = False
-            await temporal_ts.sleep(timedelta(seconds=15))
-            await _until_state(handle, FlowState.AWAITING_PAYMENT)
+            with temporal_ts.auto_time_skipping_disabled():  # real time: the flow re-checks every 10 s
+                await _until_state(handle, FlowState.AWAITING_PAYMENT, timeout=30)
             await handle.signal(OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.CONFIRMED))
             assert (await _result(temporal_ts, handle)).state == FlowState.COMPLETED
