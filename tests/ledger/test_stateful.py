@@ -129,9 +129,10 @@ def test_money_core_state_machine(test_database):
             self.now += timedelta(days=days)
             with session_scope(self.engine) as s:
                 com.release_due(s, now=self.now, limit=limit)
-            with session_scope(self.engine) as s:  # idempotent: nothing left that is due... unless limited
+            with session_scope(self.engine) as s:  # the rest of what is due (the first call was limited)
                 com.release_due(s, now=self.now, limit=1000)
-            def go():
+
+            def go():  # a third run finds nothing: releasing is idempotent
                 with session_scope(self.engine) as s:
                     assert com.release_due(s, now=self.now, limit=1000).released == 0
             self.unchanged(go)
