@@ -27,7 +27,7 @@ import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Integer, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -180,6 +180,70 @@ class Fees:
     tip: int
 
 
+class _Waiter:
+    """One `submit` waiting in the group-commit queue: its new row and prepared (gas, fees), then its
+    answer, (row, first attempt), or the error to raise on its own thread."""
+
+    __slots__ = ("new", "prepared", "result", "error", "done", "wake")
+
+    def __init__(self, new: TxRow, prepared: tuple[int, Fees]):
+        self.new, self.prepared = new, prepared
+        self.result: tuple[TxRow, AttemptRow | None] | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.wake = threading.Event()  # set when answered, or when handed the lead
+
+    def answer(self, result: tuple[TxRow, AttemptRow | None] | None = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.done = result, error, True
+
+
+class _GroupCommit:
+    """Group commit in front of the nonce-locked transaction (leader/followers).
+
+    A caller that finds nobody committing leads: it runs its own request at once. Callers arriving
+    while a batch is being committed queue; when the leader is done, the oldest queued caller leads
+    the next batch, taking everyone queued so far. So under load one DB transaction (a few round
+    trips, each of which has to win the GIL back from every other thread) serves many requests,
+    while a lone request waits for nothing. Only batches within a process: across processes the
+    nonce row lock (PostgreSQL) or the write lock (SQLite) still serialises the transactions."""
+
+    def __init__(self, run_batch: Callable[[list[_Waiter]], None]):
+        self._run_batch = run_batch  # must answer every waiter it is given
+        self._lock = threading.Lock()
+        self._queue: list[_Waiter] = []
+        self._leading = False
+
+    def submit(self, new: TxRow, prepared: tuple[int, Fees]) -> tuple[TxRow, AttemptRow | None]:
+        me = _Waiter(new, prepared)
+        with self._lock:
+            self._queue.append(me)
+            lead, self._leading = not self._leading, True
+        if not lead:
+            me.wake.wait()
+        if not me.done:  # leading (at once, or handed the lead by the previous leader)
+            self._lead()
+        if me.error is not None:
+            raise me.error
+        assert me.result is not None
+        return me.result
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            self._run_batch(batch)
+        finally:
+            with self._lock:
+                if self._queue:
+                    self._queue[0].wake.set()  # the lead passes on (_leading stays set)
+                else:
+                    self._leading = False
+            for waiter in batch:
+                if not waiter.done:  # only if the leader itself died (e.g. KeyboardInterrupt)
+                    waiter.answer(error=RelayerError("the batch leader stopped; nothing was committed, retry"))
+                waiter.wake.set()
+
+
 class Relayer:
     """Sends transactions exactly once per idempotency key. Thread-safe: share one per process."""
 
@@ -200,6 +264,7 @@ class Relayer:
         self._nonce_row_ready = False
         self._sqlite = not is_postgres(engine)
         self._nonce_mutex = threading.Lock()  # see _tx
+        self._group = _GroupCommit(self._create_batch)  # see _create
         self._manifest: Manifest | None = None
         # Test hook: called with the tx key right after the signed bytes are committed, before
         # broadcast. Raising SimulatedCrash there reproduces a process dying at that point.
@@ -366,12 +431,12 @@ class Relayer:
         # transaction already holds the database write lock for the same purpose.
         return conn.execute(select(NC.c.next_nonce).where(self._nonce_where()).with_for_update()).scalar_one()
 
-    def _take_nonce(self, conn: Connection) -> int:
-        """Increment the counter and return the nonce taken, in one round trip. The UPDATE takes the
-        row lock (PostgreSQL; SQLite's transaction holds the write lock) until commit; if the
-        transaction rolls back, so does the increment: no gap."""
-        params = {"chain_id_": self.chain_id, "address_": self.address, "now": utcnow()}
-        return conn.execute(TAKE_NONCE, params).scalar_one() - 1
+    def _take_nonces(self, conn: Connection, n: int = 1) -> int:
+        """Advance the counter by `n` and return the first of the `n` nonces taken, in one round trip.
+        The UPDATE takes the row lock (PostgreSQL; SQLite's transaction holds the write lock) until
+        commit; if the transaction rolls back, so does the increment: no gap."""
+        params = {"chain_id_": self.chain_id, "address_": self.address, "n": n, "now": utcnow()}
+        return conn.execute(TAKE_NONCE, params).scalar_one() - n
 
     def _ensure_nonce_row(self) -> None:
         """Create this sender's nonce counter once, starting from the node's pending count; after that
@@ -495,8 +560,9 @@ class Relayer:
         return gas_limit, self.market_fees()
 
     def _create(self, new: TxRow, prepared: tuple[int, Fees] | str) -> tuple[TxRow, AttemptRow | None]:
-        """Insert and sign a new request in one DB transaction under the nonce lock; the key's unique
-        index turns a duplicate into the stored row."""
+        """Insert and sign a new request in one DB transaction under the nonce lock, batched with the
+        requests of other threads arriving meanwhile (_GroupCommit); the key's unique index turns a
+        duplicate into the stored row. Returns the attempt only if this call signed it."""
         if isinstance(prepared, str):  # the call would revert: recorded as failed, nothing signed
             existing = self._load(new.key)
             if existing is not None:
@@ -504,19 +570,70 @@ class Relayer:
             new.status, new.revert_reason, new.final_at = TxStatus.FAILED, prepared, utcnow()
             log.info("relayer_tx_would_revert", key=new.key, label=new.label, reason=prepared)
             return self._insert(new), None
+        row, attempt = self._group.submit(new, prepared)
+        if attempt is not None and self.after_persist is not None:
+            self.after_persist(new.key)  # committed, not broadcast (on the caller's own thread)
+        return row, attempt
+
+    def _create_batch(self, batch: list[_Waiter]) -> None:
+        """Run by the group-commit leader: answer every waiter. Several requests go in one
+        transaction; if it fails nothing of it was committed (no nonce used), and each request is
+        run again on its own, so only the offending one gets the error or its existing row."""
+        if len(batch) > 1:
+            try:
+                self._create_many(batch)
+                return
+            except Exception as exc:  # e.g. a key already stored: IntegrityError, all rolled back
+                log.info("relayer_batch_fallback", size=len(batch), error=type(exc).__name__)
+        for waiter in batch:
+            try:
+                waiter.answer(self._create_one(waiter.new, waiter.prepared))
+            except Exception as exc:
+                waiter.answer(error=exc)
+
+    def _create_one(self, new: TxRow, prepared: tuple[int, Fees]) -> tuple[TxRow, AttemptRow | None]:
         try:
             with self._tx(nonce=True) as conn:
                 # Few round trips while the nonce row is locked: other senders queue on it.
-                nonce = self._take_nonce(conn)
+                nonce = self._take_nonces(conn)
                 attempt = self._assign(new, nonce, *prepared)  # fields complete before the INSERT
                 self._insert_signed(conn, new, attempt)
         except IntegrityError:
             # The key exists (a repeated submit, or a concurrent first one that committed first): the
             # whole transaction rolled back, the nonce is untouched, and the stored row is the answer.
             return self._existing(new), None
-        if self.after_persist is not None:
-            self.after_persist(new.key)
         return new, attempt
+
+    def _create_many(self, batch: list[_Waiter]) -> None:
+        """One transaction for the batch: n consecutive nonces in one UPDATE, each request signed,
+        all rows and first attempts in two multi-row INSERTs, one commit. Waiters are answered only
+        after the commit. Works on copies of the rows, so a failed batch leaves the originals as
+        they were for the one-by-one retry."""
+        firsts: dict[str, _Waiter] = {}  # a key twice in one batch: the later ones get the first's row
+        for waiter in batch:
+            firsts.setdefault(waiter.new.key, waiter)
+        unique = list(firsts.values())
+        signed: list[tuple[TxRow, AttemptRow]] = []
+        with self._tx(nonce=True) as conn:
+            first_nonce = self._take_nonces(conn, len(unique))
+            for i, waiter in enumerate(unique):
+                row = TxRow(**vars(waiter.new))
+                signed.append((row, self._assign(row, first_nonce + i, *waiter.prepared)))
+            ids = dict(conn.execute(INSERT_TXS, [_values(TX, row) for row, _ in signed]).all())  # key → id
+            for row, attempt in signed:
+                row.id = attempt.tx_id = ids[row.key]
+            ids = dict(conn.execute(INSERT_ATS, [_values(AT, attempt) for _, attempt in signed]).all())  # hash → id
+            for _, attempt in signed:
+                attempt.id = ids[attempt.tx_hash]
+        results = {row.key: (row, attempt) for row, attempt in signed}
+        for waiter in batch:
+            row, attempt = results[waiter.new.key]
+            if waiter is firsts[waiter.new.key]:
+                waiter.answer((row, attempt))
+            elif row.content_hash != waiter.new.content_hash:
+                waiter.answer(error=IdempotencyConflict(f"key {waiter.new.key!r} was already used for a different transaction"))
+            else:  # like a repeated submit: the stored row (a copy: the first caller goes on with its own)
+                waiter.answer((TxRow(**vars(row)), None))
 
     def _insert_signed(self, conn: Connection, row: TxRow, attempt: AttemptRow) -> None:
         """Insert a request and its first attempt (statements built once, executed with parameters:
@@ -905,10 +1022,14 @@ NC = ChainNonce.__table__  # type: ignore[attr-defined]
 # Hot-path statements, built once (executed with parameters).
 INSERT_TX = insert(TX)
 INSERT_AT = insert(AT)
-TAKE_NONCE = (
+# Multi-row forms for a group-commit batch (one INSERT ... VALUES (...), (...) RETURNING each); the
+# ids come back keyed by the unique key / hash, so no ordering guarantee is needed.
+INSERT_TXS = insert(TX).returning(TX.c.key, TX.c.id)
+INSERT_ATS = insert(AT).returning(AT.c.tx_hash, AT.c.id)
+TAKE_NONCE = (  # take :n nonces
     update(NC)
     .where(NC.c.chain_id == bindparam("chain_id_"), NC.c.address == bindparam("address_"))
-    .values(next_nonce=NC.c.next_nonce + 1, updated_at=bindparam("now"))
+    .values(next_nonce=NC.c.next_nonce + bindparam("n", type_=Integer), updated_at=bindparam("now"))
     .returning(NC.c.next_nonce)
 )
 
