@@ -184,7 +184,7 @@ class _Waiter:
     """One `submit` waiting in the group-commit queue: its new row and prepared (gas, fees), then its
     answer, (row, first attempt), or the error to raise on its own thread."""
 
-    __slots__ = ("new", "prepared", "result", "error", "done", "wake")
+    __slots__ = ("done", "error", "new", "prepared", "result", "wake")
 
     def __init__(self, new: TxRow, prepared: tuple[int, Fees]):
         self.new, self.prepared = new, prepared
