@@ -16,7 +16,7 @@ from web3 import Web3
 from contracts.abi import encode_call, ref_to_bytes32
 from contracts.manifest import Manifest, load_manifest
 from contracts.reads import ClaimEvent, call_view, find_claims
-from contracts.rpc import connect
+from contracts.rpc import connect, lean
 from models import affiliates, commissions, ledger
 from models.base import utcnow
 from models.db import session_scope
@@ -70,7 +70,9 @@ class OnboardingActivities:
     @property
     def w3(self) -> Web3:
         if self._w3 is None:
-            self._w3 = connect(self.settings.eth_rpc_urls, expected_chain_id=self.settings.chain_id)
+            # lean: we pass plain addresses and check the chain id once, so the per-call middleware
+            # (ENS, validation) is pure overhead on a path every flow takes.
+            self._w3 = lean(connect(self.settings.eth_rpc_urls, expected_chain_id=self.settings.chain_id))
         return self._w3
 
     @property
