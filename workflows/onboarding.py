@@ -122,7 +122,7 @@ class OnboardingWorkflow:
             rail=self._rail,
             payment_ref=self._payment_ref,
             hosted_url=self._payment.hosted_url if self._payment else None,
-            payment_expires_at=self._deadline,
+            payment_expires_at=self._payment.expires_at if self._payment else None,
             claim_tx=self._claim_tx,
         )
 
