@@ -145,15 +145,9 @@ def _check_referral(session: Session, program: Program, wallet: str, code: str |
         return None
     try:
         code = aff.normalize_code(code)
+        aff.referrer_for(session, program, wallet, code)
     except aff.AffiliateError as exc:
         raise ApiError(422, exc.code, str(exc)) from None
-    referrer = aff.by_code(session, program.id, code)
-    if referrer is None:
-        raise ApiError(422, "unknown_referral_code", f"no affiliate with code {code} in {program.slug}")
-    if referrer.wallet == wallet:
-        raise ApiError(422, "self_referral", "a wallet cannot refer itself")
-    if referrer.status != aff.AffiliateStatus.ACTIVE.value:
-        raise ApiError(422, "referrer_suspended", "the referring affiliate is suspended")
     return {"status": "new", "code": code}
 
 

@@ -23,7 +23,6 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from sqlmodel import Session
-from web3 import Web3
 
 from cli import devstack
 from cli.common import console, hard_exit, out, settings_and_logs
@@ -155,19 +154,7 @@ class DemoClient:
         self._send(user, usdt, "0x" + encode_call("TestUSDT", "approve", self.manifest.address("SGEClaim"), 1).hex())
 
     def _send(self, account: LocalAccount, to: str, data: str, value: int = 0) -> str:
-        w3 = self.w3
-        tx = {
-            "to": Web3.to_checksum_address(to), "data": data, "value": value, "chainId": self.settings.chain_id,
-            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-            "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9, "maxPriorityFeePerGas": 10**9,
-        }
-        estimate = {"from": account.address, "to": tx["to"], "data": data, "value": value}
-        tx["gas"] = int(w3.eth.estimate_gas(estimate) * 12 // 10)
-        tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
-        if receipt["status"] != 1:
-            raise RuntimeError(f"transaction to {to} reverted")
-        return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+        return devstack.send_signed(self.w3, account, to, data, value)
 
     def sge_balance(self, wallet: str) -> int:
         return int(call_view(self.w3, "SGEToken", self.manifest.address("SGEToken"), "balanceOf", wallet)[0])

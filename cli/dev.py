@@ -143,23 +143,6 @@ async def _opening_balances(_sup: devstack.Supervisor, settings: Settings, info:
     info.add("ledger", "opening balances", "deployment funding posted (equity:capital)")
 
 
-def _transfer_eth(url: str, key: str, to: str, value: int) -> str:
-    w3 = Web3(Web3.HTTPProvider(url))
-    sender = Account.from_key(key)
-    tx = {
-        "to": to,
-        "value": value,
-        "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
-        "chainId": w3.eth.chain_id,
-        "gas": 21_000,
-        "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,
-        "maxPriorityFeePerGas": 10**9,
-    }
-    tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
-    w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
-    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
-
-
 async def _fund_relayer(_sup: devstack.Supervisor, settings: Settings, info: StackInfo) -> None:
     """Dev only: the deployer (anvil's funded account) tops the relayer up with a real transfer."""
     key_file = _dev_relayer_key(settings)
@@ -172,7 +155,8 @@ async def _fund_relayer(_sup: devstack.Supervisor, settings: Settings, info: Sta
     balance = int(await devstack.rpc_call(url, "eth_getBalance", [relayer, "latest"]), 16)
     if balance < DEV_RELAYER_FUNDING_WEI // 2:
         top_up = DEV_RELAYER_FUNDING_WEI - balance
-        tx = await asyncio.to_thread(_transfer_eth, url, deployer_key, relayer, top_up)
+        w3 = Web3(Web3.HTTPProvider(url))
+        tx = await asyncio.to_thread(devstack.send_signed, w3, Account.from_key(deployer_key), relayer, "0x", top_up)
         post_funding(settings, f"funding:{ledger.Accounts.relayer_eth}:{tx}", ledger.Accounts.relayer_eth, "ETH", top_up, tx)
         balance = DEV_RELAYER_FUNDING_WEI
     info.add("relayer", relayer, f"{balance // 10**18} ETH, dev key {key_file}")

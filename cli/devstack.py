@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
 from models.settings import ConfigError, Settings, env_name
 
@@ -203,6 +205,25 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+# --- local chain --------------------------------------------------------------------------------------
+
+
+def send_signed(w3: Web3, account: LocalAccount, to: str, data: str = "0x", value: int = 0) -> str:
+    """Sign locally and send one transaction, wait for it, fail if it reverted (dev tooling only:
+    platform transactions go through the relayer)."""
+    to = Web3.to_checksum_address(to)
+    tx = {
+        "to": to, "data": data, "value": value, "chainId": w3.eth.chain_id,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9, "maxPriorityFeePerGas": 10**9,
+    }
+    tx["gas"] = int(w3.eth.estimate_gas({"from": account.address, "to": to, "data": data, "value": value}) * 12 // 10)
+    tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    if w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)["status"] != 1:
+        raise RuntimeError(f"transaction to {to} reverted")
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+
+
 # --- health checks ---------------------------------------------------------------------------------
 
 
@@ -229,9 +250,9 @@ def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[s
     """Environment for platform children: every non-secret setting the supervisor resolved, so a child
     sees exactly the same configuration (secrets travel as files through `extra`)."""
     env: dict[str, str] = {}
-    for name, field in Settings.model_fields.items():
+    for name, spec in Settings.model_fields.items():
         value = getattr(settings, name)
-        if value is None or "SecretStr" in str(field.annotation):
+        if value is None or "SecretStr" in str(spec.annotation):
             continue
         if isinstance(value, list):
             value = ",".join(map(str, value))

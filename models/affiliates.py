@@ -314,6 +314,19 @@ def attribution_of(session: Session, program_id: int, wallet: str) -> Attributio
     return session.exec(select(Attribution).where(Attribution.program_id == program_id, Attribution.wallet == wallet)).first()
 
 
+def referrer_for(session: Session, program: Program, wallet: str, code: str) -> Affiliate:
+    """The affiliate a (normalised) referral code names for `wallet`, or an AffiliateError saying why
+    it cannot refer it: unknown code, self-referral, suspended referrer."""
+    referrer = by_code(session, program.id, code)
+    if referrer is None:
+        raise AffiliateError("unknown_referral_code", f"no affiliate with code {code} in {program.slug}", 422)
+    if referrer.wallet == wallet:
+        raise AffiliateError("self_referral", "a wallet cannot refer itself", 422)
+    if referrer.status != AffiliateStatus.ACTIVE.value:
+        raise AffiliateError("referrer_suspended", "the referring affiliate is suspended", 422)
+    return referrer
+
+
 def attribute(session: Session, program_slug: str, wallet: str, code: str | None, source: str = "") -> AttributionResult:
     """Lock the wallet's referrer at its first registration in the program (see the module doc)."""
     refused = lambda err: AttributionResult(  # noqa: E731
@@ -330,15 +343,10 @@ def attribute(session: Session, program_slug: str, wallet: str, code: str | None
     if existing is not None:
         ignored = code if code and code != existing.code else None
         return _result("existing", program, existing, session, ignored)
-    referrer = None
-    if code:
-        referrer = by_code(session, program.id, code)
-        if referrer is None:
-            return refused(AffiliateError("unknown_referral_code", f"no affiliate with code {code} in {program.slug}"))
-        if referrer.wallet == wallet:
-            return refused(AffiliateError("self_referral", "a wallet cannot refer itself"))
-        if referrer.status != AffiliateStatus.ACTIVE.value:
-            return refused(AffiliateError("referrer_suspended", "the referring affiliate is suspended"))
+    try:
+        referrer = referrer_for(session, program, wallet, code) if code else None
+    except AffiliateError as err:
+        return refused(err)
     att = Attribution(program_id=program.id, wallet=wallet, referrer_id=referrer.id if referrer else None, code=code, source=source)
     try:
         with session.begin_nested():
