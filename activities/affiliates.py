@@ -9,7 +9,7 @@ from temporalio import activity
 
 from activities.ledger import domain_errors
 from models import affiliates
-from models.db import session_scope
+from core.db import session_scope
 
 
 class AffiliateActivities:

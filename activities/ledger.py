@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from models import commissions, ledger
 from models.affiliates import AffiliateError
-from models.db import session_scope
+from core.db import session_scope
 
 
 @contextmanager

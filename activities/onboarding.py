@@ -18,8 +18,8 @@ from contracts.manifest import Manifest, load_manifest
 from contracts.reads import ClaimEvent, call_view, find_claims
 from contracts.rpc import connect, lean
 from models import affiliates, commissions, ledger
-from models.base import utcnow
-from models.db import session_scope
+from core.columns import utcnow
+from core.db import session_scope
 from models.money import Asset
 from models.onboarding import Onboarding, Rail
 from models.onboarding_io import (
@@ -46,7 +46,7 @@ from models.onboarding_io import (
     TxStep,
 )
 from models.programs import get_program
-from models.settings import Settings
+from core.settings import Settings
 
 ZERO_ADDRESS = "0x" + "00" * 20
 NOT_YET = "NotYetOnChain"

@@ -40,15 +40,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.coinbase_clients import BusinessClient, CommerceClient, ProviderError
-from models.base import utcnow
+from core.columns import utcnow
 from models.coinbase import (
     ProviderCharge,
     business_link_body,
     commerce_charge_body,
     payment_metadata,
 )
-from models.db import session_scope
-from models.logs import get_logger
+from core.db import session_scope
+from core.logs import get_logger
 from models.payments import (
     CREATE_CHARGE,
     GET_CHARGE,
@@ -65,7 +65,7 @@ from models.payments import (
     get_payment,
 )
 from models.platform import PaymentProvider, Program
-from models.settings import Settings
+from core.settings import Settings
 
 log = get_logger(__name__)
 

@@ -46,7 +46,7 @@ from contracts.abi import (
 )
 from contracts.manifest import Manifest, ManifestError, load_manifest
 from contracts.rpc import ChainIdMismatch, connect, lean
-from models.base import utcnow
+from core.columns import utcnow
 from models.chain import (
     RELAYER_READ,
     RELAYER_SUBMIT,
@@ -64,10 +64,10 @@ from models.chain import (
     TxStatus,
 )
 from models.chain import relayer_status as models_relayer_status
-from models.db import is_postgres
-from models.devchain import is_anvil_dev_key
-from models.logs import get_logger
-from models.settings import Settings
+from core.db import is_postgres
+from core.devchain import is_anvil_dev_key
+from core.logs import get_logger
+from core.settings import Settings
 
 log = get_logger(__name__)
 
@@ -397,7 +397,7 @@ class Relayer:
     @contextmanager
     def _tx(self, *, nonce: bool = False) -> Iterator[Connection]:
         """One DB transaction. SQLite: every transaction takes the database write lock (BEGIN
-        IMMEDIATE, models.db), so our threads queue on a mutex first rather than in SQLite's
+        IMMEDIATE, core.db), so our threads queue on a mutex first rather than in SQLite's
         sleeping busy handler (10–100 ms stalls). PostgreSQL: only transactions that take the nonce
         row lock (`nonce=True`) queue on the mutex, so this process's threads wait in Python instead
         of as a convoy of blocked connections. The connection is checked out (and pinged) before the

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from api.errors import ApiError
 from models import affiliates as aff
-from models.db import session_scope
+from core.db import session_scope
 
 router = APIRouter(prefix="/v1/affiliates", tags=["affiliates"])
 

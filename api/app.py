@@ -14,9 +14,9 @@ from api import affiliates, flows, health, ledger, ops, public, webhooks
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from models.db import get_engine
-from models.settings import Settings, get_settings
-from models.tracing import configure_tracing
+from core.db import get_engine
+from core.settings import Settings, get_settings
+from core.tracing import configure_tracing
 from temporal.client import connect
 
 

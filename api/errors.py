@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.logs import get_logger
+from core.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import admin_only, any_operator
 from api.errors import ApiError
-from models.db import session_scope
+from core.db import session_scope
 from models.halt import HaltState, halt_state, set_halt
 from models.onboarding import QUERY_STATUS, FlowState, Onboarding, OnboardingStatus, list_flows
 from models.operators import Actor, audit

@@ -11,7 +11,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from api.errors import error_body
-from models.logs import get_logger
+from core.logs import get_logger
 
 log = get_logger("api.access")
 

@@ -19,7 +19,7 @@ from models import affiliates as aff
 from models import commissions as com
 from models import operators as ops
 from models import programs as prg
-from models.db import session_scope
+from core.db import session_scope
 from models.operators import Actor
 
 router = APIRouter(prefix="/v1/ops", tags=["operators"])

@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ApiError
 from api.ratelimit import RateLimiter
 from models import affiliates as aff
-from models.base import utcnow
+from core.columns import utcnow
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import (
     SIGNAL_ONCHAIN,

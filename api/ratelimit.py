@@ -19,7 +19,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 
 from api.errors import ApiError
-from models.settings import Settings
+from core.settings import Settings
 
 RATE_LIMITED = Counter("sge_rate_limited_total", "Requests refused by a rate limit", ["rule"])
 

@@ -30,8 +30,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from models import coinbase
-from models.db import session_scope
-from models.logs import get_logger
+from core.db import session_scope
+from core.logs import get_logger
 from models.payments import (
     PAYMENT_EVENT_SIGNAL,
     PaymentEvent,

@@ -21,7 +21,7 @@ def relayer(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Transactions/s through the relayer on a private anvil, next to raw web3 sends in the same run."""
-    from models.logs import configure_logging
+    from core.logs import configure_logging
     from ops.bench.relayer import report_dict, run
 
     settings_and_logs("cli", fmt="console")
@@ -94,7 +94,7 @@ def onboarding(
     from cli.dev import bring_up, local_stack_settings
     from contracts.manifest import load_manifest
     from eth_account import Account
-    from models.logs import configure_logging
+    from core.logs import configure_logging
     from ops.bench.onboarding import run
 
     base = settings_and_logs("bench", fmt="console")

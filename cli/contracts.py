@@ -10,8 +10,8 @@ import typer
 from eth_account import Account
 
 from cli.common import fail, out, settings_and_logs
-from models.devchain import anvil_accounts, is_anvil_dev_key
-from models.settings import ConfigError, Settings
+from core.devchain import anvil_accounts, is_anvil_dev_key
+from core.settings import ConfigError, Settings
 
 app = typer.Typer(help="Smart contracts: build artifacts, deploy, show the deployment.", no_args_is_help=True)
 

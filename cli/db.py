@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from cli.common import out, settings_and_logs
-from models import migrate
-from models.db import get_engine
+from core import migrate
+from core.db import get_engine
 
 app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 

@@ -32,14 +32,14 @@ from contracts.manifest import Manifest, load_manifest
 from contracts.reads import call_view
 from contracts.rpc import connect
 from models import ledger
-from models.db import get_engine, session_scope
-from models.devchain import anvil_accounts
+from core.db import get_engine, session_scope
+from core.devchain import anvil_accounts
 from models.money import Asset, format_amount
 from models.onboarding import FlowState
 from models.operators import Actor
 from models.platform import PaymentProvider
 from models.programs import ProgramCreate, create_program, get_program
-from models.settings import ConfigError, Settings
+from core.settings import ConfigError, Settings
 
 app = typer.Typer(help="Run the main job end to end on the embedded stack.")
 

@@ -22,11 +22,12 @@ from cli.common import console, fail, hard_exit, out, settings_and_logs
 from cli.contracts import dev_deploy_step
 from cli.sandbox import start_payments_sandbox
 from contracts.manifest import load_manifest
-from models import ledger, migrate
-from models.db import get_engine, session_scope
-from models.devchain import anvil_accounts
-from models.logs import get_logger
-from models.settings import ConfigError, Settings
+from core import migrate
+from models import ledger
+from core.db import get_engine, session_scope
+from core.devchain import anvil_accounts
+from core.logs import get_logger
+from core.settings import ConfigError, Settings
 from temporal.client import connect
 from temporal.devserver import dev_server_command
 from temporal.search_attributes import missing_search_attributes

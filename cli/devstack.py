@@ -24,7 +24,7 @@ import httpx
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from models.settings import ConfigError, Settings, env_name
+from core.settings import ConfigError, Settings, env_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1

@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlmodel import Session, select
 
 from cli.common import fail, hard_exit, out, run_async, settings_and_logs
-from models.db import get_engine, session_scope
+from core.db import get_engine, session_scope
 from models.halt import halt_state, set_halt
 from models.onboarding import FlowState, Onboarding, list_flows
 from models.operators import Actor, audit

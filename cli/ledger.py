@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from cli.common import fail, hard_exit, out, settings_and_logs
 from models import ledger
-from models.db import get_engine
+from core.db import get_engine
 from models.money import Asset, format_amount
 
 app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)

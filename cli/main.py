@@ -11,7 +11,7 @@ from cli import bench, contracts, db, demo, dev, flows, relayer
 from cli import sandbox as sandbox_cli
 from cli import ledger as ledger_cli, operators as operators_cli, programs as programs_cli
 from cli.common import fail, hard_exit, out, run_async, settings_and_logs
-from models.settings import ConfigError, Settings, env_name
+from core.settings import ConfigError, Settings, env_name
 
 app = typer.Typer(
     name="sge",

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from cli.common import fail, out, settings_and_logs
 from models import operators as ops
-from models.db import get_engine, session_scope
+from core.db import get_engine, session_scope
 
 app = typer.Typer(help="Operators: their API keys (stored hashed) and roles (admin, approver, viewer).", no_args_is_help=True)
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from cli.common import fail, out, settings_and_logs
 from cli.operators import cli_actor
 from models import programs as prg
-from models.db import get_engine, session_scope
+from core.db import get_engine, session_scope
 from models.platform import PaymentProvider
 
 app = typer.Typer(help="Programs (tenants).", no_args_is_help=True)

@@ -24,7 +24,7 @@ def _eth(wei: int | None) -> str:
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Relayer address, ETH balance against the floor, pending transactions. Exit 1 when not ready."""
     from activities.relayer import relayer_status
-    from models.db import get_engine
+    from core.db import get_engine
 
     settings = settings_and_logs("cli", fmt="console")
     result = relayer_status(settings, get_engine(settings.db_url))
@@ -49,7 +49,7 @@ def txs(
     from sqlmodel import Session, select
 
     from models.chain import ChainTx, TxStatus
-    from models.db import get_engine
+    from core.db import get_engine
 
     settings = settings_and_logs("cli", fmt="console")
     with Session(get_engine(settings.db_url)) as session:

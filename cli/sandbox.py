@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cli import devstack
 from cli.common import console, hard_exit, settings_and_logs
-from models.settings import Settings
+from core.settings import Settings
 
 
 def payments_sandbox() -> None:

@@ -1,4 +1,5 @@
-"""The base layer: settings, money, tables, DB engine/session and Alembic migrations.
+"""Tables, money types and the domain rules (ledger, commissions, affiliates, operators, programs);
+the activity and workflow contract types. Imports only `core/`.
 
 Importing this package registers every table on `SQLModel.metadata` (Alembic and tests rely on it).
 """

@@ -29,7 +29,7 @@ from sqlalchemy import Column, ForeignKey, Integer, Text, UniqueConstraint, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.base import UtcDateTime, utcnow
+from core.columns import UtcDateTime, utcnow
 from models.operators import Actor, audit
 from models.platform import Program
 

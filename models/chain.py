@@ -18,13 +18,13 @@ from pydantic import BaseModel, model_validator
 from sqlalchemy import JSON, Column, String, Text, UniqueConstraint, func, select
 from sqlmodel import Field, SQLModel
 
-from models.base import UtcDateTime, utcnow
-from models.money import AmountType
+from core.columns import UtcDateTime, utcnow
+from core.columns import AmountType
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from models.settings import Settings
+    from core.settings import Settings
 
 # Activity names (workflows call these by name).
 RELAYER_SUBMIT = "relayer.submit"
@@ -218,7 +218,7 @@ def relayer_status(settings: Settings, engine: Engine | None = None) -> dict[str
     from eth_account import Account
     from web3 import Web3
 
-    from models.devchain import is_anvil_dev_key
+    from core.devchain import is_anvil_dev_key
 
     result: dict[str, Any] = {
         "ok": False,

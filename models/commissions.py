@@ -35,9 +35,10 @@ from sqlmodel import Field, Session, SQLModel
 
 from models import ledger
 from models.affiliates import Affiliate, AffiliateError, AffiliateStatus, ancestors, attribution_of, normalize_wallet
-from models.base import UtcDateTime, utcnow
+from core.columns import UtcDateTime, utcnow
 from models.ledger import Accounts, LedgerError, Posting, credit, debit
-from models.money import AmountType, Asset
+from core.columns import AmountType
+from models.money import Asset
 from models.platform import Program
 
 SETTLEMENT_ASSETS = (Asset.USD, Asset.USDC, Asset.USDT)

@@ -10,7 +10,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from models.base import utcnow
+from core.columns import utcnow
 from models.operators import Actor, audit
 from models.platform import HALT_FLAG, PlatformFlag
 

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Column, Field, SQLModel
 
-from models.base import StrEnumType, UtcDateTime, utcnow
-from models.db import session_scope
+from core.columns import StrEnumType, UtcDateTime, utcnow
+from core.db import session_scope
 
 IN_FLIGHT_LOCK = timedelta(seconds=60)
 RECORD_TTL = timedelta(hours=24)

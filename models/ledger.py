@@ -55,8 +55,9 @@ from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Str
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel
 
-from models.base import UtcDateTime, utcnow
-from models.money import AmountError, Asset, AmountType
+from core.columns import UtcDateTime, utcnow
+from core.columns import AmountType
+from models.money import AmountError, Asset
 
 # --- activity names (workflows call these by name) ---------------------------------------------
 POST = "ledger.post"

@@ -6,11 +6,8 @@ USD is kept at 6 decimals so USD and USDC/USDT map 1:1; ETH in wei; SGE at 18 de
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Numeric, String
-from sqlalchemy.types import TypeDecorator
 
 
 class Asset(StrEnum):
@@ -56,35 +53,3 @@ def format_amount(minor: int, scale: int) -> str:
     sign = "-" if minor < 0 else ""
     whole, frac = divmod(abs(minor), 10**scale)
     return f"{sign}{whole}.{frac:0{scale}d}" if scale else f"{sign}{whole}"
-
-
-class AmountType(TypeDecorator):
-    """An arbitrary-size integer amount (18-decimal token amounts exceed BIGINT).
-
-    PostgreSQL: NUMERIC(78, 0), so SUM() in SQL stays exact. SQLite has no exact wide numeric type,
-    so the value is stored as its decimal string; sum such columns in Python on SQLite.
-    """
-
-    impl = Numeric(78, 0)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect):
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(80))
-        return dialect.type_descriptor(Numeric(78, 0, asdecimal=True))
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise AmountError(f"amount must be an int, got {type(value).__name__}")
-        return str(value) if dialect.name == "sqlite" else Decimal(value)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if isinstance(value, Decimal):
-            if value != value.to_integral_value():
-                raise AmountError(f"stored amount {value} is not an integer")
-            return int(value)
-        return int(value)

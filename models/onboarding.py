@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from models.base import StrEnumType, UtcDateTime, utcnow
-from models.money import AmountType
+from core.columns import StrEnumType, UtcDateTime, utcnow
+from core.columns import AmountType
 from models.platform import Program
 
 WORKFLOW_NAME = "Onboarding"

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, BigInteger, Column, Integer
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.base import UtcDateTime, utcnow
+from core.columns import UtcDateTime, utcnow
 
 KEY_PREFIX = "sgeop_"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$")

@@ -24,9 +24,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.base import UtcDateTime, utcnow
-from models.db import session_scope
-from models.money import AmountType
+from core.columns import UtcDateTime, utcnow
+from core.db import session_scope
+from core.columns import AmountType
 from models.platform import PaymentProvider
 
 # Activity names (workflows call these by name) and the signal the webhook endpoints send.

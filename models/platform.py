@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from models.base import StrEnumType, UtcDateTime, utcnow
-from models.money import AmountType
+from core.columns import StrEnumType, UtcDateTime, utcnow
+from core.columns import AmountType
 
 
 class PaymentProvider(StrEnum):

@@ -14,7 +14,7 @@ from eth_utils import is_address, to_checksum_address
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import Session, select
 
-from models.base import utcnow
+from core.columns import utcnow
 from models.money import AmountError, Asset, format_amount, parse_amount
 from models.operators import Actor, audit
 from models.platform import PaymentProvider, Program

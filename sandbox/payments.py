@@ -52,7 +52,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from models.logs import get_logger
+from core.logs import get_logger
 
 log = get_logger("sandbox.payments")
 

@@ -9,7 +9,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
-from models.settings import ConfigError, Settings
+from core.settings import ConfigError, Settings
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:

@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from models.settings import ConfigError, Settings
+from core.settings import ConfigError, Settings
 from temporal.search_attributes import dev_server_flags
 
 # Dynamic config the platform relies on: update-with-start (register → join the running flow) and

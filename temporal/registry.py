@@ -12,7 +12,7 @@ from activities.onboarding import OnboardingActivities
 from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
 from activities.relayer import relayer_activities
-from models.settings import Settings
+from core.settings import Settings
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow

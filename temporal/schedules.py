@@ -20,7 +20,7 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 
-from models.settings import Settings
+from core.settings import Settings
 
 RELEASE_COMMISSIONS_SCHEDULE = "sge-release-commissions"
 

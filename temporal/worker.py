@@ -11,11 +11,11 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from models import migrate
-from models.db import get_engine
-from models.logs import get_logger
-from models.settings import ConfigError, Settings
-from models.tracing import configure_tracing
+from core import migrate
+from core.db import get_engine
+from core.logs import get_logger
+from core.settings import ConfigError, Settings
+from core.tracing import configure_tracing
 from temporal import registry
 from temporal.client import connect
 from temporal.schedules import ensure_schedules

@@ -24,10 +24,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from models import migrate
-from models.db import make_engine
+from core import migrate
+from core.db import make_engine
 from models.flow import SEARCH_ATTRIBUTES
-from models.settings import Settings
+from core.settings import Settings
 from temporal.devserver import dynamic_config_args, temporal_binary, test_server_binary
 from temporal.search_attributes import ensure_search_attributes
 from tests.support import AnvilProcess, start_anvil

@@ -11,7 +11,7 @@ import httpx
 from eth_account.signers.local import LocalAccount
 
 from cli.devstack import anvil_binary, free_port
-from models.devchain import anvil_accounts
+from core.devchain import anvil_accounts
 
 
 @dataclass

@@ -20,8 +20,9 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
-from models import ledger, migrate
-from models.db import make_engine, session_scope
+from core import migrate
+from models import ledger
+from core.db import make_engine, session_scope
 from models.money import Asset
 
 FLOOR_PG_TX_PER_S = 1000

@@ -30,7 +30,7 @@ from temporalio.client import Client
 from cli.demo import DemoClient
 from contracts.manifest import load_manifest
 from models.onboarding import OnboardingStatus, flow_id
-from models.settings import Settings
+from core.settings import Settings
 from temporal.client import connect
 
 SUSTAIN_COMPLETION = 0.95

@@ -160,11 +160,11 @@ def run(
     from contracts.abi import encode_call, mint_identity
     from contracts.deploy import deploy_all
     from contracts.rpc import connect, lean
-    from models import migrate
+    from core import migrate
     from models.chain import ContractCall, SubmitTx
-    from models.db import make_engine
-    from models.devchain import anvil_accounts
-    from models.settings import Settings
+    from core.db import make_engine
+    from core.devchain import anvil_accounts
+    from core.settings import Settings
 
     workdir = Path(tempfile.mkdtemp(prefix="sge-bench-relayer-"))
     node = _Anvil(anvil_binary or default_anvil(), workdir)

@@ -2,7 +2,7 @@ from eth_account import Account
 
 from activities.affiliates import AffiliateActivities
 from models import affiliates as aff
-from models.db import session_scope
+from core.db import session_scope
 from tests.ledger.kit import CLI, make_program, register, row_counts
 
 

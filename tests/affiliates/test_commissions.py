@@ -11,8 +11,8 @@ from activities.ledger import LedgerActivities
 from models import affiliates as aff
 from models import commissions as com
 from models import ledger
-from models.base import utcnow
-from models.db import session_scope
+from core.columns import utcnow
+from core.db import session_scope
 from models.ledger import Accounts
 from tests.ledger.kit import CLI, balances, check_ledger_invariants, make_program, register, row_counts
 

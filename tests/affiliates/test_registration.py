@@ -8,8 +8,8 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from models import affiliates as aff
-from models.base import utcnow
-from models.db import session_scope
+from core.columns import utcnow
+from core.db import session_scope
 from tests.ledger.kit import CLI, make_program, register, row_counts
 
 

@@ -12,8 +12,8 @@ from activities.ledger import LedgerActivities
 from activities.platform import PlatformActivities
 from models import affiliates as aff
 from models import commissions as com
-from models.base import utcnow
-from models.db import session_scope
+from core.columns import utcnow
+from core.db import session_scope
 from models.platform import HALT_FLAG, PlatformFlag
 from temporal.schedules import RELEASE_COMMISSIONS_SCHEDULE, ensure_schedules
 from tests.ledger.kit import check_ledger_invariants, make_program, register

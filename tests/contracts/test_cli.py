@@ -10,8 +10,8 @@ import sys
 from eth_account import Account
 
 from contracts.manifest import load_manifest
-from models import migrate
-from models.db import make_engine
+from core import migrate
+from core.db import make_engine
 from tests.contracts.kit import ETH
 
 

@@ -79,7 +79,7 @@ async def test_server_errors_are_not_cached(settings, db_engine, temporal_dev):
 
 
 def test_abandoned_and_expired_keys_can_be_claimed_again(db_engine):
-    from models.base import utcnow
+    from core.columns import utcnow
     from models.idempotency import IN_FLIGHT_LOCK, RECORD_TTL, Claim, claim_key, complete_key, prune_expired
 
     now = utcnow()

@@ -2,9 +2,9 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from models import migrate
-from models.base import utcnow
-from models.db import session_scope
+from core import migrate
+from core.columns import utcnow
+from core.db import session_scope
 from models.money import AmountError, format_amount, parse_amount
 from models.platform import PaymentProvider, PlatformFlag, Program
 

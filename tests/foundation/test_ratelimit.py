@@ -7,7 +7,7 @@ from starlette.requests import Request
 
 from api.errors import ApiError
 from api.ratelimit import RateLimiter
-from models.settings import Settings
+from core.settings import Settings
 
 
 def _request(peer: str, forwarded: str | None = None) -> Request:

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from models.settings import ConfigError, Settings, load_settings
+from core.settings import ConfigError, Settings, load_settings
 
 
 def test_defaults_use_the_app_home(tmp_path, monkeypatch):

@@ -4,8 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from models.base import utcnow
-from models.db import session_scope
+from core.columns import utcnow
+from core.db import session_scope
 from models.flow import FLOW_STATE
 from models.platform import HALT_FLAG, PlatformFlag
 from temporal.search_attributes import ensure_search_attributes, missing_search_attributes
@@ -56,7 +56,7 @@ def test_halt_switch_is_read_from_the_database(db_engine):
 def test_worker_refuses_an_unmigrated_database(settings, tmp_path):
     import pytest
 
-    from models.settings import ConfigError
+    from core.settings import ConfigError
 
     empty = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'empty.db'}"})
     with pytest.raises(ConfigError, match="run `sge db upgrade`"):

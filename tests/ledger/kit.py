@@ -15,7 +15,7 @@ from models import affiliates as aff
 from models import ledger
 from models import programs as prg
 from models.commissions import Commission, CommissionStatus
-from models.db import session_scope
+from core.db import session_scope
 from models.operators import Actor, create_operator
 
 TREASURY = "0x" + "11" * 20

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from models import affiliates as aff
 from models import commissions as com
 from models import ledger
-from models.db import make_engine, session_scope
+from core.db import make_engine, session_scope
 from models.ledger import Accounts
 from tests.ledger.kit import check_ledger_invariants, make_program, register, row_counts
 
@@ -98,7 +98,7 @@ def test_50_concurrent_settlements_of_one_payment_make_one_set_of_commissions(db
 def test_concurrent_refunds_and_releases_stay_consistent(db_engine, db_url):
     from datetime import timedelta
 
-    from models.base import utcnow
+    from core.columns import utcnow
 
     make_program(db_engine, hold_days=0)
     root = register(db_engine)

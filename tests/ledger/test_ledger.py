@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from models import ledger
-from models.db import is_postgres, session_scope
+from core.db import is_postgres, session_scope
 from models.ledger import Accounts, credit, debit
 from models.money import Asset
 from tests.ledger.kit import row_counts

@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 from models import affiliates as aff
 from models import commissions as com
 from models import ledger
-from models.base import utcnow
-from models.db import make_engine, session_scope
+from core.columns import utcnow
+from core.db import make_engine, session_scope
 from models.ledger import Accounts
 from models.money import Asset
 from tests.ledger.kit import CLI, check_ledger_invariants, make_program, row_counts

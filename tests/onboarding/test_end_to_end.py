@@ -21,9 +21,9 @@ from cli.demo import DemoClient, run_flows
 from cli.dev import bring_up
 from contracts.manifest import load_manifest
 from models.chain import ChainTx
-from models.db import make_engine
+from core.db import make_engine
 from models.onboarding import Onboarding
-from models.settings import Settings
+from core.settings import Settings
 
 SGE_PER_CLAIM = 1000 * 10**18
 

@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.platform import PlatformActivities
-from models.base import utcnow
-from models.db import session_scope
+from core.columns import utcnow
+from core.db import session_scope
 from models.onboarding import FlowState, Onboarding, flow_id
 from models.operators import Actor, AuditLog, create_operator
 from models.platform import Program

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from temporalio.service import RPCError
 
 from models.affiliates import Affiliate, AffiliateStatus
-from models.db import session_scope
+from core.db import session_scope
 from models.onboarding import FlowState, Onboarding, flow_id
 from models.platform import Program
 

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api.app import create_app
-from models.db import session_scope
+from core.db import session_scope
 from models.platform import Program
 from temporal.client import connect
 from tests.conftest import temporal_address

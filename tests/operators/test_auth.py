@@ -4,7 +4,7 @@ and in every refused case nothing is written."""
 import pytest
 
 from models import operators as ops
-from models.db import session_scope
+from core.db import session_scope
 from tests.ledger.kit import CLI, make_operator, make_program, register, row_counts
 
 ADMIN, READ = "admin", "read"

@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, select
 
 from models import operators as ops
-from models.db import session_scope
+from core.db import session_scope
 from tests.ledger.kit import CLI, make_operator, row_counts
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from cli.devstack import free_port
-from models.db import session_scope
+from core.db import session_scope
 from models.platform import PaymentProvider, Program
-from models.settings import Settings
+from core.settings import Settings
 from sandbox.payments import SandboxConfig, create_sandbox_app
 from tests.payments.support import ServerThread, receiver_app
 

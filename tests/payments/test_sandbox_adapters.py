@@ -13,7 +13,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.payments import PaymentActivities
 from cli.devstack import free_port
 from models import coinbase
-from models.db import session_scope
+from core.db import session_scope
 from models.payments import (
     CreateChargeRequest,
     GetChargeRequest,

@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 from api.app import create_app
 from cli.devstack import free_port
 from models import coinbase
-from models.db import session_scope
+from core.db import session_scope
 from models.payments import Payment, PaymentEvent, PaymentEventKind, PaymentStatus, WebhookEvent
 from models.platform import PaymentProvider
 from temporal.client import connect

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from activities.relayer import Relayer
 from contracts.manifest import manifest_path
-from models.settings import Settings
+from core.settings import Settings
 from tests.contracts.kit import ETH, Chain, deploy_chain
 from tests.support import AnvilProcess
 

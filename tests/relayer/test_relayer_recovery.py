@@ -25,7 +25,7 @@ from activities.relayer import (
 )
 from contracts.rpc import connect
 from models.chain import ChainTx, ChainTxAttempt, ContractCall, SubmitTx, TxOutcome, TxStatus, check_relayer
-from models.devchain import anvil_accounts
+from core.devchain import anvil_accounts
 from tests.contracts.kit import ETH, Chain
 from tests.relayer.conftest import make_settings
 

@@ -7,8 +7,8 @@ Revises: 0001_foundation
 import sqlalchemy as sa
 from alembic import op
 
-from models.base import UtcDateTime
-from models.money import AmountType
+from core.columns import UtcDateTime
+from core.columns import AmountType
 
 revision = "0002_chain"
 down_revision = "0001_foundation"

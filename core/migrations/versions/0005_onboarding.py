@@ -7,8 +7,8 @@ Revises: 0004_payments
 import sqlalchemy as sa
 from alembic import op
 
-from models.base import UtcDateTime
-from models.money import AmountType
+from core.columns import UtcDateTime
+from core.columns import AmountType
 
 revision = "0005_onboarding"
 down_revision = "0004_payments"

@@ -11,8 +11,8 @@ checks at commit that every transaction's postings sum to zero per asset.
 import sqlalchemy as sa
 from alembic import op
 
-from models.base import UtcDateTime
-from models.money import AmountType
+from core.columns import UtcDateTime
+from core.columns import AmountType
 
 revision = "0003_ledger"
 down_revision = "0002_chain"

@@ -7,8 +7,8 @@ Revises: 0003_ledger
 import sqlalchemy as sa
 from alembic import op
 
-from models.base import UtcDateTime
-from models.money import AmountType
+from core.columns import UtcDateTime
+from core.columns import AmountType
 
 revision = "0004_payments"
 down_revision = "0003_ledger"
