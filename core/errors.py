@@ -24,6 +24,7 @@ class DomainError(Exception):
     code: str = "domain_error"
     status: int = 422
     retryable: bool = False
+    retry_after_seconds: float | None = None  # a hint for Temporal's next retry / HTTP Retry-After
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from core.settings import ConfigError, Settings
 from core.tracing import configure_tracing
 from temporal import registry
 from temporal.client import connect
+from temporal.interceptors import DomainErrorInterceptor
 from temporal.schedules import ensure_schedules
 from temporal.search_attributes import ensure_search_attributes
 
@@ -43,6 +44,7 @@ def build_worker(client: Client, settings: Settings, engine, executor: ThreadPoo
         workflows=registry.WORKFLOWS,
         activities=registry.build_activities(settings, engine),
         activity_executor=executor,
+        interceptors=[DomainErrorInterceptor()],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
