@@ -8,16 +8,22 @@ PY_STAMP := $(VENV)/.sge-installed
 NPM_STAMP := node_modules/.sge-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo dev test smoke bench clean
+.PHONY: setup lock demo dev test smoke bench clean
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
-$(PY_STAMP): pyproject.toml
+# Every Python dependency comes from the hashed lock file; the project itself is installed on top
+# (editable, no dependency resolution). `make lock` regenerates the lock after pyproject.toml changes.
+$(PY_STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
+
+lock: $(PY_STAMP)
+	$(BIN)/uv pip compile pyproject.toml requirements-build.in --extra test --extra lint --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock -q
 
 $(NPM_STAMP): package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node >= 18) is required"; exit 1; }
