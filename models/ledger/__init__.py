@@ -38,7 +38,7 @@ Chart of accounts (every movement of value has a home, so reconciliation can cat
 credit for liabilities). A posting that would take such an account past zero is refused.
 
 Modules: `chart` (accounts), `journal` (tables, `post_transaction`), `pending` (two-phase entries),
-`entries` (suspense, claim delivery, gas), `reading` (balances, statements), `verify` (journal
+`entries` (suspense, claim delivery, gas), `reading` (balances, statements), `verification` (journal
 check), `errors`. Callers use this package's names (`from models import ledger; ledger.post_transaction`).
 """
 
@@ -87,7 +87,7 @@ from models.ledger.pending import (
     void_pending,
 )
 from models.ledger.reading import AccountBalance, Statement, StatementLine, balances, get_transaction, statement
-from models.ledger.verify import VerifyProblem, VerifyReport, verify
+from models.ledger.verification import VerifyProblem, VerifyReport, verify
 
 # --- activity names (workflows call these by name) ---------------------------------------------
 POST = "ledger.post"
