@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from core.errors import DomainError
 
 
 class Asset(StrEnum):
@@ -27,8 +28,11 @@ ASSET_SCALE: dict[Asset, int] = {Asset.USD: 6, Asset.USDC: 6, Asset.USDT: 6, Ass
 _DECIMAL_RE = re.compile(r"^(-)?(\d+)(?:\.(\d+))?$")
 
 
-class AmountError(ValueError):
-    """An amount that cannot be represented exactly."""
+class AmountError(DomainError, ValueError):
+    """An amount that cannot be represented exactly. Still a ValueError, so validators report it."""
+
+    code = "invalid_amount"
+    status = 422
 
 
 def parse_amount(text: str, scale: int) -> int:

@@ -24,6 +24,7 @@ from sqlalchemy import JSON, BigInteger, Column, Integer
 from sqlmodel import Field, Session, SQLModel, select
 
 from core.columns import UtcDateTime, utcnow
+from core.errors import DomainError
 
 KEY_PREFIX = "sgeop_"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$")
@@ -39,13 +40,9 @@ class Role(StrEnum):
 READ_ROLES = (Role.VIEWER, Role.APPROVER, Role.ADMIN)
 
 
-class OperatorError(Exception):
+class OperatorError(DomainError):
     code = "operator_error"
-
-    def __init__(self, message: str, *, code: str | None = None):
-        super().__init__(message)
-        if code:
-            self.code = code
+    status = 422
 
 
 class Operator(SQLModel, table=True):
@@ -158,7 +155,7 @@ def create_operator(session: Session, actor: Actor, name: str, roles: list[str])
         raise OperatorError("operator name: 1-100 letters, digits, spaces or ._@- (not only digits)", code="invalid_name")
     role_values = _roles(roles)
     if session.exec(select(Operator.id).where(Operator.name == name)).first() is not None:
-        raise OperatorError(f"an operator named {name!r} exists", code="operator_exists")
+        raise OperatorError(f"an operator named {name!r} exists", code="operator_exists", status=409)
     key = new_key()
     op = Operator(name=name, roles=role_values, key_hash=hash_key(key), key_hint=key[: len(KEY_PREFIX) + 4], created_by=actor.name)
     session.add(op)
@@ -177,7 +174,7 @@ def _get(session: Session, ident: int | str) -> Operator:
     else:
         op = session.exec(select(Operator).where(Operator.name == ident)).first()
     if op is None:
-        raise OperatorError(f"no operator {ident!r}", code="operator_not_found")
+        raise OperatorError(f"no operator {ident!r}", code="operator_not_found", status=404)
     return op
 
 

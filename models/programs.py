@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import Session, select
 
 from core.columns import utcnow
+from core.errors import DomainError
 from models.money import AmountError, Asset, format_amount, parse_amount
 from models.operators import Actor, audit
 from models.platform import PaymentProvider, Program
@@ -24,14 +25,9 @@ DEFAULT_COMMISSION_BPS = [1000, 500]  # level 1 (direct) 10 %, level 2 (override
 MAX_LEVELS = 10
 
 
-class ProgramError(Exception):
+class ProgramError(DomainError):
     code = "program_error"
-
-    def __init__(self, message: str, *, code: str | None = None, status: int = 400):
-        super().__init__(message)
-        self.status = status
-        if code:
-            self.code = code
+    status = 422
 
 
 def _usd(value: str) -> int:
@@ -235,7 +231,7 @@ def update_program(session: Session, actor: Actor, slug: str, changes: ProgramUp
     try:
         _levels_vs_depth(list(program.commission_bps), program.max_depth)
     except ValueError as exc:
-        raise ProgramError(str(exc), code="invalid_program", status=422) from None
+        raise ProgramError(str(exc), code="invalid_program") from None
     program.updated_at = utcnow()
     session.add(program)
     session.flush()

@@ -125,7 +125,7 @@ def test_code_collisions_are_retried(db_engine, monkeypatch):
     make_program(db_engine)
     first = register(db_engine)
     draws = iter([first.code, first.code, "0A0B0C0D"])
-    monkeypatch.setattr(aff, "new_code", lambda: next(draws))
+    monkeypatch.setattr(aff.registration, "new_code", lambda: next(draws))  # where register_affiliate draws codes
     second = register(db_engine)
     assert second.code == "0A0B0C0D"
     with Session(db_engine) as s:

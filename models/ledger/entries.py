@@ -1,0 +1,98 @@
+"""Domain postings of the flows other than settlement: suspense, claim deliveries and gas."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from models.ledger.chart import Accounts, rail_of
+from models.ledger.errors import LedgerError
+from models.ledger.journal import PostResult, credit, debit, post_transaction
+from models.money import Asset
+
+
+class SuspenseRequest(BaseModel):
+    key: str
+    payment_ref: str
+    amount_minor: int
+    asset: Asset
+    reason: str
+
+
+class ClaimDeliveryRequest(BaseModel):
+    """SGE delivered to a user: Dr expense:sge_delivered:<program> / Cr asset:sge_inventory."""
+
+    key: str
+    program: str
+    wallet: str
+    amount_minor: int  # SGE, 18 decimals
+    payment_ref: str = ""
+    chain_tx: str = ""
+
+
+class GasRequest(BaseModel):
+    """Gas paid by the relayer: Dr expense:gas / Cr asset:relayer_eth (wei)."""
+
+    key: str
+    fee_wei: int
+    chain_tx: str
+    purpose: str = ""
+
+
+class SuspenseReason(StrEnum):
+    UNDERPAYMENT = "underpayment"
+    OVERPAYMENT = "overpayment"
+    UNKNOWN_CHARGE = "unknown_charge"
+    WRONG_ASSET = "wrong_asset"
+    LATE_PAYMENT = "late_payment"
+    OTHER = "other"
+
+
+def post_suspense(session: Session, key: str, payment_ref: str, amount_minor: int, asset: Asset | str, reason: str) -> PostResult:
+    """Money that arrived but cannot be matched: Dr processor_receivable:<rail> / Cr suspense:<rail>.
+
+    `reason` is one of SuspenseReason (underpayment, overpayment = the excess, unknown_charge, ...).
+    """
+    rail = rail_of(payment_ref)
+    try:
+        why = SuspenseReason(reason)
+    except ValueError:
+        raise LedgerError(f"unknown suspense reason {reason!r}", code="invalid_reason") from None
+    if amount_minor <= 0:
+        raise LedgerError("suspense amount must be positive", code="invalid_amount")
+    asset = Asset(asset)
+    return post_transaction(
+        session,
+        key,
+        "suspense",
+        {"payment_ref": payment_ref, "reason": why.value},
+        [debit(Accounts.processor_receivable(rail), asset, amount_minor), credit(Accounts.suspense(rail), asset, amount_minor)],
+    )
+
+
+def post_claim_delivery(session: Session, req: ClaimDeliveryRequest) -> PostResult:
+    if req.amount_minor <= 0:
+        raise LedgerError("claim amount must be positive", code="invalid_amount")
+    refs = {"program": req.program, "wallet": req.wallet, "payment_ref": req.payment_ref, "chain_tx": req.chain_tx}
+    return post_transaction(
+        session,
+        req.key,
+        "claim.delivery",
+        {k: v for k, v in refs.items() if v},
+        [debit(Accounts.sge_delivered(req.program), Asset.SGE, req.amount_minor), credit(Accounts.sge_inventory, Asset.SGE, req.amount_minor)],
+    )
+
+
+def post_gas(session: Session, req: GasRequest) -> PostResult:
+    if req.fee_wei <= 0:
+        raise LedgerError("gas fee must be positive", code="invalid_amount")
+    refs = {"chain_tx": req.chain_tx, "purpose": req.purpose}
+    return post_transaction(
+        session,
+        req.key,
+        "gas",
+        {k: v for k, v in refs.items() if v},
+        [debit(Accounts.gas, Asset.ETH, req.fee_wei), credit(Accounts.relayer_eth, Asset.ETH, req.fee_wei)],
+    )

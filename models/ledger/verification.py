@@ -1,0 +1,103 @@
+"""Checking the whole journal: balance, content hashes, asset totals, resolved pending entries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlmodel import Session
+
+from core.columns import utcnow
+from models.ledger.journal import LedgerPosting, LedgerTx, content_hash
+from models.ledger.pending import LedgerPending, PendingStatus
+
+_TX = LedgerTx.__table__
+_POSTING = LedgerPosting.__table__
+_PENDING = LedgerPending.__table__
+
+
+class VerifyProblem(BaseModel):
+    check: str
+    detail: str
+    tx_id: str | None = None
+
+
+class VerifyReport(BaseModel):
+    ok: bool
+    transactions: int
+    postings: int
+    asset_totals: dict[str, str]  # per asset, must be "0"
+    problems: list[VerifyProblem]
+    checked_at: datetime
+
+
+def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:
+    """Check the whole journal: every transaction balances per asset and has ≥ 2 non-zero postings,
+    its content hash matches its postings (nothing altered), each asset sums to zero, and every
+    resolved pending entry has its resolving transaction."""
+    conn = session.connection()
+    problems: list[VerifyProblem] = []
+
+    def problem(check: str, detail: str, tx_id: str | None = None) -> None:
+        if len(problems) < max_problems:
+            problems.append(VerifyProblem(check=check, detail=detail, tx_id=tx_id))
+
+    asset_totals: dict[str, int] = defaultdict(int)
+    n_tx = n_postings = 0
+    stmt = (
+        select(_TX.c.id, _TX.c.kind, _TX.c.refs, _TX.c.content_hash, _POSTING.c.account, _POSTING.c.asset, _POSTING.c.amount)
+        .select_from(_TX.outerjoin(_POSTING, _POSTING.c.tx_id == _TX.c.id))
+        .order_by(_TX.c.id, _POSTING.c.id)
+        .execution_options(yield_per=5000)
+    )
+
+    def check_tx(tx_id, kind, refs, digest, legs) -> None:
+        if len(legs) < 2:
+            problem("postings", f"has {len(legs)} posting(s)", tx_id)
+        sums: dict[str, int] = defaultdict(int)
+        for _a, s, n in legs:
+            sums[s] += n
+            if n == 0:
+                problem("zero_posting", "has a zero posting", tx_id)
+        for s, total in sums.items():
+            if total:
+                problem("unbalanced", f"{s} sums to {total:+d}", tx_id)
+        if legs and content_hash(kind, refs or {}, legs) != digest:
+            problem("content_hash", "postings do not match the recorded content hash", tx_id)
+
+    current = None
+    legs: list[tuple[str, str, int]] = []
+    for row in conn.execute(stmt):
+        if current is None or row.id != current[0]:
+            if current is not None:
+                check_tx(*current, legs)
+            current = (row.id, row.kind, row.refs, row.content_hash)
+            legs = []
+            n_tx += 1
+        if row.account is not None:
+            amount = int(row.amount)
+            legs.append((row.account, row.asset, amount))
+            asset_totals[row.asset] += amount
+            n_postings += 1
+    if current is not None:
+        check_tx(*current, legs)
+    for s, total in sorted(asset_totals.items()):
+        if total:
+            problem("asset_total", f"{s} sums to {total:+d} across the ledger")
+    dangling = conn.execute(
+        select(_PENDING.c.key, _PENDING.c.status).where(
+            _PENDING.c.status != PendingStatus.PENDING.value, _PENDING.c.resolve_tx_id.is_(None)
+        )
+    ).all()
+    for key, status in dangling:
+        problem("pending", f"pending entry {key} is {status} without a resolving transaction")
+    return VerifyReport(
+        ok=not problems,
+        transactions=n_tx,
+        postings=n_postings,
+        asset_totals={s: str(t) for s, t in sorted(asset_totals.items())},
+        problems=problems,
+        checked_at=utcnow(),
+    )
