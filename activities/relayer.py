@@ -36,7 +36,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
-from activities.relayer_signing import Eip1559Signer
+from relayer.signing import Eip1559Signer
 from contracts.abi import (
     contract_abi,
     decode_log,
