@@ -23,7 +23,7 @@ def _eth(wei: int | None) -> str:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Relayer address, ETH balance against the floor, pending transactions. Exit 1 when not ready."""
-    from activities.relayer import relayer_status
+    from relayer.status import relayer_status
     from core.db import get_engine
 
     settings = settings_and_logs("cli", fmt="console")

@@ -10,21 +10,16 @@ The private key is never stored: only the sender address.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, model_validator
-from sqlalchemy import JSON, Column, String, Text, UniqueConstraint, func, select
+from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.columns import UtcDateTime, utcnow
 from core.columns import AmountType
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from core.settings import Settings
 
 # Activity names (workflows call these by name).
 RELAYER_SUBMIT = "relayer.submit"
@@ -205,80 +200,3 @@ class ReadCall(BaseModel):
 
     call: ContractCall
     block: int | Literal["latest", "safe", "finalized"] = "latest"
-
-
-# --- relayer health (for /readyz and `sge relayer status`) ----------------------------------------
-PENDING_STATUSES = (TxStatus.REQUESTED, TxStatus.SIGNED, TxStatus.BROADCAST, TxStatus.MINED)
-
-
-def relayer_status(settings: Settings, engine: Engine | None = None) -> dict[str, Any]:
-    """Relayer health; never raises. `ok` is False when the key is missing or refused, no RPC answers
-    on the configured chain, or the ETH balance is below the floor (new transactions then wait).
-    With `engine`, also the outbox's pending count and the age of the oldest pending request."""
-    from eth_account import Account
-    from web3 import Web3
-
-    from core.devchain import is_anvil_dev_key
-
-    result: dict[str, Any] = {
-        "ok": False,
-        "chain_id": settings.chain_id,
-        "min_balance_wei": settings.relayer_min_balance_wei,
-    }
-    try:
-        key = settings.require_relayer_key()
-        if not settings.is_local_chain and is_anvil_dev_key(key):
-            result["error"] = "relayer key is a published anvil dev key on a non-local chain"
-            return result
-        address = Account.from_key(key).address
-        result["address"] = address
-        balance, problems = None, []
-        for url in settings.eth_rpc_urls:
-            if not url.startswith(("http://", "https://")):
-                continue
-            try:
-                w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 3}))
-                chain_id = w3.eth.chain_id
-                if chain_id != settings.chain_id:
-                    problems.append(f"{url} serves chain id {chain_id}")
-                    break
-                balance = w3.eth.get_balance(address)
-                break
-            except Exception as exc:  # try the next endpoint
-                problems.append(f"{url}: {type(exc).__name__}")
-        if balance is None:
-            result["error"] = "; ".join(problems) or "no http(s) RPC endpoint configured"
-            return result
-        result.update(balance_wei=balance, balance_ok=balance >= settings.relayer_min_balance_wei)
-        if engine is not None:
-            table = ChainTx.__table__  # type: ignore[attr-defined]
-            with engine.connect() as conn:
-                pending, oldest = conn.execute(
-                    select(func.count(), func.min(table.c.created_at)).where(table.c.status.in_(PENDING_STATUSES))
-                ).one()
-            result["pending"] = int(pending)
-            if oldest is not None:
-                oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-                result["oldest_pending_seconds"] = (utcnow() - oldest).total_seconds()
-            else:
-                result["oldest_pending_seconds"] = None
-        result["ok"] = bool(result["balance_ok"])
-        if not result["ok"]:
-            result["error"] = (
-                f"balance {balance} wei below floor {settings.relayer_min_balance_wei} wei: "
-                "new transactions wait until the relayer is funded"
-            )
-    except Exception as exc:  # readiness reports, it does not raise
-        result["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-    return result
-
-
-async def check_relayer(state: Any) -> dict[str, Any]:
-    """A readiness check in the shape api.health expects (`state.settings`, `state.engine`): detail
-    when ready, an exception naming the problem when not."""
-    import asyncio
-
-    status = await asyncio.to_thread(relayer_status, state.settings, getattr(state, "engine", None))
-    if not status["ok"]:
-        raise RuntimeError(status.get("error", "relayer not ready"))
-    return {k: status[k] for k in ("address", "balance_wei", "min_balance_wei", "pending") if k in status}

@@ -155,7 +155,7 @@ def run(
     anvil_binary: str | None = None,
     progress=print,
 ) -> BenchReport:
-    from activities.relayer import Relayer
+    from relayer.engine import Relayer
     from cli.devstack import anvil_binary as default_anvil
     from contracts.abi import encode_call, mint_identity
     from contracts.deploy import deploy_all

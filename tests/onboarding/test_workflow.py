@@ -99,7 +99,7 @@ class World:
             world.calls.append((RELAYER_SUBMIT, req))
             if world.submit_failures[req.label] > 0:
                 world.submit_failures[req.label] -= 1
-                raise ApplicationError("rpc unavailable", type="ChainUnavailable")
+                raise ApplicationError("rpc unavailable", type="chain_unavailable")
             return TxRef(key=req.key, status=TxStatus.BROADCAST, nonce=1, hash="0x" + "ab" * 32)
 
         @activity.defn(name=RELAYER_WAIT_FINAL)

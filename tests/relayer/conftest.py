@@ -9,9 +9,9 @@ import pytest
 from eth_account import Account
 from sqlalchemy.engine import Engine
 
-from activities.relayer import Relayer
 from contracts.manifest import manifest_path
 from core.settings import Settings
+from relayer.engine import Relayer
 from tests.contracts.kit import ETH, Chain, deploy_chain
 from tests.support import AnvilProcess
 

@@ -10,9 +10,10 @@ from eth_account import Account
 from sqlmodel import Session, select
 from web3.exceptions import TransactionNotFound
 
-from activities.relayer import IdempotencyConflict, Relayer, SimulatedCrash
 from contracts import abi
 from models.chain import ChainTx, ChainTxAttempt, ContractCall, SubmitTx, TxStatus
+from relayer.engine import Relayer
+from relayer.errors import IdempotencyConflict, SimulatedCrash
 from tests.contracts.kit import Chain
 
 

@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from activities.relayer import NC, IdempotencyConflict, Relayer
 from models.chain import SubmitTx, TxStatus
+from relayer.engine import Relayer
+from relayer.errors import IdempotencyConflict
+from relayer.outbox import NC
 from tests.relayer.test_relayer_basics import (
     attempts,
     chain_nonce,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -14,22 +15,27 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from web3.exceptions import TransactionNotFound
 
-from activities.relayer import (
-    BalanceTooLow,
-    Misconfigured,
-    Relayer,
-    RelayerActivities,
-    SimulatedCrash,
-    relayer_activities,
-    relayer_status,
-)
+from activities.relayer import RelayerActivities, relayer_activities
 from contracts.rpc import connect
-from models.chain import ChainTx, ChainTxAttempt, ContractCall, SubmitTx, TxOutcome, TxStatus, check_relayer
 from core.devchain import anvil_accounts
+from core.errors import DomainError
+from models.chain import ChainTx, ChainTxAttempt, ContractCall, SubmitTx, TxOutcome, TxStatus
+from relayer.engine import Relayer
+from relayer.errors import BalanceTooLow, Misconfigured, SimulatedCrash
+from relayer.status import check_relayer, relayer_status
+from temporal.interceptors import to_application_error
 from tests.contracts.kit import ETH, Chain
 from tests.relayer.conftest import make_settings
 
 DEADLINE = 60  # seconds; only a guard against hanging, never an assertion about speed
+
+
+def run_in_worker(env: ActivityEnvironment, fn, *args):
+    """Run an activity as the worker does: a DomainError leaves it through the worker's interceptor."""
+    try:
+        return env.run(fn, *args)
+    except DomainError as exc:
+        raise to_application_error(exc) from None
 
 
 def attempts(engine, key: str) -> list[ChainTxAttempt]:
@@ -154,8 +160,9 @@ def test_balance_floor_makes_callers_wait(chain: Chain, relayer_settings, relaye
     env = ActivityEnvironment()
     activities = RelayerActivities(relayer_settings, db_engine)
     with pytest.raises(ApplicationError) as info:
-        env.run(activities.submit, req)
-    assert info.value.type == "RelayerBalanceLow" and info.value.non_retryable is False
+        run_in_worker(env, activities.submit, req)
+    assert info.value.type == "relayer_balance_low" and info.value.non_retryable is False
+    assert info.value.next_retry_delay == timedelta(seconds=30)
     status = relayer_status(relayer_settings, db_engine)
     assert status["ok"] is False and status["balance_ok"] is False and status["pending"] == 1
     assert "below floor" in status["error"]
@@ -205,11 +212,11 @@ def test_activities_heartbeat_while_waiting_and_decode_events(chain: Chain, rela
     assert env.run(fns["relayer.read"], ReadCall(call=ContractCall(contract="SGEID", function="tokenOf", args=[wallet]))) == [token_id]
     # an unknown key is a programming error: not retried
     with pytest.raises(ApplicationError) as info:
-        env.run(fns["relayer.wait_final"], "no-such-key")
-    assert info.value.non_retryable is True and info.value.type == "UnknownTransaction"
+        run_in_worker(env, fns["relayer.wait_final"], "no-such-key")
+    assert info.value.non_retryable is True and info.value.type == "unknown_transaction"
     with pytest.raises(ApplicationError) as info:
-        env.run(fns["relayer.submit"], SubmitTx(key="act:mint", to=wallet, value=1))
-    assert info.value.type == "IdempotencyConflict" and info.value.non_retryable is True
+        run_in_worker(env, fns["relayer.submit"], SubmitTx(key="act:mint", to=wallet, value=1))
+    assert info.value.type == "idempotency_conflict" and info.value.non_retryable is True
 
 
 def test_wait_final_heartbeats_until_mined(manual_chain, db_engine):
@@ -257,8 +264,8 @@ def test_rpc_failover_and_lost_connection(anvil_factory, tmp_path, db_url, db_en
     assert env.run(activities.wait_final, ref.key).status == "confirmed"
     node.stop()
     with pytest.raises(ApplicationError) as info:
-        env.run(activities.submit, transfer("second"))
-    assert info.value.type == "ChainUnavailable" and info.value.non_retryable is False
+        run_in_worker(env, activities.submit, transfer("second"))
+    assert info.value.type == "chain_unavailable" and info.value.non_retryable is False
     assert activities.relayer._w3 is None  # the next attempt reconnects (to whichever URL answers)
 
 

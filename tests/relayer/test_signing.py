@@ -7,7 +7,7 @@ import random
 
 from eth_account import Account
 
-from activities.relayer_signing import Eip1559Signer
+from relayer.signing import Eip1559Signer
 
 
 def test_signer_matches_eth_account_byte_for_byte():
