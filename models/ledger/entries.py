@@ -47,6 +47,8 @@ class SuspenseReason(StrEnum):
     UNKNOWN_CHARGE = "unknown_charge"
     WRONG_ASSET = "wrong_asset"
     LATE_PAYMENT = "late_payment"
+    DUPLICATE_PAYMENT = "duplicate_payment"  # a flow already paid by another payment
+    UNDELIVERABLE = "undeliverable"  # paid, settled, then reversed: the claim can never be delivered
     OTHER = "other"
 
 
