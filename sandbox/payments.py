@@ -261,7 +261,7 @@ class PaymentSandbox:
         self._business_public_key = None
         self._business_alg = None
         if config.business_key_secret:
-            from models.coinbase import jwt_algorithm, load_cdp_private_key
+            from payments.cdp_jwt import jwt_algorithm, load_cdp_private_key
 
             private = load_cdp_private_key(config.business_key_secret)
             self._business_public_key = private.public_key()
