@@ -14,15 +14,7 @@ from models.payments import PaymentEvent
 from models.platform import PaymentProvider
 from payments.business import HOOK0_SIGNATURE_HEADER, parse_business_webhook, verify_hook0_signature
 from payments.commerce import COMMERCE_SIGNATURE_HEADER, parse_commerce_webhook, verify_commerce_signature
-from payments.interface import (  # noqa: F401 - re-exported for the API
-    BadSignature,
-    InvalidEvent,
-    MalformedEvent,
-    MissingSignature,
-    StaleSignature,
-    WebhookNotConfigured,
-    WebhookRejected,
-)
+from payments.interface import WebhookRejected  # noqa: F401 - re-exported: what the API catches
 
 
 def verified_event(provider: PaymentProvider, secret: str | None, body: bytes, headers: Mapping[str, str]) -> PaymentEvent:

@@ -28,7 +28,7 @@ from models.platform import PaymentProvider
 from payments.business import parse_business_webhook, verify_hook0_signature
 from payments.cdp_jwt import cdp_jwt
 from payments.commerce import parse_commerce_webhook, verify_commerce_signature
-from sandbox.payments import create_sandbox_app
+from sandbox.app import create_sandbox_app
 from temporal.interceptors import to_application_error
 from tests.payments.conftest import (
     BUSINESS_KEY_ED25519,
