@@ -29,7 +29,6 @@ from prometheus_client import Counter
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from models import coinbase
 from core.db import session_scope
 from core.logs import get_logger
 from models.payments import (
@@ -41,6 +40,7 @@ from models.payments import (
     record_webhook_event,
 )
 from models.platform import PaymentProvider
+from payments import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 log = get_logger(__name__)
@@ -73,7 +73,7 @@ def _delivered_headers(request: Request) -> dict[str, str]:
     return headers
 
 
-def _rejected(provider: PaymentProvider, exc: coinbase.WebhookRejected) -> ApiError:
+def _rejected(provider: PaymentProvider, exc: webhooks.WebhookRejected) -> ApiError:
     WEBHOOK_EVENTS.labels(provider.value, "rejected").inc()
     log.warning("webhook_rejected", provider=provider.value, code=exc.code, reason=exc.message)
     return ApiError(exc.status, exc.code, exc.message)
@@ -83,13 +83,10 @@ def _rejected(provider: PaymentProvider, exc: coinbase.WebhookRejected) -> ApiEr
 async def coinbase_commerce(request: Request):
     provider = PaymentProvider.COINBASE_COMMERCE
     body = await _raw_json_body(request, provider)
-    settings = request.app.state.settings
+    secret = _secret(request.app.state.settings.coinbase_commerce_webhook_secret)
     try:
-        coinbase.verify_commerce_signature(
-            _secret(settings.coinbase_commerce_webhook_secret), body, request.headers.get(coinbase.COMMERCE_SIGNATURE_HEADER)
-        )
-        event = coinbase.parse_commerce_webhook(body)
-    except coinbase.WebhookRejected as exc:
+        event = webhooks.verified_event(provider, secret, body, request.headers)
+    except webhooks.WebhookRejected as exc:
         raise _rejected(provider, exc) from None
     return await _hand_off(request, event, body)
 
@@ -98,17 +95,10 @@ async def coinbase_commerce(request: Request):
 async def coinbase_business(request: Request):
     provider = PaymentProvider.COINBASE_BUSINESS
     body = await _raw_json_body(request, provider)
-    settings = request.app.state.settings
-    headers = _delivered_headers(request)
+    secret = _secret(request.app.state.settings.coinbase_business_webhook_secret)
     try:
-        signature = coinbase.verify_hook0_signature(
-            _secret(settings.coinbase_business_webhook_secret),
-            body,
-            headers.get(coinbase.HOOK0_SIGNATURE_HEADER.lower()),
-            headers,
-        )
-        event = coinbase.parse_business_webhook(body, headers, signature.header_names)
-    except coinbase.WebhookRejected as exc:
+        event = webhooks.verified_event(provider, secret, body, _delivered_headers(request))
+    except webhooks.WebhookRejected as exc:
         raise _rejected(provider, exc) from None
     return await _hand_off(request, event, body)
 

@@ -1,4 +1,4 @@
-"""`sge payments-sandbox`: the local Coinbase Commerce + Business stand-in (see sandbox/payments.py)."""
+"""`sge payments-sandbox`: the local Coinbase Commerce + Business stand-in (see sandbox/app.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def payments_sandbox() -> None:
     """
     import uvicorn
 
-    from sandbox.payments import SandboxConfig, create_sandbox_app
+    from sandbox.app import create_sandbox_app
+    from sandbox.store import SandboxConfig
 
     settings = settings_and_logs("sandbox")
     app = create_sandbox_app(SandboxConfig.from_settings(settings))

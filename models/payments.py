@@ -4,7 +4,7 @@ endpoints signal to a flow, and the names and payload types of the payment activ
 A payment row is reserved (status `creating`) under the workflow's payment key *before* the provider
 is called; the provider reference is written together with status `open` in one compare-and-set
 update, so a retried or concurrent create never stores two charges for one key (see
-`activities/payments.py` for the crash-recovery argument).
+`payments/charges.py` for the crash-recovery argument).
 
 Webhook events are recorded only after they were handed to their flow (a Temporal signal), so a
 failed hand-off leaves no trace and the provider's retry gets another chance. The flow decides what

@@ -16,7 +16,8 @@ from cli.devstack import free_port
 from core.db import session_scope
 from models.platform import PaymentProvider, Program
 from core.settings import Settings
-from sandbox.payments import SandboxConfig, create_sandbox_app
+from sandbox.app import create_sandbox_app
+from sandbox.store import SandboxConfig
 from tests.payments.support import ServerThread, receiver_app
 
 COMMERCE_API_KEY = "test-commerce-api-key"

@@ -17,7 +17,7 @@ from cli.devstack import free_port
 from core.db import session_scope
 from models.payments import CreateChargeRequest, PaymentEventKind, WebhookEvent
 from models.platform import PaymentProvider
-from sandbox.payments import create_sandbox_app
+from sandbox.app import create_sandbox_app
 from tests.conftest import temporal_address
 from tests.payments.conftest import FEE, WALLET, make_program, sandbox_config
 from tests.payments.support import ServerThread

@@ -12,8 +12,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.payments import PaymentActivities
 from cli.devstack import free_port
-from models import coinbase
 from core.db import session_scope
+from core.errors import DomainError
 from models.payments import (
     CreateChargeRequest,
     GetChargeRequest,
@@ -25,7 +25,11 @@ from models.payments import (
     payments_for_wallet,
 )
 from models.platform import PaymentProvider
-from sandbox.payments import create_sandbox_app
+from payments.business import parse_business_webhook, verify_hook0_signature
+from payments.cdp_jwt import cdp_jwt
+from payments.commerce import parse_commerce_webhook, verify_commerce_signature
+from sandbox.app import create_sandbox_app
+from temporal.interceptors import to_application_error
 from tests.payments.conftest import (
     BUSINESS_KEY_ED25519,
     BUSINESS_WEBHOOK_SECRET,
@@ -40,9 +44,17 @@ from tests.payments.support import ServerThread, settled_deliveries
 env = ActivityEnvironment()
 
 
+def run(activity_fn, req):
+    """Runs an activity as the worker does: a DomainError leaves it as an ApplicationError (temporal/interceptors.py)."""
+    try:
+        return env.run(activity_fn, req)
+    except DomainError as exc:
+        raise to_application_error(exc) from None
+
+
 def create(acts: PaymentActivities, program, key: str = "pay-1", wallet: str = WALLET, **kw):
     req = CreateChargeRequest(payment_key=key, program=program.slug, wallet=wallet, flow_id=f"flow-{key}", **kw)
-    return env.run(acts.create_charge, req)
+    return run(acts.create_charge, req)
 
 
 def sandbox_charges(sandbox) -> list[dict]:
@@ -60,11 +72,11 @@ def received_events(receiver, provider: PaymentProvider):
     events = []
     for req in receiver.app.state.receiver.by_path(provider.value.replace("_", "-")):
         if provider == PaymentProvider.COINBASE_COMMERCE:
-            coinbase.verify_commerce_signature(COMMERCE_WEBHOOK_SECRET, req.body, req.headers.get("x-cc-webhook-signature"))
-            events.append(coinbase.parse_commerce_webhook(req.body))
+            verify_commerce_signature(COMMERCE_WEBHOOK_SECRET, req.body, req.headers.get("x-cc-webhook-signature"))
+            events.append(parse_commerce_webhook(req.body))
         else:
-            sig = coinbase.verify_hook0_signature(BUSINESS_WEBHOOK_SECRET, req.body, req.headers.get("x-hook0-signature"), req.headers)
-            events.append(coinbase.parse_business_webhook(req.body, req.headers, sig.header_names))
+            sig = verify_hook0_signature(BUSINESS_WEBHOOK_SECRET, req.body, req.headers.get("x-hook0-signature"), req.headers)
+            events.append(parse_business_webhook(req.body, req.headers, sig.header_names))
     return events
 
 
@@ -120,10 +132,10 @@ def test_payment_key_reuse_and_bad_input_are_not_retried(pay_settings, db_engine
     for case in cases:
         with pytest.raises(ApplicationError) as exc:
             create(acts, commerce_program, **case)
-        assert exc.value.non_retryable, case
+        assert exc.value.non_retryable and exc.value.type == "invalid_payment_request", case
     with pytest.raises(ApplicationError) as exc:
-        env.run(acts.create_charge, CreateChargeRequest(payment_key="pay-3", program="nope", wallet=WALLET, flow_id="f"))
-    assert exc.value.non_retryable and "unknown program" in str(exc.value)
+        run(acts.create_charge, CreateChargeRequest(payment_key="pay-3", program="nope", wallet=WALLET, flow_id="f"))
+    assert exc.value.non_retryable and "unknown program" in str(exc.value) and exc.value.type == "invalid_payment_request"
     assert len(sandbox_charges(sandbox)) == 1
 
 
@@ -143,10 +155,11 @@ def test_wrong_credentials_are_refused_by_the_sandbox_and_retryable(settings, db
         program = make_program(db_engine, provider)
         with pytest.raises(ApplicationError) as exc:
             create(acts, program, key=f"k-{provider.value}")
-        assert "HTTP 401" in str(exc.value) and not exc.value.non_retryable
+        assert "HTTP 401" in str(exc.value) and not exc.value.non_retryable and exc.value.type == "provider_error"
     unset = PaymentActivities(settings.model_copy(update={"coinbase_commerce_api_key": None}), db_engine)
-    with pytest.raises(ApplicationError, match="SGE_COINBASE_COMMERCE_API_KEY is not set"):
+    with pytest.raises(ApplicationError, match="SGE_COINBASE_COMMERCE_API_KEY is not set") as exc:
         create(unset, make_program(db_engine, PaymentProvider.COINBASE_COMMERCE), key="k-unset")
+    assert exc.value.type == "payments_not_configured" and not exc.value.non_retryable
     assert sandbox_charges(sandbox) == []
 
 
@@ -155,13 +168,13 @@ def test_sandbox_checks_the_jwt_like_coinbase(sandbox):
 
     url = f"{sandbox.url}/api/v1/payment-links"
     body = {"amount": "1.00", "currency": "USDC"}
-    for_other_path = coinbase.cdp_jwt(BUSINESS_KEY_ID, BUSINESS_KEY_PEM, "POST", f"{sandbox.url}/api/v1/other")
-    expired = coinbase.cdp_jwt(BUSINESS_KEY_ID, BUSINESS_KEY_PEM, "POST", url, now=1_700_000_000)
-    other_kid = coinbase.cdp_jwt("organizations/x/apiKeys/y", BUSINESS_KEY_PEM, "POST", url)
+    for_other_path = cdp_jwt(BUSINESS_KEY_ID, BUSINESS_KEY_PEM, "POST", f"{sandbox.url}/api/v1/other")
+    expired = cdp_jwt(BUSINESS_KEY_ID, BUSINESS_KEY_PEM, "POST", url, now=1_700_000_000)
+    other_kid = cdp_jwt("organizations/x/apiKeys/y", BUSINESS_KEY_PEM, "POST", url)
     for token in (for_other_path, expired, other_kid, "not-a-jwt"):
         assert httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert httpx.post(url, json=body).status_code == 401
-    good = coinbase.cdp_jwt(BUSINESS_KEY_ID, BUSINESS_KEY_PEM, "POST", url)
+    good = cdp_jwt(BUSINESS_KEY_ID, BUSINESS_KEY_PEM, "POST", url)
     assert httpx.post(url, json=body, headers={"Authorization": f"Bearer {good}"}).status_code == 201
 
 

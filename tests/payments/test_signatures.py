@@ -8,9 +8,13 @@ import json
 
 import pytest
 
-from models import coinbase
 from models.payments import PaymentEventKind
 from models.platform import PaymentProvider
+from payments.business import parse_business_webhook, verify_hook0_signature
+from payments.cdp_jwt import cdp_jwt, load_cdp_private_key
+from payments.commerce import parse_commerce_webhook, verify_commerce_signature
+from payments.interface import BadSignature, InvalidEvent, MalformedEvent, MissingSignature, StaleSignature, WebhookNotConfigured
+from payments.wire import METADATA_PAYMENT_KEY, money_text, parse_money
 
 SECRET = "s3cret"
 BODY = json.dumps({"event": {"id": "evt-1", "type": "charge:confirmed", "data": {"id": "ch-1"}}}).encode()
@@ -25,27 +29,27 @@ def commerce_sig(body: bytes, secret: str = SECRET) -> str:
 
 
 def test_commerce_good_signature_passes():
-    coinbase.verify_commerce_signature(SECRET, BODY, commerce_sig(BODY))
-    coinbase.verify_commerce_signature(SECRET, BODY, commerce_sig(BODY).upper())  # hex case does not matter
+    verify_commerce_signature(SECRET, BODY, commerce_sig(BODY))
+    verify_commerce_signature(SECRET, BODY, commerce_sig(BODY).upper())  # hex case does not matter
 
 
 @pytest.mark.parametrize(
     ("secret", "body", "header", "error"),
     [
-        (SECRET, BODY, commerce_sig(BODY, "other-secret"), coinbase.BadSignature),
-        (SECRET, BODY + b" ", commerce_sig(BODY), coinbase.BadSignature),  # tampered body
-        (SECRET, BODY.replace(b"confirmed", b"failed!!!"), commerce_sig(BODY), coinbase.BadSignature),
-        (SECRET, BODY, "", coinbase.MissingSignature),
-        (SECRET, BODY, None, coinbase.MissingSignature),
-        (SECRET, BODY, "not-hex", coinbase.BadSignature),
-        (None, BODY, commerce_sig(BODY), coinbase.WebhookNotConfigured),  # fail closed
-        ("", BODY, commerce_sig(BODY, ""), coinbase.WebhookNotConfigured),
+        (SECRET, BODY, commerce_sig(BODY, "other-secret"), BadSignature),
+        (SECRET, BODY + b" ", commerce_sig(BODY), BadSignature),  # tampered body
+        (SECRET, BODY.replace(b"confirmed", b"failed!!!"), commerce_sig(BODY), BadSignature),
+        (SECRET, BODY, "", MissingSignature),
+        (SECRET, BODY, None, MissingSignature),
+        (SECRET, BODY, "not-hex", BadSignature),
+        (None, BODY, commerce_sig(BODY), WebhookNotConfigured),  # fail closed
+        ("", BODY, commerce_sig(BODY, ""), WebhookNotConfigured),
     ],
     ids=["wrong-secret", "tampered-whitespace", "tampered-type", "empty-header", "missing-header", "garbage", "no-secret", "empty-secret"],
 )
 def test_commerce_bad_signatures_are_refused(secret, body, header, error):
     with pytest.raises(error) as exc:
-        coinbase.verify_commerce_signature(secret, body, header)
+        verify_commerce_signature(secret, body, header)
     assert exc.value.status in (401, 503)
 
 
@@ -62,12 +66,12 @@ NOW = 1_800_000_000
 
 
 def test_hook0_conformance_vector_verifies():
-    sig = coinbase.verify_hook0_signature(VEC_SECRET, VEC_BODY, f"t={NOW},h=x-event-id x-delivery-id,v1={VEC_V1}", VEC_HEADERS, now=NOW)
+    sig = verify_hook0_signature(VEC_SECRET, VEC_BODY, f"t={NOW},h=x-event-id x-delivery-id,v1={VEC_V1}", VEC_HEADERS, now=NOW)
     assert sig.header_names == ["x-event-id", "x-delivery-id"]
     # the order the headers are named in is part of what is signed
-    coinbase.verify_hook0_signature(VEC_SECRET, VEC_BODY, f"t={NOW},h=x-delivery-id x-event-id,v1={VEC_V1_SWAPPED}", VEC_HEADERS, now=NOW)
+    verify_hook0_signature(VEC_SECRET, VEC_BODY, f"t={NOW},h=x-delivery-id x-event-id,v1={VEC_V1_SWAPPED}", VEC_HEADERS, now=NOW)
     # v1 is verified when v0 is offered beside it
-    coinbase.verify_hook0_signature(
+    verify_hook0_signature(
         VEC_SECRET, VEC_BODY, f"t={NOW},h=x-event-id x-delivery-id,v0={VEC_V1_SWAPPED},v1={VEC_V1}", VEC_HEADERS, now=NOW
     )
 
@@ -84,26 +88,26 @@ DELIVERED = dict(SIGNED)
 
 def test_hook0_good_signature_and_window_edges():
     body = b'{"id":"x"}'
-    coinbase.verify_hook0_signature(SECRET, body, hook0(SECRET, NOW, SIGNED, body), DELIVERED, now=NOW)
-    coinbase.verify_hook0_signature(SECRET, body, hook0(SECRET, NOW - 300, SIGNED, body), DELIVERED, now=NOW)
-    coinbase.verify_hook0_signature(SECRET, body, hook0(SECRET, NOW + 300, SIGNED, body), DELIVERED, now=NOW)
+    verify_hook0_signature(SECRET, body, hook0(SECRET, NOW, SIGNED, body), DELIVERED, now=NOW)
+    verify_hook0_signature(SECRET, body, hook0(SECRET, NOW - 300, SIGNED, body), DELIVERED, now=NOW)
+    verify_hook0_signature(SECRET, body, hook0(SECRET, NOW + 300, SIGNED, body), DELIVERED, now=NOW)
 
 
 @pytest.mark.parametrize(
     ("secret", "header", "delivered", "body", "error"),
     [
-        (SECRET, hook0("other", NOW, SIGNED, b"{}"), DELIVERED, b"{}", coinbase.BadSignature),
-        (SECRET, hook0(SECRET, NOW, SIGNED, b"{}"), DELIVERED, b"{ }", coinbase.BadSignature),  # tampered body
-        (SECRET, hook0(SECRET, NOW, SIGNED, b"{}"), {**DELIVERED, "x-event-id": "e-2"}, b"{}", coinbase.BadSignature),
-        (SECRET, hook0(SECRET, NOW, SIGNED, b"{}"), {"content-type": "application/json"}, b"{}", coinbase.BadSignature),
-        (SECRET, hook0(SECRET, NOW - 301, SIGNED, b"{}"), DELIVERED, b"{}", coinbase.StaleSignature),
-        (SECRET, hook0(SECRET, NOW + 301, SIGNED, b"{}"), DELIVERED, b"{}", coinbase.StaleSignature),
-        (SECRET, None, DELIVERED, b"{}", coinbase.MissingSignature),
-        (SECRET, f"t={NOW},v0={VEC_V1}", DELIVERED, b"{}", coinbase.BadSignature),  # body-only v0: no downgrade
-        (SECRET, f"t={NOW},h=x-event-id,v1=zz", DELIVERED, b"{}", coinbase.BadSignature),
-        (SECRET, f"t={NOW},h=x-event-id,v1={VEC_V1[:-1]}", DELIVERED, b"{}", coinbase.BadSignature),
-        (SECRET, f"h=x-event-id,v1={VEC_V1}", DELIVERED, b"{}", coinbase.BadSignature),
-        (None, hook0(SECRET, NOW, SIGNED, b"{}"), DELIVERED, b"{}", coinbase.WebhookNotConfigured),
+        (SECRET, hook0("other", NOW, SIGNED, b"{}"), DELIVERED, b"{}", BadSignature),
+        (SECRET, hook0(SECRET, NOW, SIGNED, b"{}"), DELIVERED, b"{ }", BadSignature),  # tampered body
+        (SECRET, hook0(SECRET, NOW, SIGNED, b"{}"), {**DELIVERED, "x-event-id": "e-2"}, b"{}", BadSignature),
+        (SECRET, hook0(SECRET, NOW, SIGNED, b"{}"), {"content-type": "application/json"}, b"{}", BadSignature),
+        (SECRET, hook0(SECRET, NOW - 301, SIGNED, b"{}"), DELIVERED, b"{}", StaleSignature),
+        (SECRET, hook0(SECRET, NOW + 301, SIGNED, b"{}"), DELIVERED, b"{}", StaleSignature),
+        (SECRET, None, DELIVERED, b"{}", MissingSignature),
+        (SECRET, f"t={NOW},v0={VEC_V1}", DELIVERED, b"{}", BadSignature),  # body-only v0: no downgrade
+        (SECRET, f"t={NOW},h=x-event-id,v1=zz", DELIVERED, b"{}", BadSignature),
+        (SECRET, f"t={NOW},h=x-event-id,v1={VEC_V1[:-1]}", DELIVERED, b"{}", BadSignature),
+        (SECRET, f"h=x-event-id,v1={VEC_V1}", DELIVERED, b"{}", BadSignature),
+        (None, hook0(SECRET, NOW, SIGNED, b"{}"), DELIVERED, b"{}", WebhookNotConfigured),
     ],
     ids=[
         "wrong-secret", "tampered-body", "tampered-covered-header", "covered-header-missing", "stale", "future",
@@ -112,7 +116,7 @@ def test_hook0_good_signature_and_window_edges():
 )
 def test_hook0_bad_signatures_are_refused(secret, header, delivered, body, error):
     with pytest.raises(error):
-        coinbase.verify_hook0_signature(secret, body, header, delivered, now=NOW)
+        verify_hook0_signature(secret, body, header, delivered, now=NOW)
 
 
 # --- parsing -----------------------------------------------------------------------------------------
@@ -131,7 +135,7 @@ def commerce_event(event_type: str, timeline: list[dict], payments: list[dict] |
                     "id": "ch-9",
                     "code": "ABCD1234",
                     "pricing": {"local": {"amount": "100.00", "currency": "USD"}},
-                    "metadata": {coinbase.METADATA_PAYMENT_KEY: "pay-1"},
+                    "metadata": {METADATA_PAYMENT_KEY: "pay-1"},
                     "timeline": timeline,
                     "payments": payments or [],
                 },
@@ -145,7 +149,7 @@ def payment(amount: str, status: str = "confirmed", tx: str = "0xabc") -> dict:
 
 
 def test_commerce_event_is_read_under_event_with_exact_amounts():
-    event = coinbase.parse_commerce_webhook(
+    event = parse_commerce_webhook(
         commerce_event("charge:confirmed", [{"status": "NEW"}, {"status": "COMPLETED"}], [payment("60.10"), payment("39.90", tx="0xdef")])
     )
     assert event.provider == PaymentProvider.COINBASE_COMMERCE
@@ -157,37 +161,37 @@ def test_commerce_event_is_read_under_event_with_exact_amounts():
 
 
 def test_commerce_underpaid_and_expired_are_told_apart():
-    under = coinbase.parse_commerce_webhook(
+    under = parse_commerce_webhook(
         commerce_event("charge:failed", [{"status": "PENDING"}, {"status": "UNRESOLVED", "context": "UNDERPAID"}], [payment("50.00", "pending")])
     )
     assert (under.kind, under.context, under.paid_minor) == (PaymentEventKind.FAILED, "UNDERPAID", 50_000_000)
-    expired = coinbase.parse_commerce_webhook(commerce_event("charge:failed", [{"status": "NEW"}, {"status": "EXPIRED"}]))
+    expired = parse_commerce_webhook(commerce_event("charge:failed", [{"status": "NEW"}, {"status": "EXPIRED"}]))
     assert (expired.kind, expired.paid_minor) == (PaymentEventKind.EXPIRED, None)
-    other = coinbase.parse_commerce_webhook(commerce_event("charge:something_new", [{"status": "NEW"}]))
+    other = parse_commerce_webhook(commerce_event("charge:something_new", [{"status": "NEW"}]))
     assert other.kind == PaymentEventKind.OTHER
 
 
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        (b"not json", coinbase.MalformedEvent),
-        (b"[1,2]", coinbase.MalformedEvent),
-        (json.dumps({"id": "x", "type": "charge:confirmed", "data": {"id": "c"}}).encode(), coinbase.InvalidEvent),  # not under `event`
-        (json.dumps({"event": {"id": "e", "type": "charge:pending"}}).encode(), coinbase.InvalidEvent),
-        (commerce_event("charge:confirmed", [{"status": "COMPLETED"}], [payment("1.0000001")]), coinbase.InvalidEvent),
-        (commerce_event("charge:confirmed", [{"status": "COMPLETED"}]).replace(b'"evt-9"', b'"' + b"e" * 201 + b'"'), coinbase.InvalidEvent),
-        (json.dumps({"event": {"id": "e", "type": "charge:confirmed", "data": {"id": "c", "pricing": {"local": {"amount": 100.0, "currency": "USD"}}}}}).encode(), coinbase.InvalidEvent),
+        (b"not json", MalformedEvent),
+        (b"[1,2]", MalformedEvent),
+        (json.dumps({"id": "x", "type": "charge:confirmed", "data": {"id": "c"}}).encode(), InvalidEvent),  # not under `event`
+        (json.dumps({"event": {"id": "e", "type": "charge:pending"}}).encode(), InvalidEvent),
+        (commerce_event("charge:confirmed", [{"status": "COMPLETED"}], [payment("1.0000001")]), InvalidEvent),
+        (commerce_event("charge:confirmed", [{"status": "COMPLETED"}]).replace(b'"evt-9"', b'"' + b"e" * 201 + b'"'), InvalidEvent),
+        (json.dumps({"event": {"id": "e", "type": "charge:confirmed", "data": {"id": "c", "pricing": {"local": {"amount": 100.0, "currency": "USD"}}}}}).encode(), InvalidEvent),
     ],
     ids=["not-json", "not-object", "top-level-event", "no-data", "sub-micro-amount", "overlong-id", "float-amount"],
 )
 def test_malformed_commerce_events(body, error):
     with pytest.raises(error):
-        coinbase.parse_commerce_webhook(body)
+        parse_commerce_webhook(body)
 
 
 def business_body(event_type: str, status: str, settlement: dict | None = None) -> bytes:
     link = {"id": "68f7a946db0529ea9b6d3a12", "url": "https://pay/x", "status": status, "amount": "100.00", "currency": "USDC",
-            "metadata": {coinbase.METADATA_PAYMENT_KEY: "pay-2"}, "eventType": event_type, "updatedAt": "2026-01-02T03:04:05Z"}
+            "metadata": {METADATA_PAYMENT_KEY: "pay-2"}, "eventType": event_type, "updatedAt": "2026-01-02T03:04:05Z"}
     if settlement:
         link["settlement"] = settlement
     return json.dumps(link).encode()
@@ -196,21 +200,21 @@ def business_body(event_type: str, status: str, settlement: dict | None = None) 
 def test_business_event_id_comes_from_a_signed_header_only():
     body = business_body("payment_link.payment.success", "COMPLETED", {"totalAmount": "99.50", "currency": "USDC"})
     headers = {"x-event-id": "hook0-evt-1", "content-type": "application/json"}
-    signed = coinbase.parse_business_webhook(body, headers, ["content-type", "x-event-id"])
+    signed = parse_business_webhook(body, headers, ["content-type", "x-event-id"])
     assert signed.event_id == "hook0-evt-1"
     assert (signed.kind, signed.paid_minor, signed.paid_currency, signed.amount_minor) == (
         PaymentEventKind.CONFIRMED, 99_500_000, "USDC", 100_000_000)
-    unsigned = coinbase.parse_business_webhook(body, headers, ["content-type"])
+    unsigned = parse_business_webhook(body, headers, ["content-type"])
     assert unsigned.event_id == "68f7a946db0529ea9b6d3a12:payment_link.payment.success"
-    expired = coinbase.parse_business_webhook(business_body("payment_link.payment.expired", "EXPIRED"), {}, [])
+    expired = parse_business_webhook(business_body("payment_link.payment.expired", "EXPIRED"), {}, [])
     assert (expired.kind, expired.paid_minor) == (PaymentEventKind.EXPIRED, None)
 
 
 def test_money_text_is_exact():
-    assert coinbase.money_text(100_000_000, "USD") == "100.00"
-    assert coinbase.money_text(1_234_567, "USDC") == "1.234567"
-    assert coinbase.parse_money("100.00", "usd") == 100_000_000
-    assert coinbase.parse_money("1.5", "BTC") is None  # not a currency we account in
+    assert money_text(100_000_000, "USD") == "100.00"
+    assert money_text(1_234_567, "USDC") == "1.234567"
+    assert parse_money("100.00", "usd") == 100_000_000
+    assert parse_money("1.5", "BTC") is None  # not a currency we account in
 
 
 def test_cdp_jwt_claims(monkeypatch):
@@ -219,10 +223,10 @@ def test_cdp_jwt_claims(monkeypatch):
     from tests.payments.conftest import BUSINESS_KEY_ED25519, BUSINESS_KEY_ID, BUSINESS_KEY_PEM
 
     for secret, alg in ((BUSINESS_KEY_PEM, "ES256"), (BUSINESS_KEY_ED25519, "EdDSA")):
-        token = coinbase.cdp_jwt(BUSINESS_KEY_ID, secret, "POST", "https://business.coinbase.com/api/v1/payment-links", now=NOW)
+        token = cdp_jwt(BUSINESS_KEY_ID, secret, "POST", "https://business.coinbase.com/api/v1/payment-links", now=NOW)
         header = jwt.get_unverified_header(token)
         assert header["alg"] == alg and header["kid"] == BUSINESS_KEY_ID and header["typ"] == "JWT" and header["nonce"]
-        public = coinbase.load_cdp_private_key(secret).public_key()
+        public = load_cdp_private_key(secret).public_key()
         claims = jwt.decode(token, public, algorithms=[alg], options={"verify_exp": False, "verify_nbf": False, "verify_iat": False})
         assert claims == {
             "sub": BUSINESS_KEY_ID, "iss": "cdp", "iat": NOW, "nbf": NOW, "exp": NOW + 120,

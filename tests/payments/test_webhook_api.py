@@ -17,10 +17,10 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from cli.devstack import free_port
-from models import coinbase
 from core.db import session_scope
 from models.payments import Payment, PaymentEvent, PaymentEventKind, PaymentStatus, WebhookEvent
 from models.platform import PaymentProvider
+from payments.wire import METADATA_PAYMENT_KEY
 from temporal.client import connect
 from tests.payments.conftest import BUSINESS_WEBHOOK_SECRET, COMMERCE_WEBHOOK_SECRET, FEE, WALLET, make_program
 from tests.payments.workflows import PaymentSignalRecorder
@@ -60,7 +60,7 @@ def commerce_body(ref: str, key: str | None, event_type: str = "charge:confirmed
                     "id": ref,
                     "code": "CODE1234",
                     "pricing": {"local": {"amount": "100.00", "currency": "USD"}},
-                    "metadata": {coinbase.METADATA_PAYMENT_KEY: key} if key else {},
+                    "metadata": {METADATA_PAYMENT_KEY: key} if key else {},
                     "timeline": timeline,
                     "payments": [{"status": "confirmed", "transaction_id": "0xabc", "value": {"local": {"amount": paid, "currency": "USD"}}}],
                 },
@@ -77,7 +77,7 @@ def business_request(ref: str, key: str | None, event_id: str, *, t: int | None 
     body = json.dumps(
         {"id": ref, "url": "https://pay/x", "status": "COMPLETED", "amount": "100.00", "currency": "USDC",
          "settlement": {"totalAmount": "100.00", "feeAmount": "1.00", "netAmount": "99.00", "currency": "USDC"},
-         "metadata": {coinbase.METADATA_PAYMENT_KEY: key} if key else {}, "eventType": "payment_link.payment.success",
+         "metadata": {METADATA_PAYMENT_KEY: key} if key else {}, "eventType": "payment_link.payment.success",
          "updatedAt": "2026-11-28T00:00:00Z"}
     ).encode()
     signed = [("content-type", "application/json"), ("x-event-id", event_id), ("x-event-type", "payment_link.payment.success")]
