@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from api.deps import EngineDep
 from api.errors import ApiError
 from models import affiliates as aff
 from core.db import session_scope
@@ -46,43 +47,30 @@ class PublicAffiliate(BaseModel):
     created_at: datetime
 
 
-def _error(exc: aff.AffiliateError) -> ApiError:
-    return ApiError(exc.status, exc.code, str(exc))
-
-
 @router.post("/nonce", response_model=aff.NonceIssued, status_code=201, summary="A single-use message for the wallet to sign")
-def issue_nonce(request: Request, body: NonceRequest) -> aff.NonceIssued:
-    try:
-        with session_scope(request.app.state.engine) as session:
-            return aff.issue_nonce(session, body.program, body.wallet)
-    except aff.AffiliateError as exc:
-        raise _error(exc) from None
+def issue_nonce(engine: EngineDep, body: NonceRequest) -> aff.NonceIssued:
+    with session_scope(engine) as session:
+        return aff.issue_nonce(session, body.program, body.wallet)
 
 
 @router.post("", response_model=aff.AffiliateView, status_code=201, summary="Register as an affiliate (wallet signature)")
-def register(request: Request, body: RegisterRequest) -> aff.AffiliateView:
-    try:
-        with session_scope(request.app.state.engine) as session:
-            affiliate = aff.register_affiliate(session, body.program, body.wallet, body.nonce, body.signature, body.parent_code)
-            return aff.affiliate_view(session, affiliate, body.program)
-    except aff.AffiliateError as exc:
-        raise _error(exc) from None
+def register(engine: EngineDep, body: RegisterRequest) -> aff.AffiliateView:
+    with session_scope(engine) as session:
+        affiliate = aff.register_affiliate(session, body.program, body.wallet, body.nonce, body.signature, body.parent_code)
+        return aff.affiliate_view(session, affiliate, body.program)
 
 
 def _by_code(session: Session, program: str, code: str) -> aff.Affiliate:
-    try:
-        prog = aff.program_by_slug(session, program, active=False)
-        found = aff.by_code(session, prog.id, aff.normalize_code(code))
-    except aff.AffiliateError as exc:
-        raise _error(exc) from None
+    prog = aff.program_by_slug(session, program, active=False)
+    found = aff.by_code(session, prog.id, aff.normalize_code(code))
     if found is None:
         raise ApiError(404, "affiliate_not_found", f"no affiliate with code {code!r} in {program}")
     return found
 
 
 @router.get("/{program}/{code}", response_model=PublicAffiliate, summary="An affiliate's public profile")
-def profile(request: Request, program: str, code: str) -> PublicAffiliate:
-    with Session(request.app.state.engine) as session:
+def profile(engine: EngineDep, program: str, code: str) -> PublicAffiliate:
+    with Session(engine) as session:
         a = _by_code(session, program, code)
         view = aff.affiliate_view(session, a, program)
         direct = session.exec(select(func.count()).select_from(aff.Affiliate).where(aff.Affiliate.parent_id == a.id)).one()
@@ -94,11 +82,11 @@ def profile(request: Request, program: str, code: str) -> PublicAffiliate:
 
 @router.get("/{program}/{code}/tree", response_model=aff.Tree, summary="An affiliate's downline: codes only, bounded")
 def public_tree(
-    request: Request,
+    engine: EngineDep,
     program: str,
     code: str,
     depth: Annotated[int, Query(ge=0, le=aff.MAX_TREE_DEPTH)] = 2,
     limit: Annotated[int, Query(ge=1, le=aff.MAX_TREE_NODES)] = 100,
 ) -> aff.Tree:
-    with Session(request.app.state.engine) as session:
+    with Session(engine) as session:
         return aff.tree(session, _by_code(session, program, code), depth=depth, limit=limit, with_wallets=False)

@@ -1,4 +1,8 @@
-"""Every error leaves the API as JSON `{"error": {"code": ..., "message": ...}}` with a precise status."""
+"""Every error leaves the API as JSON `{"error": {"code": ..., "message": ...}}` with a precise status.
+
+Domain errors (`core.errors.DomainError`, raised anywhere below a handler) are translated here, once:
+handlers do not catch them to re-raise something else.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.errors import DomainError
 from core.logs import get_logger
 
 log = get_logger(__name__)
@@ -29,16 +34,11 @@ _STATUS_CODES = {
 }
 
 
-class ApiError(Exception):
-    """Raise from any handler: `ApiError(409, "wallet_taken", "this wallet is already registered")`."""
+class ApiError(DomainError):
+    """An HTTP-level refusal raised by a handler: `ApiError(409, "wallet_taken", "this wallet is already registered")`."""
 
     def __init__(self, status: int, code: str, message: str, *, details: Any = None, headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.headers = headers
+        super().__init__(message, code=code, status=status, details=details, headers=headers)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict:
@@ -53,9 +53,12 @@ def error_response(status: int, code: str, message: str, details: Any = None, he
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError):
+        headers = dict(exc.headers or {})
+        if exc.retryable and exc.retry_after_seconds and "Retry-After" not in headers:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after_seconds)))
+        return error_response(exc.status, exc.code, exc.message, exc.details, headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError):

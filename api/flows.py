@@ -6,16 +6,15 @@ Listings read the database (consistent, paged); actions go to Temporal and are a
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import admin_only, any_operator
+from api.deps import Admin, EngineDep, SettingsDep, TemporalDep, Viewer
 from api.errors import ApiError
 from core.db import session_scope
 from models.halt import HaltState, halt_state, set_halt
@@ -26,8 +25,6 @@ from temporal import flows
 
 router = APIRouter(prefix="/v1/ops", tags=["operators"])
 
-Viewer = Annotated[Actor, Depends(any_operator)]
-Admin = Annotated[Actor, Depends(admin_only)]
 
 class FlowRow(BaseModel):
     flow_id: str
@@ -60,10 +57,6 @@ class HaltBody(ActionBody):
     halted: bool
 
 
-def _flow_error(exc: flows.FlowActionError) -> ApiError:
-    return ApiError(exc.status, exc.code, str(exc))
-
-
 def _row_or_404(session: Session, flow_id: str) -> tuple[Onboarding, Program]:
     row = session.exec(select(Onboarding).where(Onboarding.flow_id == flow_id)).first()
     if row is None:
@@ -73,12 +66,12 @@ def _row_or_404(session: Session, flow_id: str) -> tuple[Onboarding, Program]:
 
 @router.get("/flows", response_model=FlowPage, summary="Onboarding flows from the DB; `stuck=true`: working > 10 min")
 async def get_flows(
-    request: Request, _actor: Viewer,
+    engine: EngineDep, _actor: Viewer,
     state: FlowState | None = None, program: str | None = Query(None, max_length=64), stuck: bool = False,
     after_id: int | None = Query(None, ge=0), limit: int = Query(50, ge=1, le=500),
 ) -> FlowPage:
     def read() -> FlowPage:
-        with Session(request.app.state.engine) as session:
+        with Session(engine) as session:
             rows = list_flows(session, state=state, program=program, stuck=stuck, after_id=after_id, limit=limit + 1)
         page = [FlowRow(flow_id=r.flow_id, program=p.slug, wallet=r.wallet, state=r.state, state_since=r.state_since,
                         reason=r.reason, token_id=r.token_id, rail=r.rail, claim_tx=r.claim_tx, updated_at=r.updated_at)
@@ -89,14 +82,13 @@ async def get_flows(
 
 
 @router.get("/flows/{flow_id}", summary="One flow: its DB row and, when running, its live status")
-async def get_flow(request: Request, flow_id: str, _actor: Viewer) -> dict:
+async def get_flow(engine: EngineDep, client: TemporalDep, flow_id: str, _actor: Viewer) -> dict:
     def read():
-        with Session(request.app.state.engine) as session:
+        with Session(engine) as session:
             row, program = _row_or_404(session, flow_id)
             return row.model_dump(mode="json") | {"program": program.slug}
 
     body = await run_in_threadpool(read)
-    client = request.app.state.temporal
     try:
         desc = await flows.describe(client, flow_id)
     except RPCError as exc:
@@ -113,24 +105,22 @@ async def get_flow(request: Request, flow_id: str, _actor: Viewer) -> dict:
     return body
 
 
-async def _act(request: Request, actor: Actor, flow_id: str, action: str, reason: str, run) -> dict:
+async def _act(engine, actor: Actor, flow_id: str, action: str, reason: str, run) -> dict:
     def load():
-        with Session(request.app.state.engine) as session:
+        with Session(engine) as session:
             row, program = _row_or_404(session, flow_id)
             return row.state, program.slug, row.wallet
 
     before, program, wallet = await run_in_threadpool(load)
     try:
         result = await run(program, wallet)
-    except flows.FlowActionError as exc:
-        raise _flow_error(exc) from None
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(404, "flow_not_found", f"Temporal has no flow {flow_id!r}") from None
         raise ApiError(503, "orchestrator_unavailable", str(exc)) from None
 
     def record():
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(engine) as session:
             audit(session, actor, f"flow.{action}", "flow", flow_id, {"state": before}, {"reason": reason, "result": result})
 
     await run_in_threadpool(record)
@@ -138,40 +128,39 @@ async def _act(request: Request, actor: Actor, flow_id: str, action: str, reason
 
 
 @router.post("/flows/{flow_id}/terminate", summary="Terminate a running flow (admin)")
-async def terminate_flow(request: Request, flow_id: str, body: ActionBody, actor: Admin) -> dict:
-    client = request.app.state.temporal
-    return await _act(request, actor, flow_id, "terminate", body.reason,
+async def terminate_flow(engine: EngineDep, client: TemporalDep, flow_id: str, body: ActionBody, actor: Admin) -> dict:
+    return await _act(engine, actor, flow_id, "terminate", body.reason,
                       lambda _p, _w: flows.terminate(client, flow_id, f"{actor.name}: {body.reason}"))
 
 
 @router.post("/flows/{flow_id}/retry", summary="Start a new run of a flow that ended without completing (admin)")
-async def retry_flow(request: Request, flow_id: str, body: ActionBody, actor: Admin) -> dict:
-    client = request.app.state.temporal
-    queue = request.app.state.settings.temporal_task_queue
-    return await _act(request, actor, flow_id, "retry", body.reason,
+async def retry_flow(
+    engine: EngineDep, client: TemporalDep, settings: SettingsDep, flow_id: str, body: ActionBody, actor: Admin
+) -> dict:
+    queue = settings.temporal_task_queue
+    return await _act(engine, actor, flow_id, "retry", body.reason,
                       lambda program, wallet: flows.retry(client, flow_id, program, wallet, queue))
 
 
 @router.post("/flows/{flow_id}/reset", summary="Replay a flow from its first or last workflow task (admin)")
-async def reset_flow(request: Request, flow_id: str, body: ResetBody, actor: Admin) -> dict:
-    client = request.app.state.temporal
-    return await _act(request, actor, flow_id, "reset", body.reason,
+async def reset_flow(engine: EngineDep, client: TemporalDep, flow_id: str, body: ResetBody, actor: Admin) -> dict:
+    return await _act(engine, actor, flow_id, "reset", body.reason,
                       lambda _p, _w: flows.reset(client, flow_id, f"{actor.name}: {body.reason}", to=body.to))
 
 
 @router.get("/halt", response_model=HaltState, summary="The platform halt switch")
-async def get_halt(request: Request, _actor: Viewer) -> HaltState:
+async def get_halt(engine: EngineDep, _actor: Viewer) -> HaltState:
     def read():
-        with Session(request.app.state.engine) as session:
+        with Session(engine) as session:
             return halt_state(session)
 
     return await run_in_threadpool(read)
 
 
 @router.post("/halt", response_model=HaltState, summary="Turn the halt switch on or off (admin; audited)")
-async def post_halt(request: Request, body: HaltBody, actor: Admin) -> HaltState:
+async def post_halt(engine: EngineDep, body: HaltBody, actor: Admin) -> HaltState:
     def write():
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(engine) as session:
             return set_halt(session, actor, body.halted, body.reason)
 
     return await run_in_threadpool(write)

@@ -9,21 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.auth import any_operator
+from api.deps import EngineDep, Viewer
 from api.errors import ApiError
 from models import ledger
 from models.money import Asset, format_amount
-from models.operators import Actor
 
 router = APIRouter(prefix="/v1/ops/ledger", tags=["ledger"])
-
-Viewer = Annotated[Actor, Depends(any_operator)]
-
 
 class BalanceOut(BaseModel):
     account: str
@@ -79,8 +75,8 @@ def _asset(value: str | None) -> Asset | None:
 
 
 @router.get("/balances", response_model=list[BalanceOut], summary="Balance per account and asset")
-def balances(request: Request, actor: Viewer, prefix: str | None = None, asset: str | None = None) -> list[BalanceOut]:
-    with Session(request.app.state.engine) as session:
+def balances(engine: EngineDep, actor: Viewer, prefix: str | None = None, asset: str | None = None) -> list[BalanceOut]:
+    with Session(engine) as session:
         rows = ledger.balances(session, prefix, _asset(asset))
     return [
         BalanceOut(
@@ -93,18 +89,15 @@ def balances(request: Request, actor: Viewer, prefix: str | None = None, asset: 
 
 @router.get("/accounts/{account}/statement", response_model=StatementOut, summary="An account's postings, paged")
 def account_statement(
-    request: Request,
+    engine: EngineDep,
     account: str,
     actor: Viewer,
     asset: str,
     after: int | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> StatementOut:
-    try:
-        with Session(request.app.state.engine) as session:
-            st = ledger.statement(session, account, _asset(asset), after=after, limit=limit)
-    except ledger.UnknownAccount as exc:
-        raise ApiError(404, exc.code, str(exc)) from None
+    with Session(engine) as session:
+        st = ledger.statement(session, account, _asset(asset), after=after, limit=limit)
     return StatementOut(
         account=st.account, asset=st.asset, opening_balance_minor=str(st.opening_balance), closing_balance_minor=str(st.closing_balance),
         lines=[
@@ -119,8 +112,8 @@ def account_statement(
 
 
 @router.get("/transactions/{tx_id:path}", response_model=TransactionOut, summary="One ledger transaction")
-def transaction(request: Request, tx_id: str, actor: Viewer) -> TransactionOut:
-    with Session(request.app.state.engine) as session:
+def transaction(engine: EngineDep, tx_id: str, actor: Viewer) -> TransactionOut:
+    with Session(engine) as session:
         found = ledger.get_transaction(session, tx_id)
     if found is None:
         raise ApiError(404, "transaction_not_found", f"no ledger transaction {tx_id!r}")
@@ -135,9 +128,9 @@ def transaction(request: Request, tx_id: str, actor: Viewer) -> TransactionOut:
 
 
 @router.get("/verify", response_model=ledger.VerifyReport, summary="Check every transaction balances and each asset sums to zero")
-async def verify(request: Request, actor: Viewer) -> ledger.VerifyReport:
+async def verify(engine: EngineDep, actor: Viewer) -> ledger.VerifyReport:
     def run() -> ledger.VerifyReport:
-        with Session(request.app.state.engine) as session:
+        with Session(engine) as session:
             return ledger.verify(session)
 
     return await run_in_threadpool(run)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.auth import admin_only, any_operator
+from api.deps import Admin, EngineDep, Viewer
 from api.errors import ApiError
 from models import affiliates as aff
 from models import commissions as com
@@ -24,25 +24,6 @@ from models.operators import Actor
 
 router = APIRouter(prefix="/v1/ops", tags=["operators"])
 
-Viewer = Annotated[Actor, Depends(any_operator)]
-Admin = Annotated[Actor, Depends(admin_only)]
-
-
-def _engine(request: Request):
-    return request.app.state.engine
-
-
-def _program_error(exc: prg.ProgramError) -> ApiError:
-    return ApiError(exc.status, exc.code, str(exc))
-
-
-def _affiliate_error(exc: aff.AffiliateError) -> ApiError:
-    return ApiError(exc.status, exc.code, str(exc))
-
-
-def _operator_error(exc: ops.OperatorError) -> ApiError:
-    status = {"operator_not_found": 404, "operator_exists": 409}.get(exc.code, 422)
-    return ApiError(status, exc.code, str(exc))
 
 
 # --- who am I ----------------------------------------------------------------------------------
@@ -73,88 +54,72 @@ class OperatorCreated(BaseModel):
 
 
 @router.get("/operators", response_model=list[ops.OperatorView], summary="List operators (admin)")
-def list_operators(request: Request, actor: Admin) -> list[ops.OperatorView]:
-    with Session(_engine(request)) as session:
+def list_operators(engine: EngineDep, actor: Admin) -> list[ops.OperatorView]:
+    with Session(engine) as session:
         return ops.list_operators(session)
 
 
 @router.post("/operators", response_model=OperatorCreated, status_code=201, summary="Create an operator and their key (admin)")
-def create_operator(request: Request, body: OperatorCreate, actor: Admin) -> OperatorCreated:
+def create_operator(engine: EngineDep, body: OperatorCreate, actor: Admin) -> OperatorCreated:
     try:
-        with session_scope(_engine(request)) as session:
+        with session_scope(engine) as session:
             view, key = ops.create_operator(session, actor, body.name, [r.value for r in body.roles])
-    except ops.OperatorError as exc:
-        raise _operator_error(exc) from None
     except IntegrityError:
         raise ApiError(409, "operator_exists", f"an operator named {body.name!r} exists") from None
     return OperatorCreated(operator=view, api_key=key)
 
 
-def _set_active(request: Request, actor: Actor, operator_id: int, active: bool) -> ops.OperatorView:
-    try:
-        with session_scope(_engine(request)) as session:
-            return ops.set_active(session, actor, operator_id, active)
-    except ops.OperatorError as exc:
-        raise _operator_error(exc) from None
+def _set_active(engine, actor: Actor, operator_id: int, active: bool) -> ops.OperatorView:
+    with session_scope(engine) as session:
+        return ops.set_active(session, actor, operator_id, active)
 
 
 @router.post("/operators/{operator_id}/disable", response_model=ops.OperatorView, summary="Disable an operator's key (admin)")
-def disable_operator(request: Request, operator_id: int, actor: Admin) -> ops.OperatorView:
+def disable_operator(engine: EngineDep, operator_id: int, actor: Admin) -> ops.OperatorView:
     if operator_id == actor.operator_id:
         raise ApiError(409, "cannot_disable_self", "an admin cannot disable their own key (ask another admin)")
-    return _set_active(request, actor, operator_id, False)
+    return _set_active(engine, actor, operator_id, False)
 
 
 @router.post("/operators/{operator_id}/enable", response_model=ops.OperatorView, summary="Re-enable an operator (admin)")
-def enable_operator(request: Request, operator_id: int, actor: Admin) -> ops.OperatorView:
-    return _set_active(request, actor, operator_id, True)
+def enable_operator(engine: EngineDep, operator_id: int, actor: Admin) -> ops.OperatorView:
+    return _set_active(engine, actor, operator_id, True)
 
 
 # --- programs ----------------------------------------------------------------------------------
 
 
 @router.get("/programs", response_model=list[prg.ProgramView], summary="List programs")
-def list_programs(request: Request, actor: Viewer) -> list[prg.ProgramView]:
-    with Session(_engine(request)) as session:
+def list_programs(engine: EngineDep, actor: Viewer) -> list[prg.ProgramView]:
+    with Session(engine) as session:
         return [prg.program_view(p) for p in prg.list_programs(session)]
 
 
 @router.get("/programs/{slug}", response_model=prg.ProgramView, summary="One program")
-def get_program(request: Request, slug: str, actor: Viewer) -> prg.ProgramView:
-    with Session(_engine(request)) as session:
-        try:
-            return prg.program_view(prg.require_program(session, slug))
-        except prg.ProgramError as exc:
-            raise _program_error(exc) from None
+def get_program(engine: EngineDep, slug: str, actor: Viewer) -> prg.ProgramView:
+    with Session(engine) as session:
+        return prg.program_view(prg.require_program(session, slug))
 
 
 @router.post("/programs", response_model=prg.ProgramView, status_code=201, summary="Create a program (admin)")
-def create_program(request: Request, body: prg.ProgramCreate, actor: Admin) -> prg.ProgramView:
+def create_program(engine: EngineDep, body: prg.ProgramCreate, actor: Admin) -> prg.ProgramView:
     try:
-        with session_scope(_engine(request)) as session:
+        with session_scope(engine) as session:
             return prg.program_view(prg.create_program(session, actor, body))
-    except prg.ProgramError as exc:
-        raise _program_error(exc) from None
     except IntegrityError:  # a concurrent create of the same slug
         raise ApiError(409, "program_exists", f"program {body.slug!r} exists") from None
 
 
 @router.patch("/programs/{slug}", response_model=prg.ProgramView, summary="Change a program (admin)")
-def update_program(request: Request, slug: str, body: prg.ProgramUpdate, actor: Admin) -> prg.ProgramView:
-    try:
-        with session_scope(_engine(request)) as session:
-            return prg.program_view(prg.update_program(session, actor, slug, body))
-    except prg.ProgramError as exc:
-        raise _program_error(exc) from None
+def update_program(engine: EngineDep, slug: str, body: prg.ProgramUpdate, actor: Admin) -> prg.ProgramView:
+    with session_scope(engine) as session:
+        return prg.program_view(prg.update_program(session, actor, slug, body))
 
 
 @router.delete("/programs/{slug}", response_model=prg.ProgramView, summary="Deactivate a program; its history stays (admin)")
-def deactivate_program(request: Request, slug: str, actor: Admin) -> prg.ProgramView:
-    try:
-        with session_scope(_engine(request)) as session:
-            return prg.program_view(prg.deactivate_program(session, actor, slug))
-    except prg.ProgramError as exc:
-        raise _program_error(exc) from None
+def deactivate_program(engine: EngineDep, slug: str, actor: Admin) -> prg.ProgramView:
+    with session_scope(engine) as session:
+        return prg.program_view(prg.deactivate_program(session, actor, slug))
 
 
 # --- affiliates --------------------------------------------------------------------------------
@@ -176,13 +141,10 @@ class StatusChange(BaseModel):
 
 @router.get("/programs/{slug}/affiliates", response_model=AffiliatePage, summary="A program's affiliates, paged")
 def list_affiliates(
-    request: Request, slug: str, actor: Viewer, after: int = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    engine: EngineDep, slug: str, actor: Viewer, after: int = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> AffiliatePage:
-    with Session(_engine(request)) as session:
-        try:
-            program = prg.require_program(session, slug)
-        except prg.ProgramError as exc:
-            raise _program_error(exc) from None
+    with Session(engine) as session:
+        program = prg.require_program(session, slug)
         rows = session.exec(
             select(aff.Affiliate).where(aff.Affiliate.program_id == program.id, aff.Affiliate.id > after).order_by(aff.Affiliate.id).limit(limit + 1)
         ).all()
@@ -198,69 +160,66 @@ def _affiliate(session: Session, affiliate_id: int) -> aff.Affiliate:
 
 
 @router.get("/affiliates/{affiliate_id}", response_model=AffiliateDetail, summary="An affiliate with stats")
-def get_affiliate(request: Request, affiliate_id: int, actor: Viewer) -> AffiliateDetail:
-    with Session(_engine(request)) as session:
+def get_affiliate(engine: EngineDep, affiliate_id: int, actor: Viewer) -> AffiliateDetail:
+    with Session(engine) as session:
         a = _affiliate(session, affiliate_id)
         return AffiliateDetail(affiliate=aff.affiliate_view(session, a), stats=com.affiliate_stats(session, a.id))
 
 
 @router.get("/affiliates/{affiliate_id}/tree", response_model=aff.Tree, summary="An affiliate's downline (bounded)")
 def affiliate_tree(
-    request: Request,
+    engine: EngineDep,
     affiliate_id: int,
     actor: Viewer,
     depth: Annotated[int, Query(ge=0, le=aff.MAX_TREE_DEPTH)] = 2,
     limit: Annotated[int, Query(ge=1, le=aff.MAX_TREE_NODES)] = 100,
 ) -> aff.Tree:
-    with Session(_engine(request)) as session:
+    with Session(engine) as session:
         return aff.tree(session, _affiliate(session, affiliate_id), depth=depth, limit=limit, with_wallets=True)
 
 
 @router.get("/affiliates/{affiliate_id}/commissions", response_model=com.CommissionPage, summary="An affiliate's commission statement")
 def affiliate_commissions(
-    request: Request, affiliate_id: int, actor: Viewer, after: int = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    engine: EngineDep, affiliate_id: int, actor: Viewer, after: int = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> com.CommissionPage:
-    with Session(_engine(request)) as session:
+    with Session(engine) as session:
         _affiliate(session, affiliate_id)
         return com.commission_statement(session, affiliate_id, after=after, limit=limit)
 
 
-def _set_affiliate_status(request: Request, actor: Actor, affiliate_id: int, status: aff.AffiliateStatus, reason: str) -> aff.AffiliateView:
-    try:
-        with session_scope(_engine(request)) as session:
-            a = aff.set_status(session, actor, affiliate_id, status, reason)
-            return aff.affiliate_view(session, a)
-    except aff.AffiliateError as exc:
-        raise _affiliate_error(exc) from None
+def _set_affiliate_status(engine, actor: Actor, affiliate_id: int, status: aff.AffiliateStatus, reason: str) -> aff.AffiliateView:
+    with session_scope(engine) as session:
+        a = aff.set_status(session, actor, affiliate_id, status, reason)
+        return aff.affiliate_view(session, a)
 
 
 @router.post("/affiliates/{affiliate_id}/suspend", response_model=aff.AffiliateView, summary="Suspend: earns nothing (admin)")
-def suspend_affiliate(request: Request, affiliate_id: int, body: StatusChange, actor: Admin) -> aff.AffiliateView:
-    return _set_affiliate_status(request, actor, affiliate_id, aff.AffiliateStatus.SUSPENDED, body.reason)
+def suspend_affiliate(engine: EngineDep, affiliate_id: int, body: StatusChange, actor: Admin) -> aff.AffiliateView:
+    return _set_affiliate_status(engine, actor, affiliate_id, aff.AffiliateStatus.SUSPENDED, body.reason)
 
 
 @router.post("/affiliates/{affiliate_id}/reinstate", response_model=aff.AffiliateView, summary="Reinstate (admin)")
-def reinstate_affiliate(request: Request, affiliate_id: int, body: StatusChange, actor: Admin) -> aff.AffiliateView:
-    return _set_affiliate_status(request, actor, affiliate_id, aff.AffiliateStatus.ACTIVE, body.reason)
+def reinstate_affiliate(engine: EngineDep, affiliate_id: int, body: StatusChange, actor: Admin) -> aff.AffiliateView:
+    return _set_affiliate_status(engine, actor, affiliate_id, aff.AffiliateStatus.ACTIVE, body.reason)
 
 
 # --- commissions and audit ---------------------------------------------------------------------
 
 
 @router.get("/commissions", response_model=list[com.CommissionLine], summary="The commissions of one payment")
-def payment_commissions(request: Request, payment_ref: str, actor: Viewer) -> list[com.CommissionLine]:
-    with Session(_engine(request)) as session:
+def payment_commissions(engine: EngineDep, payment_ref: str, actor: Viewer) -> list[com.CommissionLine]:
+    with Session(engine) as session:
         return com.payment_commissions(session, payment_ref)
 
 
 @router.get("/audit", response_model=list[ops.AuditEntry], summary="The audit log, newest first (admin)")
 def audit_log(
-    request: Request,
+    engine: EngineDep,
     actor: Admin,
     before: int | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     target_type: str | None = None,
     target_id: str | None = None,
 ) -> list[ops.AuditEntry]:
-    with Session(_engine(request)) as session:
+    with Session(engine) as session:
         return ops.audit_entries(session, before_id=before, limit=limit, target_type=target_type, target_id=target_id)

@@ -21,8 +21,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
 from api.errors import ApiError
-from api.ratelimit import RateLimiter
 from models import affiliates as aff
 from core.columns import utcnow
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
@@ -107,18 +107,8 @@ class PaymentView(BaseModel):
     expires_at: datetime | None
 
 
-def _limiter(request: Request) -> RateLimiter:
-    state = request.app.state
-    if getattr(state, "limiter", None) is None:
-        state.limiter = RateLimiter(state.settings)
-    return state.limiter
-
-
 def _wallet(value: str) -> str:
-    try:
-        return aff.normalize_wallet(value)
-    except aff.AffiliateError as exc:
-        raise ApiError(422, "invalid_wallet", str(exc)) from None
+    return aff.normalize_wallet(value)
 
 
 def _program(session: Session, slug: str) -> Program:
@@ -143,42 +133,35 @@ def _check_referral(session: Session, program: Program, wallet: str, code: str |
         return {"status": "existing", "code": locked.code}
     if not code:
         return None
-    try:
-        code = aff.normalize_code(code)
-        aff.referrer_for(session, program, wallet, code)
-    except aff.AffiliateError as exc:
-        raise ApiError(422, exc.code, str(exc)) from None
+    code = aff.normalize_code(code)
+    aff.referrer_for(session, program, wallet, code)
     return {"status": "new", "code": code}
 
 
-def _explorer(request: Request, tx_hash: str | None) -> dict | None:
+def _explorer(explorer_url: str, tx_hash: str | None) -> dict | None:
     if not tx_hash:
         return None
-    base = request.app.state.settings.explorer_url.rstrip("/")
+    base = explorer_url.rstrip("/")
     return {"tx_hash": tx_hash, "url": f"{base}/tx/{tx_hash}" if base else None}
 
 
-def _status_view(request: Request, program: Program, row: Onboarding) -> StatusView:
+def _status_view(explorer_url: str, program: Program, row: Onboarding) -> StatusView:
     registered = None
     if row.token_id is not None:
-        registered = {"token_id": row.token_id, "mint": _explorer(request, row.mint_tx)}
+        registered = {"token_id": row.token_id, "mint": _explorer(explorer_url, row.mint_tx)}
     referral = None
     if row.referrer_wallet:
-        referral = {"referrer_wallet": row.referrer_wallet, "recorded": _explorer(request, row.referral_tx)}
+        referral = {"referrer_wallet": row.referrer_wallet, "recorded": _explorer(explorer_url, row.referral_tx)}
     paid = None
     if row.paid_amount_minor is not None:
         paid = {"rail": row.rail, "payment_ref": row.payment_ref, "amount_minor": row.paid_amount_minor, "asset": row.paid_asset}
     claimed = None
     if row.claim_tx:
-        claimed = {"sge_amount_minor": row.sge_amount_minor, "claim": _explorer(request, row.claim_tx)}
+        claimed = {"sge_amount_minor": row.sge_amount_minor, "claim": _explorer(explorer_url, row.claim_tx)}
     return StatusView(
         flow_id=row.flow_id, program=program.slug, wallet=row.wallet, state=row.state, state_since=row.state_since,
         reason=row.reason, registered=registered, referral=referral, paid=paid, claimed=claimed,
     )
-
-
-def _temporal(request: Request) -> Client:
-    return request.app.state.temporal
 
 
 def _temporal_error(exc: RPCError) -> ApiError:
@@ -193,14 +176,16 @@ def _temporal_error(exc: RPCError) -> ApiError:
 
 @router.post("/register", status_code=202, response_model=Registered, dependencies=[Depends(require_json)],
              summary="Register a wallet in a program (starts or joins its onboarding flow)")
-async def register(request: Request, body: RegisterRequest):
-    limiter = _limiter(request)
+async def register(
+    request: Request, body: RegisterRequest, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep,
+    limiter: LimiterDep,
+):
     await limiter.hit_ip("register_ip", request)
     wallet = _wallet(body.wallet)
     await limiter.hit_wallet("register_wallet", wallet)
 
     def read():
-        with Session(request.app.state.engine) as session:
+        with Session(engine) as session:
             program = _program(session, body.program)
             return program, _row(session, program, wallet), _check_referral(session, program, wallet, body.referral_code)
 
@@ -212,11 +197,11 @@ async def register(request: Request, body: RegisterRequest):
         done = Registered(flow_id=fid, program=program.slug, wallet=wallet, state=row.state, status_url=status_url, referral=referral)
         return JSONResponse(done.model_dump(mode="json"), status_code=200)
     try:
-        await _temporal(request).start_workflow(
+        await temporal.start_workflow(
             WORKFLOW_NAME,
             OnboardingInput(program=program.slug, wallet=wallet, referral_code=body.referral_code, source="api"),
             id=fid,
-            task_queue=request.app.state.settings.temporal_task_queue,
+            task_queue=settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,  # a repeat joins the running flow
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # after expiry/failure a new run may start
             search_attributes=TypedSearchAttributes([
@@ -233,25 +218,27 @@ async def register(request: Request, body: RegisterRequest):
 
 
 @router.get("/status", response_model=StatusView, summary="Where a wallet is: registered / paid / claimed (from the DB)")
-async def status(request: Request, program: str = Query(max_length=64), wallet: str = Query(max_length=64)):
+async def status(
+    engine: EngineDep, settings: SettingsDep, program: str = Query(max_length=64), wallet: str = Query(max_length=64)
+):
     checked = _wallet(wallet)
 
     def read():
-        with Session(request.app.state.engine) as session:
+        with Session(engine) as session:
             prog = session.exec(select(Program).where(Program.slug == program)).first()
             if prog is None:
                 raise ApiError(404, "unknown_program", f"no program {program!r}")
             row = _row(session, prog, checked)
             if row is None:
                 raise ApiError(404, "not_registered", "no registration for this wallet in this program")
-            return _status_view(request, prog, row)
+            return _status_view(settings.explorer_url, prog, row)
 
     return await run_in_threadpool(read)
 
 
-async def _update(request: Request, body: FlowRef, update: str, arg=None, result_type=None):
+async def _update(temporal: Client, body: FlowRef, update: str, arg=None, result_type=None):
     wallet = _wallet(body.wallet)
-    handle = _temporal(request).get_workflow_handle(flow_id(body.program, wallet))
+    handle = temporal.get_workflow_handle(flow_id(body.program, wallet))
     try:
         args = [] if arg is None else [arg]
         call = handle.execute_update(update, args=args, result_type=result_type, rpc_timeout=UPDATE_TIMEOUT)
@@ -271,8 +258,8 @@ async def _update(request: Request, body: FlowRef, update: str, arg=None, result
 
 @router.post("/payments", response_model=PaymentView, dependencies=[Depends(require_json)],
              summary="The flow's payment: hosted checkout URL and expiry (created by the flow)")
-async def payment(request: Request, body: FlowRef):
-    charge: Charge = await _update(request, body, UPDATE_PAYMENT, result_type=Charge)
+async def payment(body: FlowRef, temporal: TemporalDep):
+    charge: Charge = await _update(temporal, body, UPDATE_PAYMENT, result_type=Charge)
     return PaymentView(flow_id=flow_id(body.program, _wallet(body.wallet)), provider=charge.provider.value,
                        provider_ref=charge.provider_ref, hosted_url=charge.hosted_url, amount_minor=charge.amount_minor,
                        currency=charge.currency, expires_at=charge.expires_at)
@@ -280,20 +267,20 @@ async def payment(request: Request, body: FlowRef):
 
 @router.post("/claims/prepare", response_model=OnchainSteps, dependencies=[Depends(require_json)],
              summary="Unsigned steps to pay on chain with USDC or USDT (includes the USDT approve-0 reset)")
-async def prepare_claim(request: Request, body: PrepareRequest):
-    await _limiter(request).hit_wallet("claims_wallet", _wallet(body.wallet))
-    return await _update(request, body, UPDATE_PREPARE_ONCHAIN, body.token, result_type=OnchainSteps)
+async def prepare_claim(body: PrepareRequest, temporal: TemporalDep, limiter: LimiterDep):
+    await limiter.hit_wallet("claims_wallet", _wallet(body.wallet))
+    return await _update(temporal, body, UPDATE_PREPARE_ONCHAIN, body.token, result_type=OnchainSteps)
 
 
 @router.post("/claims/record", status_code=202, dependencies=[Depends(require_json)],
              summary="Report the claim transaction (verified on chain; speeds up detection)")
-async def record_claim(request: Request, body: RecordRequest) -> dict:
+async def record_claim(body: RecordRequest, temporal: TemporalDep, limiter: LimiterDep) -> dict:
     wallet = _wallet(body.wallet)
-    await _limiter(request).hit_wallet("claims_wallet", wallet)
+    await limiter.hit_wallet("claims_wallet", wallet)
     if not TX_HASH_RE.match(body.tx_hash):
         raise ApiError(422, "invalid_tx_hash", "tx_hash must be 0x followed by 64 hex digits")
     fid = flow_id(body.program, wallet)
-    handle = _temporal(request).get_workflow_handle(fid)
+    handle = temporal.get_workflow_handle(fid)
     try:
         await handle.signal(SIGNAL_ONCHAIN, OnchainClaimHint(tx_hash=body.tx_hash.lower()))
     except RPCError as exc:

@@ -26,8 +26,11 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.deps import EngineDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from core.db import session_scope
 from core.logs import get_logger
@@ -73,34 +76,33 @@ def _delivered_headers(request: Request) -> dict[str, str]:
     return headers
 
 
-def _rejected(provider: PaymentProvider, exc: webhooks.WebhookRejected) -> ApiError:
+def _count_rejection(provider: PaymentProvider, exc: webhooks.WebhookRejected) -> None:
     WEBHOOK_EVENTS.labels(provider.value, "rejected").inc()
     log.warning("webhook_rejected", provider=provider.value, code=exc.code, reason=exc.message)
-    return ApiError(exc.status, exc.code, exc.message)
 
 
 @router.post("/coinbase-commerce", summary="Coinbase Commerce charge events")
-async def coinbase_commerce(request: Request):
+async def coinbase_commerce(request: Request, settings: SettingsDep, engine: EngineDep, temporal: TemporalDep):
     provider = PaymentProvider.COINBASE_COMMERCE
     body = await _raw_json_body(request, provider)
-    secret = _secret(request.app.state.settings.coinbase_commerce_webhook_secret)
     try:
-        event = webhooks.verified_event(provider, secret, body, request.headers)
+        event = webhooks.verified_event(provider, _secret(settings.coinbase_commerce_webhook_secret), body, request.headers)
     except webhooks.WebhookRejected as exc:
-        raise _rejected(provider, exc) from None
-    return await _hand_off(request, event, body)
+        _count_rejection(provider, exc)
+        raise
+    return await _hand_off(engine, temporal, event, body)
 
 
 @router.post("/coinbase-business", summary="Coinbase Business payment-link events")
-async def coinbase_business(request: Request):
+async def coinbase_business(request: Request, settings: SettingsDep, engine: EngineDep, temporal: TemporalDep):
     provider = PaymentProvider.COINBASE_BUSINESS
     body = await _raw_json_body(request, provider)
-    secret = _secret(request.app.state.settings.coinbase_business_webhook_secret)
     try:
-        event = webhooks.verified_event(provider, secret, body, _delivered_headers(request))
+        event = webhooks.verified_event(provider, _secret(settings.coinbase_business_webhook_secret), body, _delivered_headers(request))
     except webhooks.WebhookRejected as exc:
-        raise _rejected(provider, exc) from None
-    return await _hand_off(request, event, body)
+        _count_rejection(provider, exc)
+        raise
+    return await _hand_off(engine, temporal, event, body)
 
 
 def _lookup(engine, event: PaymentEvent):
@@ -113,9 +115,8 @@ def _lookup(engine, event: PaymentEvent):
         return False, (payment.flow_id if payment is not None else None)
 
 
-async def _hand_off(request: Request, event: PaymentEvent, body: bytes) -> dict:
+async def _hand_off(engine: Engine, temporal: Client, event: PaymentEvent, body: bytes) -> dict:
     provider = event.provider.value
-    engine = request.app.state.engine
     digest = hashlib.sha256(body).hexdigest()
     bound = {"provider": provider, "event_id": event.event_id, "event_type": event.event_type, "provider_ref": event.provider_ref}
 
@@ -132,7 +133,7 @@ async def _hand_off(request: Request, event: PaymentEvent, body: bytes) -> dict:
 
     outcome = WebhookOutcome.HANDED_OFF
     try:
-        handle = request.app.state.temporal.get_workflow_handle(flow_id)
+        handle = temporal.get_workflow_handle(flow_id)
         await handle.signal(PAYMENT_EVENT_SIGNAL, event, rpc_timeout=SIGNAL_TIMEOUT)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from core.logs import configure_logging
+from core.errors import DomainError
 from core.settings import ConfigError, Settings, get_settings
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,6 +29,11 @@ def fail(message: str, code: int = 2) -> None:
     hard_exit(code)
 
 
+def fail_domain(exc: DomainError) -> None:
+    """The one translation of a domain error at the CLI edge: `error: <code>: <message>`, exit 1."""
+    fail(f"{exc.code}: {exc.message}", code=1)
+
+
 def hard_exit(code: int) -> None:
     """Exit without interpreter teardown: the Temporal SDK can crash at exit (sdk-python#300)."""
     sys.stdout.flush()
@@ -40,5 +46,7 @@ def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run(coro)
     except ConfigError as exc:
         fail(str(exc))
+    except DomainError as exc:
+        fail_domain(exc)
     except KeyboardInterrupt:
         hard_exit(130)

@@ -89,10 +89,7 @@ def _act(flow_id: str, action: str, reason: str, run) -> None:
         client = await connect(settings)
         return await run(client, settings, program.slug, row.wallet)
 
-    try:
-        result = run_async(go())
-    except flow_ops.FlowActionError as exc:
-        fail(f"{exc.code}: {exc}", code=1)
+    result = run_async(go())
     with session_scope(engine) as session:
         audit(session, _actor(), f"flow.{action}", "flow", flow_id, {"state": row.state}, {"reason": reason, "result": result})
     out.print(f"{action}: {flow_id} {result or ''}")

@@ -79,10 +79,7 @@ def statement(
 ) -> None:
     """An account's postings, oldest first, with the running balance."""
     with Session(_engine()) as session:
-        try:
-            st = ledger.statement(session, account, _asset(asset), after=after, limit=limit)
-        except ledger.UnknownAccount as exc:
-            fail(str(exc))
+        st = ledger.statement(session, account, _asset(asset), after=after, limit=limit)
     scale = st.asset.scale
     table = Table(title=f"{st.account} ({st.asset.value}), opening {format_amount(st.opening_balance, scale)}")
     for column in ("posting", "time", "kind", "transaction", "amount", "balance"):

@@ -10,7 +10,8 @@ from sqlalchemy.exc import OperationalError
 from cli import bench, contracts, db, demo, dev, flows, relayer
 from cli import sandbox as sandbox_cli
 from cli import ledger as ledger_cli, operators as operators_cli, programs as programs_cli
-from cli.common import fail, hard_exit, out, run_async, settings_and_logs
+from cli.common import fail, fail_domain, hard_exit, out, run_async, settings_and_logs
+from core.errors import DomainError
 from core.settings import ConfigError, Settings, env_name
 
 app = typer.Typer(
@@ -117,6 +118,8 @@ def main() -> None:
         app()
     except ConfigError as exc:
         fail(str(exc))
+    except DomainError as exc:
+        fail_domain(exc)
     except OperationalError as exc:
         fail(f"DATABASE_URL: cannot connect ({str(exc.orig).splitlines()[0][:200]})")
     except SystemExit as exc:

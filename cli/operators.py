@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from sqlmodel import Session
 
-from cli.common import fail, out, settings_and_logs
+from cli.common import out, settings_and_logs
 from models import operators as ops
 from core.db import get_engine, session_scope
 
@@ -41,11 +41,8 @@ def create(
     role: list[ops.Role] = typer.Option(..., "--role", "-r", help="admin, approver or viewer (repeatable)."),
 ) -> None:
     """Create an operator and print their API key once."""
-    try:
-        with session_scope(_engine()) as session:
-            view, key = ops.create_operator(session, cli_actor(), name, [r.value for r in role])
-    except ops.OperatorError as exc:
-        fail(str(exc))
+    with session_scope(_engine()) as session:
+        view, key = ops.create_operator(session, cli_actor(), name, [r.value for r in role])
     _print_key(view, key)
 
 
@@ -63,11 +60,8 @@ def list_() -> None:
 
 
 def _change(fn, ident: str, *args):
-    try:
-        with session_scope(_engine()) as session:
-            return fn(session, cli_actor(), ident, *args)
-    except ops.OperatorError as exc:
-        fail(str(exc))
+    with session_scope(_engine()) as session:
+        return fn(session, cli_actor(), ident, *args)
 
 
 @app.command()

@@ -54,11 +54,8 @@ def create(
         )
     except ValidationError as exc:
         fail(_invalid(exc))
-    try:
-        with session_scope(_engine()) as session:
-            view = prg.program_view(prg.create_program(session, cli_actor(), data))
-    except prg.ProgramError as exc:
-        fail(str(exc))
+    with session_scope(_engine()) as session:
+        view = prg.program_view(prg.create_program(session, cli_actor(), data))
     _show(view)
 
 
@@ -82,10 +79,7 @@ def list_() -> None:
 def show(slug: str) -> None:
     """Show one program."""
     with Session(_engine()) as session:
-        try:
-            _show(prg.program_view(prg.require_program(session, slug)))
-        except prg.ProgramError as exc:
-            fail(str(exc))
+        _show(prg.program_view(prg.require_program(session, slug)))
 
 
 @app.command()
@@ -110,9 +104,6 @@ def update(
         changes = prg.ProgramUpdate(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         fail(_invalid(exc))
-    try:
-        with session_scope(_engine()) as session:
-            view = prg.program_view(prg.update_program(session, cli_actor(), slug, changes))
-    except prg.ProgramError as exc:
-        fail(str(exc))
+    with session_scope(_engine()) as session:
+        view = prg.program_view(prg.update_program(session, cli_actor(), slug, changes))
     _show(view)

@@ -16,15 +16,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from core.columns import utcnow
+from core.errors import Conflict
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import WORKFLOW_NAME, FlowState, OnboardingInput
 
 
-class FlowActionError(Exception):
-    def __init__(self, code: str, message: str, status: int = 409):
-        super().__init__(message)
-        self.code = code
-        self.status = status
+class FlowActionError(Conflict):
+    """An operator action that does not fit the flow's current state (e.g. retry while running)."""
 
 
 async def describe(client: Client, flow_id: str):
@@ -34,7 +32,7 @@ async def describe(client: Client, flow_id: str):
 async def terminate(client: Client, flow_id: str, reason: str) -> None:
     desc = await describe(client, flow_id)
     if desc.status != WorkflowExecutionStatus.RUNNING:
-        raise FlowActionError("flow_not_running", f"{flow_id} is {desc.status.name.lower()}, not running")
+        raise FlowActionError(f"{flow_id} is {desc.status.name.lower()}, not running", code="flow_not_running")
     await client.get_workflow_handle(flow_id).terminate(reason=reason)
 
 
@@ -43,7 +41,7 @@ async def retry(client: Client, flow_id: str, program: str, wallet: str, task_qu
     try:
         desc = await describe(client, flow_id)
         if desc.status == WorkflowExecutionStatus.RUNNING:
-            raise FlowActionError("flow_running", f"{flow_id} is still running: reset it instead")
+            raise FlowActionError(f"{flow_id} is still running: reset it instead", code="flow_running")
     except FlowActionError:
         raise
     except Exception:  # noqa: BLE001 - no run at all: starting one is what retry means
@@ -70,7 +68,7 @@ async def reset(client: Client, flow_id: str, reason: str, *, to: str = "last") 
     completed = [e.event_id async for e in handle.fetch_history_events()
                  if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
     if not completed:
-        raise FlowActionError("nothing_to_reset", f"{flow_id} has no completed workflow task yet")
+        raise FlowActionError(f"{flow_id} has no completed workflow task yet", code="nothing_to_reset")
     point = completed[0] if to == "first" else completed[-1]
     resp = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
         namespace=client.namespace,
