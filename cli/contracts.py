@@ -40,7 +40,8 @@ def build(check: bool = typer.Option(False, "--check", help="Only compare a fres
     out.print(f"built {len(names)} contracts: {', '.join(names)}")
 
 
-def _deployer_key(settings: Settings) -> str:
+def deployer_key(settings: Settings) -> str:
+    """The contracts' admin key: configured, or anvil's funded dev account on a local chain."""
     if settings.deployer_private_key is not None:
         key = settings.deployer_private_key.get_secret_value()
     elif settings.is_local_chain:
@@ -69,7 +70,7 @@ def deploy_with_settings(
     w3 = connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
     return deploy_all(
         w3,
-        Account.from_key(_deployer_key(settings)),
+        Account.from_key(deployer_key(settings)),
         _relayer_address(settings, relayer),
         settings.deployments_dir,
         chain_id=settings.chain_id,
