@@ -31,13 +31,15 @@ def test_deploy_twice_show_and_relayer_status(anvil_factory, tmp_path):
         "SGE_DATABASE_URL": f"sqlite:///{tmp_path / 'sge.db'}",
         "SGE_LOG_FORMAT": "console",
     }
-    first = sge("contracts", "deploy", env=env)
+    approvers = [Account.create().address for _ in range(2)]
+    first = sge("contracts", "deploy", "--approver", approvers[0], "--approver", approvers[1], env=env)
     assert first.returncode == 0, first.stderr
     assert "chain 31337: deployed" in first.stdout and "SGEClaim" in first.stdout
     second = sge("contracts", "deploy", env=env)
     assert second.returncode == 0 and "already deployed (nothing sent)" in second.stdout
     shown = load_manifest(tmp_path / "home" / "deployments", node.chain_id)
     assert shown.relayer == relayer.address and {"SGEID", "SGEClaim"} <= set(shown.contracts)
+    assert shown.params["payout_approvers"] == ",".join(approvers)
 
     migrate.upgrade(make_engine(env["SGE_DATABASE_URL"]))  # in-process: saves a CLI start-up
     poor = sge("relayer", "status", "--json", env=env)
