@@ -13,9 +13,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from web3 import Web3
 
-from contracts.abi import encode_call, ref_to_bytes32
+from contracts.abi import encode_call, hexstr, program_id, ref_to_bytes32
 from contracts.manifest import Manifest, load_manifest
-from contracts.reads import ClaimEvent, call_view, find_claims
+from contracts.reads import ClaimEvent, call_view, claim_ref_of, find_claim, find_claims
 from contracts.rpc import connect, lean
 from models import affiliates, commissions, ledger
 from core.columns import utcnow
@@ -114,19 +114,18 @@ class OnboardingActivities:
             row.referrer_wallet = att.referrer_wallet
             row.updated_at = utcnow()
             session.add(row)
-            program_id = program.id
+            row_program_id = program.id
         token_id = int(self._view("SGEID", "tokenOf", inp.wallet))
-        already = None
-        if self._view("SGEClaim", "claimed", inp.wallet):
-            claims = find_claims(self.w3, self.manifest.address("SGEClaim"), inp.wallet, from_block=self.manifest.deploy_block)
-            already = claims[0].tx_hash if claims else None
+        key = program_id(inp.program)
+        claim = find_claim(self.w3, self.manifest.address("SGEClaim"), key, inp.wallet, from_block=self.manifest.deploy_block)
         return BeginResult(
-            program_id=program_id,
+            program_id=row_program_id,
+            program_key=hexstr(key),
             referrer_wallet=att.referrer_wallet,
             attribution=att.status if not att.ignored_code else "ignored_later_code",
             token_id=token_id or None,
-            referral_on_chain=self._view("AffiliateRegistry", "referrerOf", inp.wallet) != ZERO_ADDRESS,
-            already_claimed_tx=already,
+            referral_on_chain=self._view("AffiliateRegistry", "referrerOf", key, inp.wallet) != ZERO_ADDRESS,
+            already_claimed_tx=claim.tx_hash if claim else None,
             from_block=self.w3.eth.block_number,
         )
 
@@ -151,9 +150,11 @@ class OnboardingActivities:
         """The unsigned transactions the user's wallet sends: [approve 0 (USDT reset)], [approve fee], claim."""
         token = self._stablecoin(req.token)
         claim = self.manifest.address("SGEClaim")
-        fee = int(self._view("SGEClaim", "feeOf", token))
+        key = program_id(req.program)
+        fee = int(self._view("SGEClaim", "feeOf", key, token))
         if fee == 0:
-            raise ApplicationError(f"{req.token} is not accepted by the claim contract", type="BadToken", non_retryable=True)
+            raise ApplicationError(f"{req.token} is not accepted by the claim contract for program {req.program!r}",
+                                   type="BadToken", non_retryable=True)
         token_contract = "TestUSDT" if req.token == "USDT" else "TestUSDC"  # ERC-20 ABI; both are standard
         allowance = int(call_view(self.w3, token_contract, token, "allowance", req.wallet, claim)[0])
         balance = int(call_view(self.w3, token_contract, token, "balanceOf", req.wallet)[0])
@@ -167,7 +168,7 @@ class OnboardingActivities:
             steps.append(TxStep(description=f"approve {fee} {req.token} units for the claim contract", to=token,
                                 data=_hex(encode_call(token_contract, "approve", claim, fee))))
         steps.append(TxStep(description="claim: pay the fee and receive SGE", to=claim,
-                            data=_hex(encode_call("SGEClaim", "claim", token, ref))))
+                            data=_hex(encode_call("SGEClaim", "claim", key, token, ref))))
         return OnchainSteps(token=req.token, token_address=token, claim_contract=claim, fee_minor=fee,
                             allowance_minor=allowance, balance_minor=balance, payment_ref_bytes32=_hex(ref), steps=steps)
 
@@ -178,16 +179,19 @@ class OnboardingActivities:
         Not found yet → a retryable failure: Temporal's retry policy is the polling loop.
         """
         claim_address = self.manifest.address("SGEClaim")
+        key = program_id(req.program)
         latest = self.w3.eth.block_number
         final_block = latest - self.settings.confirmations + 1
         found: ClaimEvent | None = None
         if req.tx_hash:
-            found = self._claim_in_tx(req.tx_hash, claim_address, req.wallet)
+            found = self._claim_in_tx(req.tx_hash, claim_address, key, req.wallet)
         if found is None:
-            if not self._view("SGEClaim", "claimed", req.wallet):  # one cheap call before any log scan
+            ref = claim_ref_of(self.w3, claim_address, key, req.wallet)  # one cheap call before any log scan
+            if ref is None:
                 raise ApplicationError("no claim on chain for this wallet yet", type=NOT_YET)
-            # One claim per wallet ever, so the wallet's Claimed event is this flow's, whenever it was sent.
-            events = find_claims(self.w3, claim_address, req.wallet, from_block=self.manifest.deploy_block)
+            # One claim per (program, wallet) ever, so its Claimed event is this flow's, whenever it was sent.
+            events = find_claims(self.w3, claim_address, req.wallet, program_id=key, payment_ref=ref,
+                                 from_block=self.manifest.deploy_block)
             found = events[0] if events else None
         if found is None:
             raise ApplicationError("claim not indexed yet", type=NOT_YET)
@@ -201,14 +205,15 @@ class OnboardingActivities:
         return Paid(rail=Rail.ONCHAIN, payment_ref=f"onchain:{found.tx_hash}:{found.log_index}", amount_minor=found.fee,
                     asset=symbol, onchain_tx=found.tx_hash, sge_amount_minor=found.amount)
 
-    def _claim_in_tx(self, tx_hash: str, claim_address: str, wallet: str) -> ClaimEvent | None:
+    def _claim_in_tx(self, tx_hash: str, claim_address: str, key: bytes, wallet: str) -> ClaimEvent | None:
         try:
             receipt = self.w3.eth.get_transaction_receipt(tx_hash)
         except Exception:  # noqa: BLE001 - unknown / malformed hash: fall back to the log scan
             return None
         if receipt is None or receipt["status"] != 1:
             return None
-        events = find_claims(self.w3, claim_address, wallet, from_block=receipt["blockNumber"], to_block=receipt["blockNumber"])
+        events = find_claims(self.w3, claim_address, wallet, program_id=key, from_block=receipt["blockNumber"],
+                             to_block=receipt["blockNumber"])
         return next((e for e in events if e.tx_hash.lower() == tx_hash.lower()), None)
 
     # --- ledger --------------------------------------------------------------------------------------

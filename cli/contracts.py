@@ -40,7 +40,8 @@ def build(check: bool = typer.Option(False, "--check", help="Only compare a fres
     out.print(f"built {len(names)} contracts: {', '.join(names)}")
 
 
-def _deployer_key(settings: Settings) -> str:
+def deployer_key(settings: Settings) -> str:
+    """The contracts' admin key: configured, or anvil's funded dev account on a local chain."""
     if settings.deployer_private_key is not None:
         key = settings.deployer_private_key.get_secret_value()
     elif settings.is_local_chain:
@@ -60,7 +61,7 @@ def _relayer_address(settings: Settings, relayer: str | None) -> str:
 
 def deploy_with_settings(
     settings: Settings, *, relayer: str | None = None, treasury: str | None = None, confirm_mainnet: bool = False,
-    on_tx: Any = None,
+    approvers: list[str] | None = None, on_tx: Any = None,
 ):
     """Deploy (or find) the contracts for `settings`' chain; returns contracts.deploy.DeployResult."""
     from contracts.deploy import DeployParams, deploy_all
@@ -69,13 +70,13 @@ def deploy_with_settings(
     w3 = connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
     return deploy_all(
         w3,
-        Account.from_key(_deployer_key(settings)),
+        Account.from_key(deployer_key(settings)),
         _relayer_address(settings, relayer),
         settings.deployments_dir,
         chain_id=settings.chain_id,
         local_chain=settings.is_local_chain,
         confirm_mainnet=confirm_mainnet,
-        params=DeployParams(treasury=treasury),
+        params=DeployParams(treasury=treasury, payout_approvers=list(approvers or [])),
         on_tx=on_tx,
     )
 
@@ -85,6 +86,7 @@ def deploy(
     confirm_mainnet: bool = typer.Option(False, "--confirm-mainnet", help="Required to deploy on chain id 1."),
     relayer: str = typer.Option(None, help="Relayer address to grant roles to (default: the configured relayer key's)."),
     treasury: str = typer.Option(None, help="Treasury for claim fees and SGE supply (default: the deployer)."),
+    approvers: list[str] = typer.Option(None, "--approver", help="A payout approver's address (repeatable; none: add later)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Deploy every contract, grant the relayer its roles and fund them; idempotent per chain."""
@@ -94,7 +96,7 @@ def deploy(
     settings = settings_and_logs("cli", fmt="console")
     try:
         result = deploy_with_settings(
-            settings, relayer=relayer, treasury=treasury, confirm_mainnet=confirm_mainnet,
+            settings, relayer=relayer, treasury=treasury, confirm_mainnet=confirm_mainnet, approvers=approvers,
             on_tx=None if as_json else lambda label, tx: out.print(f"  {label}: {tx}"),
         )
     except (DeployError, RpcError) as exc:

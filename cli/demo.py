@@ -26,8 +26,8 @@ from sqlmodel import Session
 
 from cli import devstack
 from cli.common import console, hard_exit, out, settings_and_logs
-from cli.dev import bring_up, local_stack_settings, wait_for_stop
-from contracts.abi import encode_call
+from cli.dev import bring_up, local_stack_settings, sync_programs, wait_for_stop
+from contracts.abi import encode_call, program_id
 from contracts.manifest import Manifest, load_manifest
 from contracts.reads import call_view
 from contracts.rpc import connect
@@ -148,7 +148,7 @@ class DemoClient:
         faucet = anvil_accounts()[0]  # the deployer: admin/minter of the test stablecoins
         self._send(faucet, user.address, "0x", value=10**17)
         usdt = self.manifest.address("TestUSDT")
-        fee = int(call_view(self.w3, "SGEClaim", self.manifest.address("SGEClaim"), "feeOf", usdt)[0])
+        fee = int(call_view(self.w3, "SGEClaim", self.manifest.address("SGEClaim"), "feeOf", program_id(DEMO_PROGRAM), usdt)[0])
         self._send(faucet, usdt, "0x" + encode_call("TestUSDT", "mint", user.address, fee).hex())
         # A leftover allowance below the fee: USDT would refuse approve(fee) on top of it.
         self._send(user, usdt, "0x" + encode_call("TestUSDT", "approve", self.manifest.address("SGEClaim"), 1).hex())
@@ -164,17 +164,19 @@ class DemoClient:
 
 
 def ensure_demo_program(settings: Settings, manifest: Manifest) -> None:
+    """The demo program in the database and its claim config on chain (amount, fee per stablecoin)."""
     engine = get_engine(settings.db_url)
     with session_scope(engine) as session:
         if get_program(session, DEMO_PROGRAM) is None:
             create_program(session, Actor(name="sge demo"), ProgramCreate(
                 slug=DEMO_PROGRAM, name="SGE demo program", treasury_address=manifest.treasury,
                 payment_provider=PaymentProvider.COINBASE_COMMERCE))
+    sync_programs(settings, [DEMO_PROGRAM])
 
 
 async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
     manifest = load_manifest(settings.deployments_dir, settings.chain_id)
-    ensure_demo_program(settings, manifest)
+    await asyncio.to_thread(ensure_demo_program, settings, manifest)  # sends transactions: off the loop
     report = DemoReport(api=settings.api_base_url, web_ui=f"{settings.temporal_web_url}/namespaces/{settings.temporal_namespace}/workflows")
     async with httpx.AsyncClient(timeout=30) as http:
         client = DemoClient(settings, manifest, http)

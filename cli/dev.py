@@ -19,15 +19,18 @@ from web3 import Web3
 
 from cli import devstack
 from cli.common import console, fail, hard_exit, out, settings_and_logs
-from cli.contracts import dev_deploy_step
+from cli.contracts import deployer_key, dev_deploy_step
 from cli.sandbox import start_payments_sandbox
+from contracts.deploy import sync_program
 from contracts.manifest import load_manifest
+from contracts.rpc import connect as connect_rpc
 from core import migrate
 from models import ledger
 from core.db import get_engine, session_scope
 from core.devchain import anvil_accounts
 from core.logs import get_logger
 from core.settings import ConfigError, Settings
+from models.programs import list_programs
 from temporal.client import connect
 from temporal.devserver import dev_server_command
 from temporal.search_attributes import missing_search_attributes
@@ -144,6 +147,28 @@ async def _opening_balances(_sup: devstack.Supervisor, settings: Settings, info:
     info.add("ledger", "opening balances", "deployment funding posted (equity:capital)")
 
 
+def sync_programs(settings: Settings, slugs: list[str] | None = None) -> dict[str, str]:
+    """Local chain: write each program's claim amount, fee (USD = 6-decimal stablecoin units) and
+    active flag into the claim contract, as the contracts' admin (the deployer). Only differences are
+    sent; returns {step: tx hash}. `slugs` None = every program in the database."""
+    manifest = load_manifest(settings.deployments_dir, settings.chain_id)
+    w3 = connect_rpc(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
+    admin = Account.from_key(deployer_key(settings))
+    with session_scope(get_engine(settings.db_url)) as session:
+        programs = [(p.slug, p.claim_amount_minor, p.fee_usd_minor, p.active) for p in list_programs(session)
+                    if slugs is None or p.slug in slugs]
+    sent: dict[str, str] = {}
+    for slug, claim_amount, fee, active in programs:
+        sent.update(sync_program(w3, admin, manifest, slug, claim_amount, fee, active=active))
+    return sent
+
+
+async def _sync_programs(_sup: devstack.Supervisor, settings: Settings, info: StackInfo) -> None:
+    """Programs already in the database get their on-chain claim config (a fresh chain has none)."""
+    sent = await asyncio.to_thread(sync_programs, settings)
+    info.add("programs", "claim contract", f"on-chain config synced ({len(sent)} transactions)")
+
+
 async def _fund_relayer(_sup: devstack.Supervisor, settings: Settings, info: StackInfo) -> None:
     """Dev only: the deployer (anvil's funded account) tops the relayer up with a real transfer."""
     key_file = _dev_relayer_key(settings)
@@ -197,7 +222,8 @@ async def _start_api(sup: devstack.Supervisor, settings: Settings, info: StackIn
 
 
 # The stack, in start order. Later capabilities insert their steps (contracts, payment sandbox).
-STEPS = [_start_temporal, _start_anvil, _fund_relayer, dev_deploy_step, _opening_balances, start_payments_sandbox, _start_worker, _start_api]
+STEPS = [_start_temporal, _start_anvil, _fund_relayer, dev_deploy_step, _sync_programs, _opening_balances,
+         start_payments_sandbox, _start_worker, _start_api]
 
 
 def _print_summary(info: StackInfo) -> None:

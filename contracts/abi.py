@@ -6,7 +6,7 @@ EIP-55 strings, bytes as 0x-hex strings, integers as int, tuples as lists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -174,26 +174,28 @@ def encode_call(contract: str, fn: str, *args: Any) -> bytes:
 
 
 # --- typed shortcuts for the calls the platform's workflows make ------------------------------------
+def program_id(slug: str) -> bytes:
+    """A program's on-chain id: keccak256 of its slug's UTF-8 bytes (`keccak256(bytes(slug))`)."""
+    if not slug:
+        raise AbiError("empty program slug")
+    return keccak(text=slug)
+
+
 def mint_identity(to: str) -> bytes:
     return encode_call("SGEID", "mint", to)
 
 
-def register_referral(child: str, referrer: str) -> bytes:
-    return encode_call("AffiliateRegistry", "registerReferral", child, referrer)
+def register_referral(program: bytes, child: str, referrer: str) -> bytes:
+    return encode_call("AffiliateRegistry", "registerReferral", program, child, referrer)
 
 
-def deliver_claim(wallet: str, payment_id: str | bytes) -> bytes:
-    return encode_call("SGEClaim", "deliverClaim", wallet, ref_to_bytes32(payment_id))
+def deliver_claim(program: bytes, wallet: str, payment_id: str | bytes) -> bytes:
+    return encode_call("SGEClaim", "deliverClaim", program, wallet, ref_to_bytes32(payment_id))
 
 
-def pay(payout_id: str | bytes, token: str, to: str, amount: int) -> bytes:
-    return encode_call("AffiliatePayout", "pay", ref_to_bytes32(payout_id), token, to, amount)
-
-
-def pay_batch(token: str, lines: Iterable[tuple[str | bytes, str, int]]) -> bytes:
-    """`lines` are (payout id, recipient, amount)."""
-    encoded = [(ref_to_bytes32(pid), to, amount) for pid, to, amount in lines]
-    return encode_call("AffiliatePayout", "payBatch", token, encoded)
+def claim(program: bytes, pay_token: str, payment_ref: str | bytes) -> bytes:
+    """The user's own claim transaction (sent from the user's wallet, never the relayer)."""
+    return encode_call("SGEClaim", "claim", program, pay_token, ref_to_bytes32(payment_ref))
 
 
 # --- reverts -----------------------------------------------------------------------------------------
@@ -232,6 +234,20 @@ def decode_revert(data: str | bytes | None) -> str:
     except Exception:  # malformed body: fall through to the raw form
         pass
     return f"reverted with data 0x{raw.hex()}"
+
+
+# Reverts the same call may get past later: the contract is paused, or the claim inventory is
+# topped up. Every other custom error of ours is permanent for that call.
+TEMPORARY_REVERTS = frozenset({"EnforcedPause", "InsufficientInventory"})
+
+
+def revert_name(reason: str) -> str:
+    """The error's name in a `decode_revert` string: `AlreadyClaimed(...)` → `AlreadyClaimed`."""
+    return reason.split("(", 1)[0].strip()
+
+
+def is_temporary_revert(reason: str) -> bool:
+    return revert_name(reason) in TEMPORARY_REVERTS
 
 
 def revert_data_from_exception(exc: BaseException) -> str | None:

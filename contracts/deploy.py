@@ -6,7 +6,10 @@ its state, so the old manifest is stale) and the manifest is replaced. Mainnet (
 refused unless the caller passes `confirm_mainnet=True`.
 
 The relayer's roles are granted in the constructors (it is a constructor argument), so there is no
-window in which the contracts exist without them.
+window in which the contracts exist without them. The payout approvers are registered right after
+(an empty set is allowed: then no batch can be approved until the admin adds approvers).
+
+Claim amounts and fees are per program: `sync_program` writes one program's on-chain config.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from contracts import load_artifact
-from contracts.abi import ContractAbi, contract_abi, decode_revert, revert_data_from_exception
+from contracts.abi import ContractAbi, contract_abi, decode_revert, program_id, revert_data_from_exception
 from contracts.manifest import DeployedContract, Manifest, load_manifest, manifest_path, save_manifest
+from contracts.reads import call_view
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +52,17 @@ class DeployParams:
     treasury: str | None = None  # receives claim fees and the SGE not put in the claim contract; default deployer
     sge_supply: int = 1_000_000_000 * 10**18
     claim_inventory: int = 10_000_000 * 10**18
-    claim_amount: int = 1_000 * 10**18
-    claim_fee: int = 100 * 10**6  # 100 USD in a 6-decimal stablecoin
     payout_cap_per_tx: int = 100_000 * 10**6
     payout_funding: int = 1_000_000 * 10**6  # TestUSDC put in AffiliatePayout on local chains
+    # A payout batch of this total or more needs the higher approval count (3 instead of 2).
+    payout_high_value_total: int = 10_000 * 10**6
+    payout_approvers: list[str] = field(default_factory=list)  # addresses of the people who sign batches
     base_uri: str = ""
     stablecoins: dict[str, str] = field(default_factory=dict)  # symbol -> address (non-local chains)
 
     def as_strings(self) -> dict[str, str]:
-        return {k: str(v) for k, v in self.__dict__.items() if k != "stablecoins" and v is not None}
+        values = {k: v for k, v in self.__dict__.items() if k not in ("stablecoins", "payout_approvers") and v is not None}
+        return {**{k: str(v) for k, v in values.items()}, "payout_approvers": ",".join(self.payout_approvers)}
 
 
 @dataclass
@@ -174,10 +180,13 @@ def deploy_all(
     contracts["SGEToken"] = sender.deploy("SGEToken", admin, params.sge_supply)
     contracts["SGEID"] = sender.deploy("SGEID", admin, relayer, params.base_uri)
     contracts["AffiliateRegistry"] = sender.deploy("AffiliateRegistry", admin, relayer)
-    contracts["AffiliatePayout"] = sender.deploy("AffiliatePayout", admin, relayer)
-    contracts["SGEClaim"] = sender.deploy(
-        "SGEClaim", admin, relayer, contracts["SGEToken"].address, treasury, params.claim_amount
-    )
+    contracts["AffiliatePayout"] = sender.deploy("AffiliatePayout", admin, relayer, params.payout_high_value_total)
+    contracts["SGEClaim"] = sender.deploy("SGEClaim", admin, relayer, contracts["SGEToken"].address, treasury)
+    for approver in params.payout_approvers:
+        checksum = Web3.to_checksum_address(approver)
+        steps[f"payout approver {checksum}"] = sender.call(
+            f"payout approver {checksum}", contracts["AffiliatePayout"], "AffiliatePayout", "setApprover", checksum, True
+        )
 
     steps["fund SGEClaim inventory"] = sender.call(
         "fund SGEClaim", contracts["SGEToken"], "SGEToken", "transfer", contracts["SGEClaim"].address,
@@ -189,9 +198,6 @@ def deploy_all(
             "SGE to treasury", contracts["SGEToken"], "SGEToken", "transfer", treasury, rest
         )
     for symbol, token in sorted(stablecoins.items()):
-        steps[f"claim fee {symbol}"] = sender.call(
-            f"claim fee {symbol}", contracts["SGEClaim"], "SGEClaim", "setFee", token, params.claim_fee
-        )
         steps[f"payout cap {symbol}"] = sender.call(
             f"payout cap {symbol}", contracts["AffiliatePayout"], "AffiliatePayout", "setCap", token,
             params.payout_cap_per_tx,
@@ -215,3 +221,43 @@ def deploy_all(
     )
     path = save_manifest(deployments_dir, manifest)
     return DeployResult(manifest, path, deployed=True)
+
+
+STABLECOIN_DECIMALS = 6  # program fees are USD minor units; USDC and USDT map 1:1
+
+
+def sync_program(
+    w3: Web3,
+    admin: LocalAccount,
+    manifest: Manifest,
+    slug: str,
+    claim_amount_minor: int,
+    fee_minor: int,
+    *,
+    active: bool = True,
+    on_tx: Callable[[str, str], None] | None = None,
+) -> dict[str, str]:
+    """Make program `slug`'s on-chain config what the platform holds: its claim amount (SGE minor
+    units), active flag, and its fee (USD minor units) in every stablecoin of the manifest. Sends
+    only what differs, so calling it again is free; returns {step: tx hash} of what it sent.
+    `admin` must hold SGEClaim's admin role (the deployer, unless the role was handed over)."""
+    pid = program_id(slug)
+    claim = manifest.address("SGEClaim")
+    sender = _Sender(w3, admin, manifest.chain_id, on_tx)
+    target = DeployedContract(address=claim, tx_hash="", block_number=0)
+    sent: dict[str, str] = {}
+    current_amount, current_active = call_view(w3, "SGEClaim", claim, "programs", pid)
+    if (int(current_amount), bool(current_active)) != (claim_amount_minor, active):
+        label = f"program {slug}: claim amount {claim_amount_minor}, active {active}"
+        sent[label] = sender.call(label, target, "SGEClaim", "setProgram", pid, claim_amount_minor, active)
+    for key, token in sorted(manifest.params.items()):
+        if not key.startswith("stablecoin."):
+            continue
+        symbol = key.removeprefix("stablecoin.")
+        decimals = int(call_view(w3, "TestUSDC", token, "decimals")[0])  # any ERC-20 ABI reads decimals()
+        if decimals != STABLECOIN_DECIMALS:
+            raise DeployError(f"{symbol} at {token} has {decimals} decimals; program fees assume {STABLECOIN_DECIMALS}")
+        if int(call_view(w3, "SGEClaim", claim, "feeOf", pid, token)[0]) != fee_minor:
+            label = f"program {slug}: fee {fee_minor} {symbol}"
+            sent[label] = sender.call(label, target, "SGEClaim", "setProgramFee", pid, token, fee_minor)
+    return sent

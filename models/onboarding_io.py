@@ -30,6 +30,7 @@ class BeginResult(BaseModel):
 
     error: str = ""
     program_id: int | None = None
+    program_key: str = ""  # the program's on-chain id, keccak256(slug), as 0x-hex bytes32
     referrer_wallet: str | None = None
     attribution: str = ""  # new | existing | ignored_later_code | none
     token_id: int | None = None  # SGE-ID already held (a previous run minted it)

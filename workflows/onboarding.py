@@ -93,6 +93,7 @@ class OnboardingWorkflow:
         self._fid = ""
         self._token_id: int | None = None
         self._referrer: str | None = None
+        self._program_key = ""  # the program's on-chain id (0x-hex bytes32), from begin
         self._mint_tx: str | None = None
         self._referral_tx: str | None = None
         self._claim_tx: str | None = None
@@ -199,6 +200,7 @@ class OnboardingWorkflow:
         if begin.error:
             raise _Terminal(FlowState.FAILED, begin.error)
         self._referrer = begin.referrer_wallet
+        self._program_key = begin.program_key
 
         self._token_id = begin.token_id
         if self._token_id is None:  # one SGE-ID per wallet, ever: a later run reuses the first
@@ -216,7 +218,8 @@ class OnboardingWorkflow:
             await self._enter(FlowState.REFERRING)
             referral = await self._chain_call(
                 f"{self._fid}:referral", "record referral",
-                ContractCall(contract="AffiliateRegistry", function="registerReferral", args=[inp.wallet, self._referrer]),
+                ContractCall(contract="AffiliateRegistry", function="registerReferral",
+                             args=[self._program_key, inp.wallet, self._referrer]),
             )
             if referral.status == "failed":
                 raise _Terminal(FlowState.FAILED, f"referral reverted: {referral.revert_reason}")
@@ -263,7 +266,7 @@ class OnboardingWorkflow:
             await self._enter(FlowState.CLAIMING)
             claim = await self._chain_call(
                 f"{self._fid}:claim", "deliver claim",
-                ContractCall(contract="SGEClaim", function="deliverClaim", args=[inp.wallet, paid.payment_ref]),
+                ContractCall(contract="SGEClaim", function="deliverClaim", args=[self._program_key, inp.wallet, paid.payment_ref]),
             )
             if claim.status == "failed":
                 # Paid, but the wallet can no longer receive a claim (e.g. it claimed on chain in

@@ -13,14 +13,19 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
-from contracts.abi import DecodedLog, decode_log, decode_revert, encode_call, revert_data_from_exception
-from contracts.deploy import DeployParams, deploy_all
+from contracts.abi import DecodedLog, decode_log, decode_revert, encode_call, program_id, revert_data_from_exception
+from contracts.deploy import DeployParams, deploy_all, sync_program
 from contracts.manifest import Manifest
 from contracts.reads import call_view
 from contracts.rpc import connect
 from tests.support import AnvilProcess
 
 ETH = 10**18
+# Every deployment of the kit has this program active (1000 SGE per claim, 100 USD fee), so relayer
+# tests can deliver claims.
+KIT_PROGRAM = "kit"
+KIT_CLAIM_AMOUNT = 1000 * 10**18
+KIT_FEE = 100 * 10**6
 
 
 class NoRevert(AssertionError):
@@ -42,6 +47,13 @@ class Chain:
 
     def addr(self, name: str) -> str:
         return self.manifest.address(name)
+
+    def program(self, slug: str | None = None, *, amount: int = KIT_CLAIM_AMOUNT, fee: int = KIT_FEE,
+                active: bool = True) -> str:
+        """Configure a program on chain (a fresh one by default) and return its id as 0x-hex."""
+        slug = slug or f"p-{os.urandom(6).hex()}"
+        sync_program(self.w3, self.deployer, self.manifest, slug, amount, fee, active=active)
+        return "0x" + program_id(slug).hex()
 
     def new_account(self, eth: int = 10 * ETH) -> LocalAccount:
         """A fresh account funded through anvil's RPC: every test gets wallets nobody else touched."""
@@ -122,9 +134,11 @@ def deploy_chain(anvil: AnvilProcess, deployments_dir: Path, *, relayer: LocalAc
     result = deploy_all(
         w3, deployer, relayer.address, deployments_dir, chain_id=anvil.chain_id, local_chain=True, params=params
     )
-    return Chain(
+    chain = Chain(
         anvil=anvil, w3=w3, manifest=result.manifest, deployer=deployer, relayer=relayer, manifest_dir=deployments_dir
     )
+    chain.program(KIT_PROGRAM)
+    return chain
 
 
 def role(name: str) -> str:

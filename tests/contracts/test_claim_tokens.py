@@ -1,12 +1,15 @@
-"""SGEClaim (user claims paying USDC/USDT; relayer deliveries by payment id), SGEToken and the test
-stablecoins (TestUSDT behaves like mainnet USDT)."""
+"""SGEClaim (per-program claims: users pay USDC/USDT, the relayer delivers by payment id), SGEToken
+and the test stablecoins (TestUSDT behaves like mainnet USDT)."""
 
 from __future__ import annotations
 
 import os
 
-from contracts.abi import ref_to_bytes32
-from contracts.reads import find_claims
+import pytest
+
+from contracts.abi import is_temporary_revert, program_id, ref_to_bytes32
+from contracts.deploy import DeployError, sync_program
+from contracts.reads import claim_ref_of, find_claim, find_claims, find_claims_by_ref
 from tests.contracts.kit import Chain, unauthorized
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -26,160 +29,276 @@ def payer(chain: Chain, token: str, amount: int = 500 * USD):
 
 def test_claim_paying_usdc(chain: Chain):
     usdc, claim, treasury = chain.addr("TestUSDC"), chain.addr("SGEClaim"), chain.manifest.treasury
-    fee, amount = chain.view("SGEClaim", "feeOf", usdc), chain.view("SGEClaim", "claimAmount")
-    assert (fee, amount) == (100 * USD, 1000 * SGE)
+    program = chain.program()
+    fee = chain.view("SGEClaim", "feeOf", program, usdc)
+    assert fee == 100 * USD and chain.view("SGEClaim", "programs", program) == [1000 * SGE, True]
     wallet = payer(chain, "TestUSDC")
     treasury_before = chain.view("TestUSDC", "balanceOf", treasury)
     inventory_before = chain.view("SGEToken", "balanceOf", claim)
     chain.tx(wallet, "TestUSDC", "approve", claim, fee)
     payment_ref = ref()
-    receipt = chain.tx(wallet, "SGEClaim", "claim", usdc, payment_ref)
+    receipt = chain.tx(wallet, "SGEClaim", "claim", program, usdc, payment_ref)
     assert chain.event(receipt, "SGEClaim", "Claimed") == {
         "wallet": wallet.address,
+        "programId": program,
         "paymentRef": payment_ref,
         "token": usdc,
         "fee": fee,
-        "amount": amount,
+        "amount": 1000 * SGE,
     }
     assert chain.view("TestUSDC", "balanceOf", treasury) == treasury_before + fee
     assert chain.view("TestUSDC", "balanceOf", wallet.address) == 400 * USD
-    assert chain.view("SGEToken", "balanceOf", wallet.address) == amount
-    assert chain.view("SGEToken", "balanceOf", claim) == inventory_before - amount
-    assert chain.view("SGEClaim", "claimed", wallet.address) is True
+    assert chain.view("SGEToken", "balanceOf", wallet.address) == 1000 * SGE
+    assert chain.view("SGEToken", "balanceOf", claim) == inventory_before - 1000 * SGE
+    assert chain.view("SGEClaim", "claimRefOf", program, wallet.address) == payment_ref
+    assert chain.view("SGEClaim", "claimed", program, wallet.address) is True
+    # the user's ref is not a delivery payment id: nobody can burn one by front-running a delivery
+    assert chain.view("SGEClaim", "paymentUsed", payment_ref) is False
 
 
 def test_claim_with_usdt_from_a_non_zero_allowance(chain: Chain):
     """USDT refuses non-zero → non-zero approvals: the wallet must approve 0 first (the reset path)."""
     usdt, claim = chain.addr("TestUSDT"), chain.addr("SGEClaim")
-    fee = chain.view("SGEClaim", "feeOf", usdt)
+    program = chain.program()
+    fee = chain.view("SGEClaim", "feeOf", program, usdt)
     wallet = payer(chain, "TestUSDT")
     chain.tx(wallet, "TestUSDT", "approve", claim, 5 * USD)  # a stale, too-small allowance
     assert chain.revert(wallet, "TestUSDT", "approve", claim, fee) == f"AllowanceNotZero(spender={claim}, current={5 * USD})"
-    assert chain.revert(wallet, "SGEClaim", "claim", usdt, ref()) == (
+    assert chain.revert(wallet, "SGEClaim", "claim", program, usdt, ref()) == (
         f"InsufficientAllowance(spender={claim}, allowance={5 * USD}, needed={fee})"
     )
     chain.tx(wallet, "TestUSDT", "approve", claim, 0)
     chain.tx(wallet, "TestUSDT", "approve", claim, fee)
-    receipt = chain.tx(wallet, "SGEClaim", "claim", usdt, ref())
+    receipt = chain.tx(wallet, "SGEClaim", "claim", program, usdt, ref())
     event = chain.event(receipt, "SGEClaim", "Claimed")
-    assert (event["wallet"], event["token"], event["fee"]) == (wallet.address, usdt, fee)
+    assert (event["wallet"], event["programId"], event["token"], event["fee"]) == (wallet.address, program, usdt, fee)
     assert chain.view("TestUSDT", "balanceOf", wallet.address) == 400 * USD
     assert chain.view("TestUSDT", "allowance", wallet.address, claim) == 0
 
 
-def test_a_wallet_claims_once(chain: Chain):
+def test_a_wallet_claims_once_per_program(chain: Chain):
     usdc, claim = chain.addr("TestUSDC"), chain.addr("SGEClaim")
+    first, second = chain.program(), chain.program()
     wallet = payer(chain, "TestUSDC")
     chain.tx(wallet, "TestUSDC", "approve", claim, 300 * USD)
-    chain.tx(wallet, "SGEClaim", "claim", usdc, ref())
-    assert chain.revert(wallet, "SGEClaim", "claim", usdc, ref()) == f"AlreadyClaimed(wallet={wallet.address})"
-    # nor can the relayer deliver a second claim to it
-    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", wallet.address, ref()) == (
-        f"AlreadyClaimed(wallet={wallet.address})"
+    ref_first, ref_second = ref(), ref()
+    chain.tx(wallet, "SGEClaim", "claim", first, usdc, ref_first)
+    # the same wallet claims again in another program ...
+    chain.tx(wallet, "SGEClaim", "claim", second, usdc, ref_second)
+    assert chain.view("SGEToken", "balanceOf", wallet.address) == 2000 * SGE
+    assert chain.view("SGEClaim", "claimRefOf", first, wallet.address) == ref_first
+    assert chain.view("SGEClaim", "claimRefOf", second, wallet.address) == ref_second
+    # ... but never twice in the same one, neither by itself nor by a relayer delivery
+    assert chain.revert(wallet, "SGEClaim", "claim", first, usdc, ref()) == (
+        f"AlreadyClaimed(programId={first}, wallet={wallet.address}, paymentRef={ref_first})"
     )
+    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", second, wallet.address, ref()) == (
+        f"AlreadyClaimed(programId={second}, wallet={wallet.address}, paymentRef={ref_second})"
+    )
+    # a delivered claim blocks an on-chain claim in that program too
+    other = payer(chain, "TestUSDC")
+    delivery = ref()
+    chain.tx(chain.relayer, "SGEClaim", "deliverClaim", first, other.address, delivery)
+    chain.tx(other, "TestUSDC", "approve", claim, 100 * USD)
+    assert chain.revert(other, "SGEClaim", "claim", first, usdc, ref()) == (
+        f"AlreadyClaimed(programId={first}, wallet={other.address}, paymentRef={delivery})"
+    )
+
+
+def test_fee_and_claim_amount_are_per_program(chain: Chain):
+    usdc, usdt, claim = chain.addr("TestUSDC"), chain.addr("TestUSDT"), chain.addr("SGEClaim")
+    cheap = chain.program(amount=10 * SGE, fee=5 * USD)
+    dear = chain.program(amount=2000 * SGE, fee=250 * USD)
+    chain.tx(chain.deployer, "SGEClaim", "setProgramFee", dear, usdt, 0)  # dear accepts USDC only
+    assert chain.view("SGEClaim", "feeOf", cheap, usdc) == 5 * USD
+    assert chain.view("SGEClaim", "feeOf", dear, usdc) == 250 * USD
+    wallet = payer(chain, "TestUSDC")
+    treasury = chain.manifest.treasury
+    before = chain.view("TestUSDC", "balanceOf", treasury)
+    chain.tx(wallet, "TestUSDC", "approve", claim, 255 * USD)
+    cheap_event = chain.event(chain.tx(wallet, "SGEClaim", "claim", cheap, usdc, ref()), "SGEClaim", "Claimed")
+    dear_event = chain.event(chain.tx(wallet, "SGEClaim", "claim", dear, usdc, ref()), "SGEClaim", "Claimed")
+    assert (cheap_event["fee"], cheap_event["amount"]) == (5 * USD, 10 * SGE)
+    assert (dear_event["fee"], dear_event["amount"]) == (250 * USD, 2000 * SGE)
+    assert chain.view("TestUSDC", "balanceOf", treasury) == before + 255 * USD
+    assert chain.view("SGEToken", "balanceOf", wallet.address) == 2010 * SGE
+    usdt_payer = payer(chain, "TestUSDT")
+    assert chain.revert(usdt_payer, "SGEClaim", "claim", dear, usdt, ref()) == f"TokenNotAccepted(programId={dear}, token={usdt})"
+    # a delivery pays out the program's own amount
+    delivered = chain.event(chain.tx(chain.relayer, "SGEClaim", "deliverClaim", cheap, usdt_payer.address, ref()), "SGEClaim", "Claimed")
+    assert delivered["amount"] == 10 * SGE
 
 
 def test_claim_rejects_bad_input(chain: Chain):
     usdc, sge = chain.addr("TestUSDC"), chain.addr("SGEToken")
+    program = chain.program()
     wallet = payer(chain, "TestUSDC")
-    assert chain.revert(wallet, "SGEClaim", "claim", sge, ref()) == f"TokenNotAccepted(token={sge})"
-    assert chain.revert(wallet, "SGEClaim", "claim", usdc, "0x" + "00" * 32) == "ZeroPaymentRef()"
+    assert chain.revert(wallet, "SGEClaim", "claim", program, sge, ref()) == f"TokenNotAccepted(programId={program}, token={sge})"
+    assert chain.revert(wallet, "SGEClaim", "claim", program, usdc, "0x" + "00" * 32) == "ZeroPaymentRef()"
+    unknown = "0x" + program_id("no-such-program").hex()
+    assert chain.revert(wallet, "SGEClaim", "claim", unknown, usdc, ref()) == f"ProgramNotActive(programId={unknown})"
     claim = chain.addr("SGEClaim")
-    assert chain.revert(wallet, "SGEClaim", "claim", usdc, ref()) == (
+    assert chain.revert(wallet, "SGEClaim", "claim", program, usdc, ref()) == (
         f"ERC20InsufficientAllowance(spender={claim}, allowance=0, needed={100 * USD})"
     )
 
 
+def test_an_inactive_program_takes_no_claims(chain: Chain):
+    usdc, claim = chain.addr("TestUSDC"), chain.addr("SGEClaim")
+    slug = f"closing-{os.urandom(4).hex()}"
+    program = chain.program(slug)
+    wallet = payer(chain, "TestUSDC")
+    chain.tx(wallet, "TestUSDC", "approve", claim, 100 * USD)
+    chain.program(slug, active=False)
+    assert chain.view("SGEClaim", "programs", program) == [1000 * SGE, False]
+    assert chain.revert(wallet, "SGEClaim", "claim", program, usdc, ref()) == f"ProgramNotActive(programId={program})"
+    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", program, wallet.address, ref()) == (
+        f"ProgramNotActive(programId={program})"
+    )
+    chain.program(slug)  # reopened
+    chain.tx(wallet, "SGEClaim", "claim", program, usdc, ref())
+
+
 def test_relayer_delivers_a_claim_once_per_payment_id(chain: Chain):
     wallet, other = chain.new_account(0), chain.new_account(0)
+    program, elsewhere = chain.program(), chain.program()
     payment_id = "coinbase:charge:ABCD1234"  # hashed to bytes32 by the encoder
-    receipt = chain.tx(chain.relayer, "SGEClaim", "deliverClaim", wallet.address, payment_id)
+    payment_hex = "0x" + ref_to_bytes32(payment_id).hex()
+    receipt = chain.tx(chain.relayer, "SGEClaim", "deliverClaim", program, wallet.address, payment_id)
     assert chain.event(receipt, "SGEClaim", "Claimed") == {
         "wallet": wallet.address,
-        "paymentRef": "0x" + ref_to_bytes32(payment_id).hex(),
+        "programId": program,
+        "paymentRef": payment_hex,
         "token": ZERO,
         "fee": 0,
         "amount": 1000 * SGE,
     }
     assert chain.view("SGEToken", "balanceOf", wallet.address) == 1000 * SGE
     assert chain.view("SGEClaim", "paymentUsed", ref_to_bytes32(payment_id)) is True
-    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", other.address, payment_id) == (
-        f"PaymentAlreadyUsed(paymentId=0x{ref_to_bytes32(payment_id).hex()})"
-    )
-    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", ZERO, ref()) == "ZeroAddress()"
-    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", other.address, "0x" + "00" * 32) == "ZeroPaymentRef()"
-    for sender in (other, chain.deployer):
-        assert chain.revert(sender, "SGEClaim", "deliverClaim", other.address, ref()) == unauthorized(sender.address, "RELAYER_ROLE")
+    assert chain.view("SGEClaim", "claimRefOf", program, wallet.address) == payment_hex
+    # a payment id delivers once, whatever the wallet or the program
+    for prog, who in ((program, other.address), (elsewhere, other.address), (elsewhere, wallet.address)):
+        assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", prog, who, payment_id) == (
+            f"PaymentAlreadyUsed(paymentId={payment_hex})"
+        )
+    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", program, ZERO, ref()) == "ZeroAddress()"
+    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", program, other.address, "0x" + "00" * 32) == "ZeroPaymentRef()"
 
 
-def test_claim_events_are_found_by_wallet(chain: Chain):
+def test_delivery_is_relayer_only(chain: Chain):
+    other, stranger = chain.new_account(0), chain.new_account()
+    program = chain.program()
+    for sender in (stranger, chain.deployer):
+        assert chain.revert(sender, "SGEClaim", "deliverClaim", program, other.address, ref()) == unauthorized(sender.address, "RELAYER_ROLE")
+
+
+def test_claims_are_found_by_program_wallet_and_ref(chain: Chain):
     usdc, claim = chain.addr("TestUSDC"), chain.addr("SGEClaim")
+    program, other_program = chain.program(), chain.program()
     a, b = payer(chain, "TestUSDC"), chain.new_account(0)
-    chain.tx(a, "TestUSDC", "approve", claim, 100 * USD)
-    ref_a = ref()
-    chain.tx(a, "SGEClaim", "claim", usdc, ref_a)
-    chain.tx(chain.relayer, "SGEClaim", "deliverClaim", b.address, ref())
-    found = find_claims(chain.w3, claim, a.address, from_block=chain.manifest.deploy_block)
-    assert [(e.wallet, e.payment_ref, e.token, e.fee) for e in found] == [(a.address, ref_a, usdc, 100 * USD)]
-    assert [e.wallet for e in find_claims(chain.w3, claim, b.address)] == [b.address]
+    chain.tx(a, "TestUSDC", "approve", claim, 200 * USD)
+    ref_a, ref_a2, ref_b = ref(), ref(), ref()
+    chain.tx(a, "SGEClaim", "claim", program, usdc, ref_a)
+    chain.tx(a, "SGEClaim", "claim", other_program, usdc, ref_a2)
+    chain.tx(chain.relayer, "SGEClaim", "deliverClaim", program, b.address, ref_b)
+    start = chain.manifest.deploy_block
+    found = find_claims(chain.w3, claim, a.address, from_block=start)
+    assert [(e.program_id, e.payment_ref) for e in found] == [(program, ref_a), (other_program, ref_a2)]
+    assert [e.payment_ref for e in find_claims(chain.w3, claim, a.address, program_id=program, from_block=start)] == [ref_a]
+    assert [e.wallet for e in find_claims(chain.w3, claim, program_id=program, from_block=start)] == [a.address, b.address]
+    # by (program, wallet): one view call, then the exact log
+    one = find_claim(chain.w3, claim, bytes.fromhex(program[2:]), a.address, from_block=start)
+    assert one is not None and (one.wallet, one.payment_ref, one.token, one.fee) == (a.address, ref_a, usdc, 100 * USD)
+    assert claim_ref_of(chain.w3, claim, bytes.fromhex(program[2:]), b.address) == ref_b
+    assert claim_ref_of(chain.w3, claim, bytes.fromhex(other_program[2:]), b.address) is None
+    assert find_claim(chain.w3, claim, bytes.fromhex(other_program[2:]), b.address) is None
+    # by reference
+    (by_ref,) = find_claims_by_ref(chain.w3, claim, ref_b, from_block=start)
+    assert (by_ref.wallet, by_ref.program_id, by_ref.token) == (b.address, program, ZERO)
 
 
-def test_inventory_shortfall_reverts(chain: Chain):
+def test_inventory_shortfall_is_the_last_check(chain: Chain):
+    """InsufficientInventory is temporary (a top-up cures it), so it is only reported when nothing
+    permanent stands in the way."""
     claim = chain.addr("SGEClaim")
     available = chain.view("SGEToken", "balanceOf", claim)
-    chain.tx(chain.deployer, "SGEClaim", "setClaimAmount", available + 1)
-    try:
-        assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", chain.new_account(0).address, ref()) == (
-            f"InsufficientInventory(available={available}, needed={available + 1})"
-        )
-    finally:
-        chain.tx(chain.deployer, "SGEClaim", "setClaimAmount", 1000 * SGE)
+    program = chain.program(amount=available + 1)
+    wallet = chain.new_account(0)
+    reason = chain.revert(chain.relayer, "SGEClaim", "deliverClaim", program, wallet.address, ref())
+    assert reason == f"InsufficientInventory(available={available}, needed={available + 1})"
+    assert is_temporary_revert(reason)
+    used = ref()
+    chain.tx(chain.relayer, "SGEClaim", "deliverClaim", chain.program(), wallet.address, used)
+    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", program, chain.new_account(0).address, used) == (
+        f"PaymentAlreadyUsed(paymentId={used})"
+    )
+    assert not is_temporary_revert(f"PaymentAlreadyUsed(paymentId={used})")
 
 
 def test_admin_settings_and_their_events(chain: Chain):
     usdc, stranger = chain.addr("TestUSDC"), chain.new_account()
     admin = chain.deployer
+    program = "0x" + program_id(f"admin-{os.urandom(4).hex()}").hex()
     for fn, args in (
-        ("setFee", (usdc, 1)),
-        ("setClaimAmount", (1,)),
+        ("setProgram", (program, 1, True)),
+        ("setProgramFee", (program, usdc, 1)),
         ("setTreasury", (stranger.address,)),
         ("withdrawInventory", (stranger.address, 1)),
     ):
         assert chain.revert(stranger, "SGEClaim", fn, *args) == unauthorized(stranger.address, "DEFAULT_ADMIN_ROLE")
         assert chain.revert(chain.relayer, "SGEClaim", fn, *args) == unauthorized(chain.relayer.address, "DEFAULT_ADMIN_ROLE")
-    assert chain.event(chain.tx(admin, "SGEClaim", "setFee", usdc, 101 * USD), "SGEClaim", "FeeUpdated") == {"token": usdc, "fee": 101 * USD}
-    chain.tx(admin, "SGEClaim", "setFee", usdc, 100 * USD)
-    assert chain.event(chain.tx(admin, "SGEClaim", "setClaimAmount", 999 * SGE), "SGEClaim", "ClaimAmountUpdated") == {"amount": 999 * SGE}
-    chain.tx(admin, "SGEClaim", "setClaimAmount", 1000 * SGE)
+    assert chain.event(chain.tx(admin, "SGEClaim", "setProgram", program, 999 * SGE, True), "SGEClaim", "ProgramUpdated") == {
+        "programId": program, "claimAmount": 999 * SGE, "active": True,
+    }
+    assert chain.event(chain.tx(admin, "SGEClaim", "setProgramFee", program, usdc, 101 * USD), "SGEClaim", "ProgramFeeUpdated") == {
+        "programId": program, "token": usdc, "fee": 101 * USD,
+    }
     old_treasury = chain.view("SGEClaim", "treasury")
     assert chain.event(chain.tx(admin, "SGEClaim", "setTreasury", stranger.address), "SGEClaim", "TreasuryUpdated") == {"treasury": stranger.address}
     chain.tx(admin, "SGEClaim", "setTreasury", old_treasury)
-    assert chain.revert(admin, "SGEClaim", "setFee", ZERO, 1) == "ZeroAddress()"
-    assert chain.revert(admin, "SGEClaim", "setClaimAmount", 0) == "ZeroAmount()"
+    assert chain.revert(admin, "SGEClaim", "setProgram", "0x" + "00" * 32, 1, True) == "ZeroProgramId()"
+    assert chain.revert(admin, "SGEClaim", "setProgram", program, 0, True) == "ZeroAmount()"
+    chain.tx(admin, "SGEClaim", "setProgram", program, 0, False)  # closing a program needs no amount
+    assert chain.revert(admin, "SGEClaim", "setProgramFee", "0x" + "00" * 32, usdc, 1) == "ZeroProgramId()"
+    assert chain.revert(admin, "SGEClaim", "setProgramFee", program, ZERO, 1) == "ZeroAddress()"
     assert chain.revert(admin, "SGEClaim", "setTreasury", ZERO) == "ZeroAddress()"
     assert chain.revert(admin, "SGEClaim", "withdrawInventory", ZERO, 1) == "ZeroAddress()"
     assert chain.revert(admin, "SGEClaim", "withdrawInventory", stranger.address, 0) == "ZeroAmount()"
-    sge, claim = chain.addr("SGEToken"), chain.addr("SGEClaim")
-    assert chain.deploy_revert(admin, "SGEClaim", admin.address, ZERO, sge, admin.address, 1) == "ZeroAddress()"
-    assert chain.deploy_revert(admin, "SGEClaim", admin.address, admin.address, sge, admin.address, 0) == "ZeroAmount()"
-    assert claim
+    sge = chain.addr("SGEToken")
+    assert chain.deploy_revert(admin, "SGEClaim", admin.address, ZERO, sge, admin.address) == "ZeroAddress()"
+    assert chain.deploy_revert(admin, "SGEClaim", admin.address, admin.address, sge, ZERO) == "ZeroAddress()"
+
+
+def test_sync_program_sends_only_what_differs(chain: Chain):
+    slug = f"sync-{os.urandom(4).hex()}"
+    pid = program_id(slug)
+    first = sync_program(chain.w3, chain.deployer, chain.manifest, slug, 500 * SGE, 50 * USD)
+    assert len(first) == 3  # setProgram + a fee per stablecoin (USDC, USDT)
+    assert sync_program(chain.w3, chain.deployer, chain.manifest, slug, 500 * SGE, 50 * USD) == {}
+    changed = sync_program(chain.w3, chain.deployer, chain.manifest, slug, 500 * SGE, 60 * USD)
+    assert sorted(changed) == [f"program {slug}: fee {60 * USD} USDC", f"program {slug}: fee {60 * USD} USDT"]
+    assert chain.view("SGEClaim", "feeOf", pid, chain.addr("TestUSDT")) == 60 * USD
+    with pytest.raises(DeployError, match="AccessControlUnauthorizedAccount"):
+        sync_program(chain.w3, chain.new_account(), chain.manifest, slug, 1, 1)
 
 
 def test_pause_stops_claims_but_not_inventory_withdrawal(chain: Chain):
     usdc, claim = chain.addr("TestUSDC"), chain.addr("SGEClaim")
+    program = chain.program()
     wallet = payer(chain, "TestUSDC")
     chain.tx(wallet, "TestUSDC", "approve", claim, 100 * USD)
     assert chain.revert(chain.relayer, "SGEClaim", "pause") == unauthorized(chain.relayer.address, "PAUSER_ROLE")
     chain.tx(chain.deployer, "SGEClaim", "pause")
     try:
-        assert chain.revert(wallet, "SGEClaim", "claim", usdc, ref()) == "EnforcedPause()"
-        assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", wallet.address, ref()) == "EnforcedPause()"
+        assert chain.revert(wallet, "SGEClaim", "claim", program, usdc, ref()) == "EnforcedPause()"
+        reason = chain.revert(chain.relayer, "SGEClaim", "deliverClaim", program, wallet.address, ref())
+        assert reason == "EnforcedPause()" and is_temporary_revert(reason)
         to = chain.new_account(0)
         receipt = chain.tx(chain.deployer, "SGEClaim", "withdrawInventory", to.address, 5 * SGE)
         assert chain.event(receipt, "SGEClaim", "InventoryWithdrawn") == {"to": to.address, "amount": 5 * SGE}
     finally:
         chain.tx(chain.deployer, "SGEClaim", "unpause")
-    chain.tx(wallet, "SGEClaim", "claim", usdc, ref())
+    chain.tx(wallet, "SGEClaim", "claim", program, usdc, ref())
 
 
 # --- tokens -----------------------------------------------------------------------------------------

@@ -31,13 +31,15 @@ def test_deploy_twice_show_and_relayer_status(anvil_factory, tmp_path):
         "SGE_DATABASE_URL": f"sqlite:///{tmp_path / 'sge.db'}",
         "SGE_LOG_FORMAT": "console",
     }
-    first = sge("contracts", "deploy", env=env)
+    approvers = [Account.create().address for _ in range(2)]
+    first = sge("contracts", "deploy", "--approver", approvers[0], "--approver", approvers[1], env=env)
     assert first.returncode == 0, first.stderr
     assert "chain 31337: deployed" in first.stdout and "SGEClaim" in first.stdout
     second = sge("contracts", "deploy", env=env)
     assert second.returncode == 0 and "already deployed (nothing sent)" in second.stdout
     shown = load_manifest(tmp_path / "home" / "deployments", node.chain_id)
     assert shown.relayer == relayer.address and {"SGEID", "SGEClaim"} <= set(shown.contracts)
+    assert shown.params["payout_approvers"] == ",".join(approvers)
 
     migrate.upgrade(make_engine(env["SGE_DATABASE_URL"]))  # in-process: saves a CLI start-up
     poor = sge("relayer", "status", "--json", env=env)
@@ -60,3 +62,30 @@ def test_deploy_refuses_mainnet_without_the_flag(anvil_factory, tmp_path):
     }
     result = sge("contracts", "deploy", env=env)
     assert result.returncode != 0 and "chain id 1" in result.stderr
+
+
+def test_dev_stack_syncs_the_database_programs_on_chain(anvil, settings, db_engine):
+    """The `sge dev up` step: every program in the database gets its claim config on chain, once."""
+    from cli.dev import sync_programs
+    from contracts.abi import program_id
+    from models.operators import Actor
+    from models.programs import ProgramCreate, create_program
+    from core.db import session_scope
+    from tests.contracts.kit import deploy_chain
+
+    migrate.upgrade(db_engine)
+    chain = deploy_chain(anvil, settings.deployments_dir)
+    with session_scope(db_engine) as session:
+        for slug, fee, claim, active in (("alpha", "100", "1000", True), ("beta", "12.5", "250", False)):
+            create_program(session, Actor(name="test"), ProgramCreate(
+                slug=slug, name=slug, treasury_address=chain.manifest.treasury, fee_usd=fee, claim_amount_sge=claim,
+                active=active))
+    sent = sync_programs(settings)
+    assert len(sent) == 6  # per program: setProgram + a fee per stablecoin
+    alpha, beta = program_id("alpha"), program_id("beta")
+    assert chain.view("SGEClaim", "programs", alpha) == [1000 * ETH, True]
+    assert chain.view("SGEClaim", "programs", beta) == [250 * ETH, False]
+    for token in (chain.addr("TestUSDC"), chain.addr("TestUSDT")):
+        assert chain.view("SGEClaim", "feeOf", alpha, token) == 100 * 10**6
+        assert chain.view("SGEClaim", "feeOf", beta, token) == 12_500_000
+    assert sync_programs(settings) == {}  # already in sync: nothing sent

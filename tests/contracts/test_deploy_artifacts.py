@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 from eth_account import Account
 
 from contracts import ALL_CONTRACTS, ARTIFACTS_DIR, load_artifact
 from contracts.build import REPO_ROOT, check, toolchain_available
-from contracts.deploy import DeployError, deploy_all
+from contracts.deploy import DeployError, DeployParams, deploy_all
 from contracts.manifest import load_manifest, manifest_path
 from contracts.rpc import connect
 from tests.contracts.kit import deploy_chain, role
@@ -31,6 +32,10 @@ def test_deploy_writes_a_manifest_and_is_idempotent(anvil, tmp_path):
     assert chain.view("AffiliateRegistry", "hasRole", role("RELAYER_ROLE"), chain.relayer.address) is True
     assert chain.view("SGEToken", "balanceOf", chain.addr("SGEClaim")) == 10_000_000 * 10**18
     assert chain.view("TestUSDC", "balanceOf", chain.addr("AffiliatePayout")) == 1_000_000 * 10**6
+    # no approvers unless given; the approval policy starts at 2, or 3 from the high-value total
+    assert chain.view("AffiliatePayout", "approverCount") == 0
+    assert chain.view("AffiliatePayout", "requiredApprovals", 10_000 * 10**6 - 1) == 2
+    assert chain.view("AffiliatePayout", "requiredApprovals", 10_000 * 10**6) == 3
 
     block = chain.w3.eth.block_number
     again = deploy_all(
@@ -54,6 +59,17 @@ def test_deploy_again_when_the_chain_lost_the_contracts(anvil_factory, tmp_path)
     assert load_manifest(tmp_path, second.chain_id).addresses == result.manifest.addresses
 
 
+def test_deploy_registers_the_payout_approvers(anvil, tmp_path):
+    approvers = [Account.create().address for _ in range(3)]
+    params = DeployParams(payout_approvers=approvers, payout_high_value_total=5_000 * 10**6)
+    chain = deploy_chain(anvil, tmp_path, params=params)
+    assert chain.view("AffiliatePayout", "approverCount") == 3
+    assert all(chain.view("AffiliatePayout", "isApprover", a) is True for a in approvers)
+    assert chain.view("AffiliatePayout", "highValueTotal") == 5_000 * 10**6
+    assert chain.manifest.params["payout_approvers"] == ",".join(approvers)
+    assert sum(1 for step in chain.manifest.role_grants if step.startswith("payout approver ")) == 3
+
+
 def test_mainnet_needs_the_confirmation_flag(anvil_factory, tmp_path):
     mainnet_like = anvil_factory(chain_id=1)
     w3 = connect([mainnet_like.rpc_url])
@@ -73,7 +89,10 @@ def test_mainnet_needs_the_confirmation_flag(anvil_factory, tmp_path):
 def test_artifacts_are_complete():
     for name in ALL_CONTRACTS:
         artifact = load_artifact(name)
-        assert artifact.abi and artifact.bytecode.startswith("0x60") and len(artifact.bytecode) > 100
+        # solc creation code opens by storing the free memory pointer: PUSH1 0x80 (PUSH1 0xa0, PUSH2
+        # 0x0160, ... when the contract has immutables), PUSH1 0x40, MSTORE
+        assert artifact.abi and re.match(r"0x(60[0-9a-f]{2}|61[0-9a-f]{4})604052", artifact.bytecode)
+        assert len(artifact.bytecode) > 100
         assert artifact.compiler_version.startswith("0.8.30")
         assert artifact.raw["compiler"]["settings"]["optimizer"] == {"enabled": True, "runs": 200}
         assert artifact.raw["sourceName"] == f"src/{name}.sol"

@@ -1,12 +1,21 @@
-"""SGEID (one identity per wallet, minter-only, pausable) and AffiliateRegistry (write-once referrals)."""
+"""SGEID (one identity per wallet, minter-only, pausable) and AffiliateRegistry (write-once referrals
+per program)."""
 
 from __future__ import annotations
 
+import os
+
 from eth_utils import to_checksum_address
 
+from contracts.abi import program_id
 from tests.contracts.kit import Chain, unauthorized
 
 ZERO = "0x0000000000000000000000000000000000000000"
+
+
+def pid(name: str) -> str:
+    """A program id no other test uses (the chain is shared by the module)."""
+    return "0x" + program_id(f"{name}-{os.urandom(4).hex()}").hex()
 
 
 # --- SGEID ------------------------------------------------------------------------------------------
@@ -105,38 +114,48 @@ def test_roles_and_interfaces(chain: Chain):
 # --- AffiliateRegistry ------------------------------------------------------------------------------
 
 
-def test_register_referral_is_write_once(chain: Chain):
+def test_register_referral_is_write_once_per_program(chain: Chain):
     child, referrer, other = chain.new_account(0), chain.new_account(0), chain.new_account(0)
-    receipt = chain.tx(chain.relayer, "AffiliateRegistry", "registerReferral", child.address, referrer.address)
+    program, elsewhere = pid("one"), pid("two")
+    receipt = chain.tx(chain.relayer, "AffiliateRegistry", "registerReferral", program, child.address, referrer.address)
     assert chain.event(receipt, "AffiliateRegistry", "ReferralRegistered") == {
+        "programId": program,
         "child": child.address,
         "referrer": referrer.address,
     }
-    assert chain.view("AffiliateRegistry", "referrerOf", child.address) == referrer.address
-    assert chain.revert(chain.relayer, "AffiliateRegistry", "registerReferral", child.address, other.address) == (
-        f"AlreadyRegistered(child={child.address}, referrer={referrer.address})"
+    assert chain.view("AffiliateRegistry", "referrerOf", program, child.address) == referrer.address
+    assert chain.revert(chain.relayer, "AffiliateRegistry", "registerReferral", program, child.address, other.address) == (
+        f"AlreadyRegistered(programId={program}, child={child.address}, referrer={referrer.address})"
     )
+    # another program is another tree: the same child may have another referrer there
+    assert chain.view("AffiliateRegistry", "referrerOf", elsewhere, child.address) == ZERO
+    chain.tx(chain.relayer, "AffiliateRegistry", "registerReferral", elsewhere, child.address, other.address)
+    assert chain.view("AffiliateRegistry", "referrerOf", elsewhere, child.address) == other.address
+    assert chain.view("AffiliateRegistry", "referrerOf", program, child.address) == referrer.address
 
 
 def test_register_referral_rejects_bad_input(chain: Chain):
     a, b, c = chain.new_account(0), chain.new_account(0), chain.new_account(0)
-    reg = "AffiliateRegistry"
-    assert chain.revert(chain.relayer, reg, "registerReferral", ZERO, a.address) == "ZeroAddress()"
-    assert chain.revert(chain.relayer, reg, "registerReferral", a.address, ZERO) == "ZeroAddress()"
-    assert chain.revert(chain.relayer, reg, "registerReferral", a.address, a.address) == f"SelfReferral(wallet={a.address})"
-    # a → b → c, then c → a would close a loop
-    chain.tx(chain.relayer, reg, "registerReferral", a.address, b.address)
-    chain.tx(chain.relayer, reg, "registerReferral", b.address, c.address)
-    assert chain.revert(chain.relayer, reg, "registerReferral", c.address, a.address) == (
-        f"ReferralCycle(child={c.address}, referrer={a.address})"
+    reg, program = "AffiliateRegistry", pid("cycles")
+    assert chain.revert(chain.relayer, reg, "registerReferral", program, ZERO, a.address) == "ZeroAddress()"
+    assert chain.revert(chain.relayer, reg, "registerReferral", program, a.address, ZERO) == "ZeroAddress()"
+    assert chain.revert(chain.relayer, reg, "registerReferral", "0x" + "00" * 32, a.address, b.address) == "ZeroProgramId()"
+    assert chain.revert(chain.relayer, reg, "registerReferral", program, a.address, a.address) == f"SelfReferral(wallet={a.address})"
+    # a → b → c, then c → a would close a loop in this program's tree, but not in another program's
+    chain.tx(chain.relayer, reg, "registerReferral", program, a.address, b.address)
+    chain.tx(chain.relayer, reg, "registerReferral", program, b.address, c.address)
+    assert chain.revert(chain.relayer, reg, "registerReferral", program, c.address, a.address) == (
+        f"ReferralCycle(programId={program}, child={c.address}, referrer={a.address})"
     )
+    chain.tx(chain.relayer, reg, "registerReferral", pid("other-tree"), c.address, a.address)
 
 
 def test_register_referral_is_relayer_only(chain: Chain):
     stranger, child = chain.new_account(), chain.new_account(0)
+    program = pid("roles")
     for sender in (stranger, chain.deployer):
-        assert chain.revert(sender, "AffiliateRegistry", "registerReferral", child.address, stranger.address) == (
+        assert chain.revert(sender, "AffiliateRegistry", "registerReferral", program, child.address, stranger.address) == (
             unauthorized(sender.address, "RELAYER_ROLE")
         )
     assert chain.deploy_revert(chain.deployer, "AffiliateRegistry", ZERO, chain.relayer.address) == "ZeroAddress()"
-    assert to_checksum_address(chain.view("AffiliateRegistry", "referrerOf", child.address)) == ZERO
+    assert to_checksum_address(chain.view("AffiliateRegistry", "referrerOf", program, child.address)) == ZERO

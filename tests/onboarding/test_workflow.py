@@ -19,6 +19,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from contracts.abi import hexstr, program_id
 from models import io
 from models.chain import RELAYER_SUBMIT, RELAYER_WAIT_FINAL, ChainEvent, SubmitTx, TxOutcome, TxRef, TxStatus
 from models.onboarding import FlowState, OnboardingInput, Rail, flow_id
@@ -61,6 +62,7 @@ from workflows.onboarding import EXPIRY_GRACE, OnboardingWorkflow
 WALLET = "0x1111111111111111111111111111111111111111"
 REFERRER = "0x2222222222222222222222222222222222222222"
 FEE = 100_000_000
+DEMO_KEY = hexstr(program_id("demo"))
 
 
 class World:
@@ -88,7 +90,7 @@ class World:
         @activity.defn(name=BEGIN)
         def begin(req: Begin) -> BeginResult:
             world.calls.append((BEGIN, req))
-            return BeginResult(program_id=1, referrer_wallet=world.referrer, attribution="new", from_block=1)
+            return BeginResult(program_id=1, program_key=DEMO_KEY, referrer_wallet=world.referrer, attribution="new", from_block=1)
 
         @activity.defn(name=RECORD)
         def record(req: Record) -> None:
@@ -207,7 +209,9 @@ async def test_coinbase_happy_path(flow):
     keys = [req.key for req in world.named(RELAYER_SUBMIT)]
     assert [k.rsplit(":", 1)[-1] for k in keys] == ["mint", "referral", "claim"]
     claim_call = world.named(RELAYER_SUBMIT)[-1].call
-    assert claim_call.function == "deliverClaim" and claim_call.args == [WALLET, "coinbase_commerce:CHG1"]
+    assert claim_call.function == "deliverClaim" and claim_call.args == [DEMO_KEY, WALLET, "coinbase_commerce:CHG1"]
+    referral_call = world.named(RELAYER_SUBMIT)[1].call
+    assert referral_call.function == "registerReferral" and referral_call.args == [DEMO_KEY, WALLET, world.referrer]
     (settle,) = world.named(SETTLE)
     assert settle.paid.payment_ref == "coinbase_commerce:CHG1" and settle.paid.amount_minor == FEE
     (delivered,) = world.named(CLAIM_DELIVERED)

@@ -14,7 +14,9 @@ from contracts import abi
 from models.chain import ChainTx, ChainTxAttempt, ContractCall, SubmitTx, TxStatus
 from relayer.engine import Relayer
 from relayer.errors import IdempotencyConflict, SimulatedCrash
-from tests.contracts.kit import Chain
+from tests.contracts.kit import KIT_PROGRAM, Chain
+
+KIT_KEY = abi.hexstr(abi.program_id(KIT_PROGRAM))  # active on every kit deployment
 
 
 def mint(key: str, wallet: str, **kw) -> SubmitTx:
@@ -65,10 +67,13 @@ def test_mint_through_the_relayer(chain: Chain, relayer: Relayer, db_engine):
 def test_calldata_helpers_match_contract_calls(chain: Chain, relayer: Relayer):
     wallet, referrer = new_wallet(), new_wallet()
     payment = "charge:XYZ"
+    program = abi.program_id(KIT_PROGRAM)
     cases = [
         (abi.mint_identity(wallet), ContractCall(contract="SGEID", function="mint", args=[wallet])),
-        (abi.register_referral(wallet, referrer), ContractCall(contract="AffiliateRegistry", function="registerReferral", args=[wallet, referrer])),
-        (abi.deliver_claim(wallet, payment), ContractCall(contract="SGEClaim", function="deliverClaim", args=[wallet, payment])),
+        (abi.register_referral(program, wallet, referrer),
+         ContractCall(contract="AffiliateRegistry", function="registerReferral", args=[abi.hexstr(program), wallet, referrer])),
+        (abi.deliver_claim(program, wallet, payment),
+         ContractCall(contract="SGEClaim", function="deliverClaim", args=[abi.hexstr(program), wallet, payment])),
     ]
     for n, (data, call) in enumerate(cases):
         to = chain.addr(call.contract)
@@ -189,13 +194,13 @@ def test_reverted_transaction_ends_failed_with_its_reason(chain: Chain, relayer:
     payment = "0x" + os.urandom(32).hex()
     wallet_a, wallet_b = new_wallet(), new_wallet()
     relayer.wait_final(
-        relayer.submit(SubmitTx(key="claim:a", call=ContractCall(contract="SGEClaim", function="deliverClaim", args=[wallet_a, payment]))).key,
+        relayer.submit(SubmitTx(key="claim:a", call=ContractCall(contract="SGEClaim", function="deliverClaim", args=[KIT_KEY, wallet_a, payment]))).key,
         timeout=30,
     )
     start = chain_nonce(chain, relayer)
     req = SubmitTx(
         key="claim:b",
-        call=ContractCall(contract="SGEClaim", function="deliverClaim", args=[wallet_b, payment]),
+        call=ContractCall(contract="SGEClaim", function="deliverClaim", args=[KIT_KEY, wallet_b, payment]),
         gas_limit=200_000,
     )
     ref = relayer.submit(req)
