@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 from web3 import Web3
 
 from contracts.abi import encode_call, hexstr, program_id, ref_to_bytes32
@@ -23,6 +22,10 @@ from core.db import session_scope
 from models.money import Asset
 from models.onboarding import Onboarding, Rail
 from models.onboarding_io import (
+    BadToken,
+    DeliveredOffchain,
+    NotYetOnChain,
+    UnsupportedCurrency,
     BEGIN,
     CHAIN_COSTS,
     CLAIM_DELIVERED,
@@ -49,14 +52,13 @@ from models.programs import get_program
 from core.settings import Settings
 
 ZERO_ADDRESS = "0x" + "00" * 20
-NOT_YET = "NotYetOnChain"
 
 
 def _asset(code: str) -> Asset:
     try:
         return Asset(code.upper())
     except ValueError:
-        raise ApplicationError(f"unsupported currency {code!r}", type="UnsupportedCurrency", non_retryable=True) from None
+        raise UnsupportedCurrency(f"unsupported currency {code!r}") from None
 
 
 class OnboardingActivities:
@@ -87,7 +89,7 @@ class OnboardingActivities:
     def _stablecoin(self, symbol: str) -> str:
         address = self.manifest.params.get(f"stablecoin.{symbol}")
         if not address:
-            raise ApplicationError(f"{symbol} is not accepted on chain {self.settings.chain_id}", type="BadToken", non_retryable=True)
+            raise BadToken(f"{symbol} is not accepted on chain {self.settings.chain_id}")
         return Web3.to_checksum_address(address)
 
     def _symbol_of(self, token: str) -> str | None:
@@ -153,8 +155,7 @@ class OnboardingActivities:
         key = program_id(req.program)
         fee = int(self._view("SGEClaim", "feeOf", key, token))
         if fee == 0:
-            raise ApplicationError(f"{req.token} is not accepted by the claim contract for program {req.program!r}",
-                                   type="BadToken", non_retryable=True)
+            raise BadToken(f"{req.token} is not accepted by the claim contract for program {req.program!r}")
         token_contract = "TestUSDT" if req.token == "USDT" else "TestUSDC"  # ERC-20 ABI; both are standard
         allowance = int(call_view(self.w3, token_contract, token, "allowance", req.wallet, claim)[0])
         balance = int(call_view(self.w3, token_contract, token, "balanceOf", req.wallet)[0])
@@ -188,20 +189,20 @@ class OnboardingActivities:
         if found is None:
             ref = claim_ref_of(self.w3, claim_address, key, req.wallet)  # one cheap call before any log scan
             if ref is None:
-                raise ApplicationError("no claim on chain for this wallet yet", type=NOT_YET)
+                raise NotYetOnChain("no claim on chain for this wallet yet")
             # One claim per (program, wallet) ever, so its Claimed event is this flow's, whenever it was sent.
             events = find_claims(self.w3, claim_address, req.wallet, program_id=key, payment_ref=ref,
                                  from_block=self.manifest.deploy_block)
             found = events[0] if events else None
         if found is None:
-            raise ApplicationError("claim not indexed yet", type=NOT_YET)
+            raise NotYetOnChain("claim not indexed yet")
         if found.block_number > final_block:
-            raise ApplicationError(f"claim in block {found.block_number}, waiting for confirmations", type=NOT_YET)
+            raise NotYetOnChain(f"claim in block {found.block_number}, waiting for confirmations")
         if found.token.lower() == ZERO_ADDRESS:
-            raise ApplicationError("this wallet's claim was delivered for an off-chain payment", type="DeliveredOffchain", non_retryable=True)
+            raise DeliveredOffchain("this wallet's claim was delivered for an off-chain payment")
         symbol = self._symbol_of(found.token)
         if symbol is None:
-            raise ApplicationError(f"claim paid in unknown token {found.token}", type="BadToken", non_retryable=True)
+            raise BadToken(f"claim paid in unknown token {found.token}")
         return Paid(rail=Rail.ONCHAIN, payment_ref=f"onchain:{found.tx_hash}:{found.log_index}", amount_minor=found.fee,
                     asset=symbol, onchain_tx=found.tx_hash, sge_amount_minor=found.amount)
 

@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from core.settings import Settings
-from models.chain import RELAYER_READ, RELAYER_SUBMIT, RELAYER_WAIT_FINAL, ReadCall, SubmitTx, TxOutcome, TxRef
+from models.chain import RELAYER_SUBMIT, RELAYER_WAIT_FINAL, SubmitTx, TxOutcome, TxRef
 from relayer.engine import Relayer
 from relayer.errors import ChainUnavailable
 
@@ -73,12 +73,8 @@ class RelayerActivities:
 
         return self._run(lambda r: r.wait_final(key, heartbeat=beat))
 
-    @activity.defn(name=RELAYER_READ)
-    def read(self, req: ReadCall) -> list[Any]:
-        return self._run(lambda r: r.read(req))
-
     def all(self) -> list[Callable]:
-        return [self.submit, self.wait_final, self.read]
+        return [self.submit, self.wait_final]
 
 
 def relayer_activities(settings: Settings, engine: Engine) -> list[Callable]:

@@ -24,7 +24,6 @@ from core.columns import AmountType
 # Activity names (workflows call these by name).
 RELAYER_SUBMIT = "relayer.submit"
 RELAYER_WAIT_FINAL = "relayer.wait_final"
-RELAYER_READ = "relayer.read"
 
 
 class TxStatus(StrEnum):
@@ -194,9 +193,3 @@ class TxOutcome(BaseModel):
     def event(self, contract: str, name: str) -> ChainEvent | None:
         return next((e for e in self.events if e.contract == contract and e.event == name), None)
 
-
-class ReadCall(BaseModel):
-    """A read-only call (eth_call) on a platform contract, e.g. SGEID.tokenOf(wallet)."""
-
-    call: ContractCall
-    block: int | Literal["latest", "safe", "finalized"] = "latest"

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from core.errors import Conflict, DomainError
 from models.onboarding import FlowState, OnboardingInput, Rail
 
 BEGIN = "onboarding.begin"
@@ -17,6 +18,27 @@ SUSPENSE = "onboarding.suspense"
 UNDELIVERABLE = "onboarding.undeliverable"
 CLAIM_DELIVERED = "onboarding.claim_delivered"
 CHAIN_COSTS = "onboarding.chain_costs"
+
+
+class NotYetOnChain(Conflict):
+    """The wallet's claim is not on chain (or not final) yet: Temporal's retries are the polling loop."""
+
+    code = "not_yet_on_chain"
+    retryable = True
+
+
+class DeliveredOffchain(Conflict):
+    """The wallet's claim in this program was delivered for an off-chain payment, not paid on chain."""
+
+    code = "delivered_offchain"
+
+
+class BadToken(DomainError):
+    code = "bad_token"
+
+
+class UnsupportedCurrency(DomainError):
+    code = "unsupported_currency"
 
 
 class Begin(BaseModel):

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from contracts.abi import contract_abi, decode_log, encode_call
-from models.chain import ChainEvent, LogEntry, ReadCall, SubmitTx, TxOutcome, TxStatus
+from contracts.abi import decode_log
+from models.chain import ChainEvent, LogEntry, SubmitTx, TxOutcome, TxStatus
 from relayer.errors import RelayerError
 from relayer.outbox import TxRow
 from relayer.tracking import Tracking
@@ -78,10 +78,3 @@ class Relayer(Tracking):
         self.submit(req)
         return self.wait_final(req.key, **kwargs)
 
-    # --- reads -----------------------------------------------------------------------------------
-    def read(self, req: ReadCall) -> list[Any]:
-        call = req.call
-        to = self._contract_address(call.contract)
-        data = encode_call(call.contract, call.function, *call.args)
-        result = self.w3.eth.call({"to": to, "data": data}, block_identifier=req.block)
-        return contract_abi(call.contract).decode_output(call.function, len(call.args), bytes(result))

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
-from activities.affiliates import AffiliateActivities
 from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities
 from activities.payments import PaymentActivities
@@ -23,7 +22,7 @@ WORKFLOWS: list[type] = [OnboardingWorkflow, ReleaseCommissionsWorkflow, ProbeWo
 def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities: list[Callable] = []
     activities += PlatformActivities(engine).all()
-    activities += LedgerActivities(engine).all() + AffiliateActivities(engine).all()
+    activities += LedgerActivities(engine).all()
     activities += PaymentActivities(settings, engine).all()
     activities += relayer_activities(settings, engine)
     activities += OnboardingActivities(settings, engine).all()

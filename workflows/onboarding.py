@@ -232,7 +232,7 @@ class OnboardingWorkflow:
             try:
                 paid = await self._find_onchain(begin, begin.already_claimed_tx)
             except ActivityError as err:
-                if _error_type(err) == "DeliveredOffchain":  # an earlier run delivered the claim
+                if _error_type(err) == "delivered_offchain":  # an earlier run delivered the claim
                     self._claim_tx = begin.already_claimed_tx
                     raise _Terminal(FlowState.COMPLETED, "claim delivered by an earlier run") from None
                 raise

@@ -19,7 +19,7 @@ suspending), `attribution`, `views` (one affiliate, the downline tree).
 
 from __future__ import annotations
 
-from models.affiliates.attribution import AttributionRequest, AttributionResult, attribute, attribution_of, referrer_for
+from models.affiliates.attribution import AttributionResult, attribute, attribution_of, referrer_for
 from models.affiliates.records import (
     CODE_BYTES,
     Affiliate,
@@ -48,12 +48,10 @@ from models.affiliates.registration import (
 from models.affiliates.views import MAX_TREE_DEPTH, MAX_TREE_NODES, AffiliateView, Tree, TreeNode, affiliate_view, tree
 
 # Activity names (workflows call these by name).
-ATTRIBUTE = "affiliates.attribute"
 
 __all__ = [
-    "ATTRIBUTE", "CODE_ATTEMPTS", "CODE_BYTES", "MAX_TREE_DEPTH", "MAX_TREE_NODES", "NONCE_TTL",
-    "Affiliate", "AffiliateError", "AffiliateNonce", "AffiliateStatus", "AffiliateView", "Attribution", "AttributionRequest",
-    "AttributionResult", "NonceIssued", "Tree", "TreeNode",
+    "CODE_ATTEMPTS", "CODE_BYTES", "MAX_TREE_DEPTH", "MAX_TREE_NODES", "NONCE_TTL",
+    "Affiliate", "AffiliateError", "AffiliateNonce", "AffiliateStatus", "AffiliateView", "Attribution", "AttributionResult", "NonceIssued", "Tree", "TreeNode",
     "affiliate_view", "ancestors", "attribute", "attribution_of", "by_code", "by_wallet", "issue_nonce", "new_code",
     "nonce_message", "normalize_code", "normalize_wallet", "program_by_slug", "recover_signer", "referrer_for",
     "register_affiliate", "set_status", "tree",

@@ -22,14 +22,6 @@ from models.affiliates.records import (
 from models.platform import Program
 
 
-class AttributionRequest(BaseModel):
-    """Input of the `affiliates.attribute` activity."""
-
-    program: str
-    wallet: str
-    code: str | None = None
-    source: str = ""
-
 
 class AttributionResult(BaseModel):
     """`new`: locked now. `existing`: locked earlier (`ignored_code` reports a later code that was

@@ -41,12 +41,12 @@ from models.commissions.records import (
     SettlementError,
 )
 from models.commissions.reversal import ReversalResult, ReverseRequest, reverse_payment
-from models.commissions.settlement import SettlementResult, SettleRequest, SkippedLevel, commission_amount, settle_payment
+from models.commissions.settlement import SettlementResult, SkippedLevel, commission_amount, settle_payment
 
 __all__ = [
     "MAX_PAYMENT_REF", "SETTLEMENT_ASSETS",
     "AffiliateStats", "Commission", "CommissionLine", "CommissionPage", "CommissionStatus", "PaymentSettlement", "ReleaseResult",
-    "ReleaseSummary", "ReversalResult", "ReverseRequest", "SettleRequest", "SettlementConflict", "SettlementError",
+    "ReleaseSummary", "ReversalResult", "ReverseRequest", "SettlementConflict", "SettlementError",
     "SettlementResult", "SkippedLevel",
     "affiliate_stats", "commission_amount", "commission_statement", "complete_payout", "payment_commissions", "release_due",
     "reserve_payout", "reverse_payment", "settle_payment", "void_payout",

@@ -22,9 +22,7 @@ class AffiliateStats(BaseModel):
 
 
 def affiliate_stats(session: Session, affiliate_id: int) -> AffiliateStats:
-    from sqlalchemy import func
 
-    from models.affiliates import Attribution
 
     direct = session.execute(select(func.count()).select_from(Affiliate).where(Affiliate.parent_id == affiliate_id)).scalar_one()
     users = session.execute(select(func.count()).select_from(Attribution).where(Attribution.referrer_id == affiliate_id)).scalar_one()

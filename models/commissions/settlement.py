@@ -32,15 +32,6 @@ from models.platform import Program
 _S = PaymentSettlement.__table__
 
 
-class SettleRequest(BaseModel):
-    """Input of `ledger.settle_payment`."""
-
-    payment_ref: str  # "<rail>:<id>", e.g. coinbase_commerce:<charge id> or onchain:<tx hash>:<log index>
-    program: str
-    wallet: str
-    amount_minor: int  # the matched fee, in the asset's minor units (6 decimals)
-    asset: Asset
-
 
 class SkippedLevel(BaseModel):
     level: int

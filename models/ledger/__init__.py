@@ -68,7 +68,6 @@ from models.ledger.journal import (
     LedgerPosting,
     LedgerTx,
     Posting,
-    PostRequest,
     PostResult,
     balance,
     content_hash,
@@ -90,20 +89,15 @@ from models.ledger.reading import AccountBalance, Statement, StatementLine, bala
 from models.ledger.verification import VerifyProblem, VerifyReport, verify
 
 # --- activity names (workflows call these by name) ---------------------------------------------
-POST = "ledger.post"
-SETTLE_PAYMENT = "ledger.settle_payment"
 REVERSE_PAYMENT = "ledger.reverse_payment"
 POST_SUSPENSE = "ledger.post_suspense"
-POST_CLAIM_DELIVERY = "ledger.post_claim_delivery"
-POST_GAS = "ledger.post_gas"
 RELEASE_DUE = "ledger.release_due_commissions"
 
 __all__ = [
-    "CHART", "MAX_KEY_LEN", "POST", "POST_CLAIM_DELIVERY", "POST_GAS", "POST_SUSPENSE", "RAILS", "RELEASE_DUE",
-    "REVERSE_PAYMENT", "SETTLE_PAYMENT",
-    "AccountBalance", "AccountSpec", "AccountType", "Accounts", "ClaimDeliveryRequest", "GasRequest", "LedgerConflict",
+    "CHART", "MAX_KEY_LEN", "POST_SUSPENSE", "RAILS", "RELEASE_DUE",
+    "REVERSE_PAYMENT", "AccountBalance", "AccountSpec", "AccountType", "Accounts", "ClaimDeliveryRequest", "GasRequest", "LedgerConflict",
     "LedgerError", "LedgerNegativeBalance", "LedgerPending", "LedgerPosting", "LedgerTx", "LedgerUnbalanced",
-    "PendingAlreadyResolved", "PendingEntry", "PendingNotFound", "PendingStatus", "PostRequest", "PostResult", "Posting",
+    "PendingAlreadyResolved", "PendingEntry", "PendingNotFound", "PendingStatus", "PostResult", "Posting",
     "Statement", "StatementLine", "SuspenseReason", "SuspenseRequest", "UnknownAccount", "VerifyProblem", "VerifyReport",
     "account_spec", "balance", "balances", "content_hash", "create_pending", "credit", "debit", "get_transaction",
     "held_amounts", "pending_row", "post_claim_delivery", "post_gas", "post_pending", "post_suspense", "post_transaction",

@@ -88,14 +88,6 @@ def credit(account: str, asset: Asset | str, amount: int) -> Posting:
     return Posting(account=account, asset=Asset(asset), amount=-amount)
 
 
-class PostRequest(BaseModel):
-    """Input of the generic `ledger.post` activity."""
-
-    key: str
-    kind: str
-    refs: dict[str, str] = PField(default_factory=dict)
-    postings: list[Posting]
-
 
 class PostResult(BaseModel):
     tx_id: str

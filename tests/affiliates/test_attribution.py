@@ -1,6 +1,5 @@
 from eth_account import Account
 
-from activities.affiliates import AffiliateActivities
 from models import affiliates as aff
 from core.db import session_scope
 from tests.ledger.kit import CLI, make_program, register, row_counts
@@ -63,12 +62,3 @@ def test_refusals_write_nothing(db_engine):
     assert attribute(db_engine, user, mine.code).status == "new"
 
 
-def test_attribute_activity(db_engine):
-    make_program(db_engine)
-    a = register(db_engine)
-    acts = AffiliateActivities(db_engine)
-    user = Account.create().address
-    result = acts.attribute(aff.AttributionRequest(program="demo", wallet=user, code=a.code, source="api"))
-    assert result.status == "new" and result.referrer_wallet == a.wallet
-    again = acts.attribute(aff.AttributionRequest(program="demo", wallet=user, code=None, source="api"))
-    assert again.status == "existing" and again.referrer_affiliate_id == a.id

@@ -138,7 +138,7 @@ class World:
         def find(req: FindOnchainClaim) -> Paid:
             world.calls.append((FIND_ONCHAIN_CLAIM, req))
             if not world.onchain_paid:
-                raise ApplicationError("not yet", type="NotYetOnChain")
+                raise ApplicationError("not yet", type="not_yet_on_chain")
             return Paid(rail=Rail.ONCHAIN, payment_ref="onchain:0xfeed:0", amount_minor=FEE, asset="USDT",
                         onchain_tx="0xfeed", sge_amount_minor=1000 * 10**18)
 

@@ -198,7 +198,7 @@ def test_anvil_dev_keys_are_refused_off_local_chains(tmp_path, db_url, anvil, db
 
 def test_activities_heartbeat_while_waiting_and_decode_events(chain: Chain, relayer_settings, db_engine):
     fns = {fn.__temporal_activity_definition.name: fn for fn in relayer_activities(relayer_settings, db_engine)}
-    assert set(fns) == {"relayer.submit", "relayer.wait_final", "relayer.read"}
+    assert set(fns) == {"relayer.submit", "relayer.wait_final"}
     wallet = Account.create().address
     env = ActivityEnvironment()
     beats: list = []
@@ -206,10 +206,7 @@ def test_activities_heartbeat_while_waiting_and_decode_events(chain: Chain, rela
     ref = env.run(fns["relayer.submit"], SubmitTx(key="act:mint", call=ContractCall(contract="SGEID", function="mint", args=[wallet])))
     outcome = env.run(fns["relayer.wait_final"], ref.key)
     assert isinstance(outcome, TxOutcome) and outcome.status == "confirmed"
-    token_id = outcome.event("SGEID", "Transfer").args["tokenId"]
-    from models.chain import ReadCall
-
-    assert env.run(fns["relayer.read"], ReadCall(call=ContractCall(contract="SGEID", function="tokenOf", args=[wallet]))) == [token_id]
+    assert outcome.event("SGEID", "Transfer").args["tokenId"] > 0
     # an unknown key is a programming error: not retried
     with pytest.raises(ApplicationError) as info:
         run_in_worker(env, fns["relayer.wait_final"], "no-such-key")
