@@ -89,9 +89,9 @@ def onboarding(
 
     import httpx
 
-    from cli import devstack
-    from cli.demo import DemoClient, ensure_demo_program
-    from cli.dev import bring_up, local_stack_settings
+    from ops.devstack import processes
+    from ops.devstack.demo import DemoClient, ensure_demo_program
+    from ops.devstack.stack import bring_up, local_stack_settings
     from contracts.manifest import load_manifest
     from eth_account import Account
     from core.logs import configure_logging
@@ -100,13 +100,13 @@ def onboarding(
     base = settings_and_logs("bench", fmt="console")
     configure_logging("WARNING", "console", process="bench")
     home = Path(tempfile.mkdtemp(prefix="sge-bench-")) / "var"
-    free = devstack.free_port
+    free = processes.free_port
     settings = local_stack_settings(base).model_copy(update={
         "home": home, "temporal_address": f"127.0.0.1:{free()}", "temporal_ui_port": free(),
         "eth_rpc_urls": [f"http://127.0.0.1:{free()}"], "api_port": free(), "sandbox_port": free(),
         "database_url": os.environ.get("DATABASE_URL"), "rate_limit_register_ip": "1000000/hour",
     })
-    sup = devstack.Supervisor(home)
+    sup = processes.Supervisor(home)
     say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/]"))
 
     async def main():

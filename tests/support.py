@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from cli.devstack import anvil_binary, free_port
+from ops.devstack.processes import anvil_binary, free_port
 from core.devchain import anvil_accounts
 
 

@@ -27,7 +27,7 @@ from eth_account import Account
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from cli.demo import DemoClient
+from ops.devstack.demo import DemoClient
 from contracts.manifest import load_manifest
 from models.onboarding import OnboardingStatus, flow_id
 from core.settings import Settings

@@ -156,7 +156,7 @@ def run(
     progress=print,
 ) -> BenchReport:
     from relayer.engine import Relayer
-    from cli.devstack import anvil_binary as default_anvil
+    from ops.devstack.processes import anvil_binary as default_anvil
     from contracts.abi import encode_call, mint_identity
     from contracts.deploy import deploy_all
     from contracts.rpc import connect, lean

@@ -66,7 +66,7 @@ def test_deploy_refuses_mainnet_without_the_flag(anvil_factory, tmp_path):
 
 def test_dev_stack_syncs_the_database_programs_on_chain(anvil, settings, db_engine):
     """The `sge dev up` step: every program in the database gets its claim config on chain, once."""
-    from cli.dev import sync_programs
+    from ops.devstack.chain import sync_programs
     from contracts.abi import program_id
     from models.operators import Actor
     from models.programs import ProgramCreate, create_program

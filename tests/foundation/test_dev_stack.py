@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from cli.devstack import free_port
+from ops.devstack.processes import free_port
 
 
 def _stack_env(home: Path) -> dict[str, str]:

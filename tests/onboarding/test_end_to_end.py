@@ -16,9 +16,9 @@ from collections import Counter
 import pytest
 from sqlmodel import Session, select
 
-from cli import devstack
-from cli.demo import DemoClient, run_flows
-from cli.dev import bring_up
+from ops.devstack import processes
+from ops.devstack.demo import DemoClient, run_flows
+from ops.devstack.stack import bring_up
 from contracts.manifest import load_manifest
 from models.chain import ChainTx
 from core.db import make_engine
@@ -31,13 +31,13 @@ SGE_PER_CLAIM = 1000 * 10**18
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory, test_database):
     home = tmp_path_factory.mktemp("stack") / "var"
-    free = devstack.free_port
+    free = processes.free_port
     settings = Settings(
         _env_file=None, home=home, environment="test", database_url=test_database.fresh_url(),
         temporal_address=f"127.0.0.1:{free()}", temporal_ui_port=free(), eth_rpc_urls=[f"http://127.0.0.1:{free()}"],
         api_port=free(), sandbox_port=free(), log_format="json", rate_limit_register_ip="100000/hour",
     )
-    sup = devstack.Supervisor(home)
+    sup = processes.Supervisor(home)
     try:
         await bring_up(settings, sup)
         yield settings, sup

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from cli.devstack import free_port
+from ops.devstack.processes import free_port
 from core.db import session_scope
 from models.platform import PaymentProvider, Program
 from core.settings import Settings

@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from cli.devstack import free_port
+from ops.devstack.processes import free_port
 
 
 class ServerThread:

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 
 from activities.payments import PaymentActivities
 from api.app import create_app
-from cli.devstack import free_port
+from ops.devstack.processes import free_port
 from core.db import session_scope
 from models.payments import CreateChargeRequest, PaymentEventKind, WebhookEvent
 from models.platform import PaymentProvider

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.payments import PaymentActivities
-from cli.devstack import free_port
+from ops.devstack.processes import free_port
 from core.db import session_scope
 from core.errors import DomainError
 from models.payments import (

@@ -16,7 +16,7 @@ from sqlmodel import select
 from temporalio.worker import Worker
 
 from api.app import create_app
-from cli.devstack import free_port
+from ops.devstack.processes import free_port
 from core.db import session_scope
 from models.payments import Payment, PaymentEvent, PaymentEventKind, PaymentStatus, WebhookEvent
 from models.platform import PaymentProvider

@@ -248,7 +248,7 @@ def test_bumped_fees_respect_the_ceiling(relayer_settings, db_engine):
 
 
 def test_rpc_failover_and_lost_connection(anvil_factory, tmp_path, db_url, db_engine):
-    from cli.devstack import free_port
+    from ops.devstack.processes import free_port
 
     node = anvil_factory()
     account = Account.create()

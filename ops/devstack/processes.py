@@ -26,7 +26,7 @@ from web3 import Web3
 
 from core.settings import ConfigError, Settings, env_name
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _PR_SET_PDEATHSIG = 1
 
 

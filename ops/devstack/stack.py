@@ -1,0 +1,182 @@
+"""The embedded local stack: Temporal dev server (+ Web UI), anvil with the contracts, the payment
+sandbox, the worker and the API, each started, health-checked and supervised (`sge dev up`, the demo,
+the benchmarks and the end-to-end tests all use `bring_up`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from eth_account import Account
+
+from core import migrate
+from core.db import get_engine
+from core.logs import get_logger
+from core.settings import ConfigError, Settings
+from ops.devstack import processes
+from ops.devstack.chain import dev_deploy_step, fund_relayer, opening_balances, sync_programs_step
+from ops.devstack.console import console
+from ops.devstack.payments import start_payments_sandbox
+from temporal.client import connect
+from temporal.devserver import dev_server_command
+from temporal.search_attributes import missing_search_attributes
+
+log = get_logger(__name__)
+
+HEALTH_TIMEOUT_S = 60.0
+LOCAL_REGISTER_IP_LIMIT = "10000/hour"
+
+
+@dataclass
+class StackInfo:
+    """What the running stack exposes, printed for the user (and returned in smoke mode)."""
+
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (component, where, detail)
+    env: dict[str, str] = field(default_factory=dict)  # extra env for later children
+
+    def add(self, component: str, where: str, detail: str = "") -> None:
+        self.rows.append((component, where, detail))
+        console.print(f"[green]✓[/] {component:<16} {where}  [dim]{detail}[/]")
+
+
+def _step(message: str) -> None:
+    console.print(f"[cyan]…[/] {message}")
+
+
+def _rpc_port(settings: Settings) -> tuple[str, int]:
+    url = urlparse(settings.eth_rpc_urls[0])
+    return url.hostname or "127.0.0.1", url.port or 8545
+
+
+def _check_ports(settings: Settings) -> None:
+    t_host, _, t_port = settings.temporal_address.rpartition(":")
+    rpc_host, rpc_port = _rpc_port(settings)
+    wanted = [
+        ("SGE_TEMPORAL_ADDRESS", "127.0.0.1", int(t_port)),
+        ("SGE_TEMPORAL_UI_PORT", "127.0.0.1", settings.temporal_ui_port),
+        ("SGE_ETH_RPC_URLS", rpc_host, rpc_port),
+        ("SGE_API_PORT", settings.api_host, settings.api_port),
+        ("SGE_SANDBOX_PORT", settings.sandbox_host, settings.sandbox_port),
+    ]
+    for setting, host, port in wanted:
+        if processes.port_in_use(host, port):
+            raise ConfigError(setting, f"port {port} is already in use (another stack? run `sge dev down`)")
+
+
+async def _start_temporal(sup: processes.Supervisor, settings: Settings, info: StackInfo) -> None:
+    _step("starting Temporal dev server")
+    child = sup.start("temporal", dev_server_command(settings))
+    client_box = {}
+
+    async def ready() -> bool:
+        client = await connect(settings)
+        client_box["client"] = client
+        return not await missing_search_attributes(client)
+
+    took = await sup.wait_healthy(child, ready, HEALTH_TIMEOUT_S)
+    info.add("Temporal", settings.temporal_address, f"namespace {settings.temporal_namespace}, {took:.1f}s")
+    info.add("Temporal Web UI", f"http://127.0.0.1:{settings.temporal_ui_port}", "")
+
+
+async def _start_anvil(sup: processes.Supervisor, settings: Settings, info: StackInfo) -> None:
+    _step("starting anvil")
+    host, port = _rpc_port(settings)
+    state = settings.home / "anvil" / "state.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        processes.anvil_binary(),
+        "--host", host, "--port", str(port),
+        "--chain-id", str(settings.chain_id),
+        "--state", str(state), "--state-interval", "5",
+    ]
+    child = sup.start("anvil", cmd)
+    url = settings.eth_rpc_urls[0]
+
+    async def ready() -> bool:
+        return int(await processes.rpc_call(url, "eth_chainId"), 16) == settings.chain_id
+
+    took = await sup.wait_healthy(child, ready, HEALTH_TIMEOUT_S)
+    info.add("anvil (RPC)", url, f"chain {settings.chain_id}, {took:.1f}s")
+
+
+async def _start_worker(sup: processes.Supervisor, settings: Settings, info: StackInfo) -> None:
+    _step("starting worker")
+    child = sup.start("worker", processes.python_module_cmd("cli", "worker"), processes.child_env(settings, info.env))
+    client = await connect(settings)
+
+    async def ready() -> bool:
+        # A probe workflow completing proves the worker polls and runs activities.
+        result = await asyncio.wait_for(
+            client.execute_workflow(
+                "Probe", "ok", id=processes.probe_workflow_id(), task_queue=settings.temporal_task_queue
+            ),
+            timeout=5,
+        )
+        return result == "ok"
+
+    took = await sup.wait_healthy(child, ready, HEALTH_TIMEOUT_S)
+    info.add("worker", f"task queue {settings.temporal_task_queue}", f"{took:.1f}s, log {child.log_path}")
+
+
+async def _start_api(sup: processes.Supervisor, settings: Settings, info: StackInfo) -> None:
+    _step("starting API")
+    # Only the worker holds the relayer and deployer keys; the API knows the relayer's address.
+    env = {k: v for k, v in info.env.items() if k not in ("SGE_RELAYER_PRIVATE_KEY_FILE", "SGE_DEPLOYER_PRIVATE_KEY")}
+    key_file = info.env.get("SGE_RELAYER_PRIVATE_KEY_FILE")
+    if key_file:
+        env["SGE_RELAYER_ADDRESS"] = Account.from_key(Path(key_file).read_text().strip()).address
+    child = sup.start("api", processes.python_module_cmd("cli", "api"), processes.child_env(settings, env))
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    took = await sup.wait_healthy(child, lambda: processes.http_ok(f"{base}/readyz"), HEALTH_TIMEOUT_S)
+    info.add("API", base, f"{took:.1f}s")
+    info.add("API docs", f"{base}/docs", "OpenAPI")
+
+
+# The stack, in start order. Later capabilities insert their steps (contracts, payment sandbox).
+STEPS = [_start_temporal, _start_anvil, fund_relayer, dev_deploy_step, sync_programs_step, opening_balances,
+         start_payments_sandbox, _start_worker, _start_api]
+
+
+def local_stack_settings(settings: Settings) -> Settings:
+    """The embedded stack serves every client (demo, bench, browser) from 127.0.0.1, so the per-IP
+    registration limit would throttle the demo itself; unless set explicitly it is relaxed locally.
+    Per-wallet limits stay as in production."""
+    if "SGE_RATE_LIMIT_REGISTER_IP" in os.environ:
+        return settings
+    return settings.model_copy(update={"rate_limit_register_ip": LOCAL_REGISTER_IP_LIMIT})
+
+
+async def bring_up(settings: Settings, sup: processes.Supervisor) -> StackInfo:
+    _check_ports(settings)
+    engine = get_engine(settings.db_url)
+    migrate.upgrade(engine)
+    info = StackInfo()
+    info.add("database", settings.db_url.split("@")[-1], f"schema {migrate.current(engine)}")
+    for step in STEPS:
+        await step(sup, settings, info)
+    return info
+
+
+async def wait_for_stop(sup: processes.Supervisor) -> int:
+    """Until Ctrl-C / SIGTERM. A child that dies is reported (once), and the rest keep running."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    reported: set[str] = set()
+    while not stop.is_set():
+        for child in sup.children:
+            if not child.alive() and child.name not in reported:
+                reported.add(child.name)
+                console.print(f"[bold red]{child.name} exited[/] (code {child.proc.returncode}); last lines of {child.log_path}:\n{child.tail()}")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except TimeoutError:
+            pass
+    return 1 if reported else 0
+
+
