@@ -11,93 +11,23 @@
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from core import migrate
 from core.db import make_engine
-from models.flow import SEARCH_ATTRIBUTES
 from core.settings import Settings
+from models.flow import SEARCH_ATTRIBUTES
 from temporal.devserver import dynamic_config_args, temporal_binary, test_server_binary
 from temporal.search_attributes import ensure_search_attributes
-from tests.support import AnvilProcess, start_anvil
-
-PG_URL = os.environ.get("SGE_TEST_DATABASE_URL")
-
+from tests.helpers.database import TestDatabase
+from tests.helpers.processes import AnvilProcess, start_anvil
 
 # --- database ---------------------------------------------------------------------------------------
-
-
-class TestDatabase:
-    """A migrated database per test session, handed out empty to each test."""
-
-    __test__ = False
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.schema: str | None = None
-        self._pg_engine: Engine | None = None
-        if PG_URL:
-            self.schema = f"sge_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            admin = make_engine(PG_URL, pool_size=1)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
-            admin.dispose()
-            sep = "&" if "?" in PG_URL else "?"
-            self.url = f"{PG_URL}{sep}options=-csearch_path%3D{self.schema}"
-            self._pg_engine = make_engine(self.url, pool_size=20)
-            migrate.upgrade(self._pg_engine)
-            with self._pg_engine.connect() as conn:
-                self._tables = [
-                    row[0]
-                    for row in conn.execute(
-                        text("SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"),
-                        {"s": self.schema},
-                    )
-                ]
-        else:
-            self.template = root / "template.db"
-            template_engine = make_engine(f"sqlite:///{self.template}")
-            migrate.upgrade(template_engine)
-            template_engine.dispose()
-            self.url = f"sqlite:///{self.template}"
-        self._count = 0
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.schema is not None
-
-    def fresh_url(self) -> str:
-        """A URL to an empty, migrated database (PostgreSQL: the session schema, truncated)."""
-        if self.is_postgres:
-            assert self._pg_engine is not None
-            if self._tables:
-                with self._pg_engine.begin() as conn:
-                    quoted = ", ".join(f'"{t}"' for t in self._tables)
-                    conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-            return self.url
-        self._count += 1
-        path = self.root / f"test-{self._count}.db"
-        shutil.copyfile(self.template, path)
-        return f"sqlite:///{path}"
-
-    def close(self) -> None:
-        if self._pg_engine is not None:
-            self._pg_engine.dispose()
-            admin = make_engine(PG_URL, pool_size=1)  # type: ignore[arg-type]
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
-            admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -169,10 +99,6 @@ async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
-
-
-def temporal_address(client: Client) -> str:
-    return client.service_client.config.target_host
 
 
 # --- settings and API -------------------------------------------------------------------------------

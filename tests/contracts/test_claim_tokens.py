@@ -7,7 +7,7 @@ import os
 
 from contracts.abi import ref_to_bytes32
 from contracts.reads import find_claims
-from tests.contracts.kit import Chain, unauthorized
+from tests.helpers.chain import Chain, unauthorized
 
 ZERO = "0x0000000000000000000000000000000000000000"
 USD = 10**6

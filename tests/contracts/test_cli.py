@@ -12,7 +12,7 @@ from eth_account import Account
 from contracts.manifest import load_manifest
 from core import migrate
 from core.db import make_engine
-from tests.contracts.kit import ETH
+from tests.helpers.chain import ETH
 
 
 def sge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

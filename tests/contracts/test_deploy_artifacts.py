@@ -13,7 +13,7 @@ from contracts.build import REPO_ROOT, check, toolchain_available
 from contracts.deploy import DeployError, deploy_all
 from contracts.manifest import load_manifest, manifest_path
 from contracts.rpc import connect
-from tests.contracts.kit import deploy_chain, role
+from tests.helpers.chain import deploy_chain, role
 
 
 def test_deploy_writes_a_manifest_and_is_idempotent(anvil, tmp_path):

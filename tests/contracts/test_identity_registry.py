@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eth_utils import to_checksum_address
 
-from tests.contracts.kit import Chain, unauthorized
+from tests.helpers.chain import Chain, unauthorized
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -91,7 +91,7 @@ def test_base_uri_is_admin_only(chain: Chain):
 
 
 def test_roles_and_interfaces(chain: Chain):
-    from tests.contracts.kit import role
+    from tests.helpers.chain import role
 
     assert chain.view("SGEID", "hasRole", role("MINTER_ROLE"), chain.relayer.address) is True
     assert chain.view("SGEID", "hasRole", role("DEFAULT_ADMIN_ROLE"), chain.deployer.address) is True

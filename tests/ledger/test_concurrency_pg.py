@@ -18,7 +18,7 @@ from models import commissions as com
 from models import ledger
 from core.db import make_engine, session_scope
 from models.ledger import Accounts
-from tests.ledger.kit import check_ledger_invariants, make_program, register, row_counts
+from tests.helpers.ledger import check_ledger_invariants, make_program, register, row_counts
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("SGE_TEST_DATABASE_URL"), reason="PostgreSQL-only race test: not applicable on SQLite (one writer at a time)"

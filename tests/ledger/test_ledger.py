@@ -14,7 +14,7 @@ from models import ledger
 from core.db import is_postgres, session_scope
 from models.ledger import Accounts, credit, debit
 from models.money import Asset
-from tests.ledger.kit import row_counts
+from tests.helpers.ledger import row_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from models import operators as ops
 from core.db import session_scope
-from tests.ledger.kit import CLI, make_operator, row_counts
+from tests.helpers.ledger import CLI, make_operator, row_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 

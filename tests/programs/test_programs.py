@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from models import programs as prg
-from tests.ledger.kit import make_operator, row_counts
+from tests.helpers.ledger import make_operator, row_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 BODY = {"slug": "acme", "name": "Acme", "treasury_address": "0x" + "ab" * 20}
