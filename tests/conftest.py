@@ -1,4 +1,4 @@
-"""Fixtures that start the real parts a test needs.
+"""Fixtures that start the real parts a test needs, and the test tiers.
 
 - `db_engine`: a migrated database, empty for each test. SQLite temp file by default; PostgreSQL when
   SGE_TEST_DATABASE_URL is set (this run gets its own schema, dropped at the end).
@@ -6,6 +6,18 @@
   workflow tests. `temporal_dev`: a real dev server, for concurrency and integration tests.
 - `anvil`: one anvil for the session; `anvil_factory` starts a private one (e.g. automine off).
 - `settings`, `api_client`: settings pointing at those parts and an HTTP client for the API.
+
+Tiers (markers registered in pyproject.toml):
+- `integration`: the test needs a server or a process. Given automatically (at collection) to every
+  test that uses, directly or through other fixtures, one of SERVER_FIXTURES below, or that is marked
+  `postgres` or `redis`; a test that starts servers or subprocesses itself (the `sge` CLI, the dev
+  stack, a benchmark's worker processes) is marked `@pytest.mark.integration` explicitly.
+- fast: everything else (SQLite files, in-process code only): `pytest -m "not integration and not slow"`
+  (`make test-fast`), under a minute.
+- `slow`: soak-like checks, marked explicitly; deselected by default (pyproject's addopts), so
+  `pytest` alone (`make test`) runs fast + integration; `make test-slow` runs them under a time cap.
+- `postgres` (`redis`): needs that server; deselected, not skipped, when SGE_TEST_DATABASE_URL
+  (SGE_TEST_REDIS_URL, or a Redis on 127.0.0.1:6379) is not there, with one line saying so.
 """
 
 from __future__ import annotations
@@ -24,8 +36,47 @@ from core.settings import Settings
 from models.flow import SEARCH_ATTRIBUTES
 from temporal.devserver import dynamic_config_args, temporal_binary, test_server_binary
 from temporal.search_attributes import ensure_search_attributes
-from tests.helpers.database import TestDatabase
+from tests.helpers.database import PG_URL, REDIS_URL, TestDatabase
 from tests.helpers.processes import AnvilProcess, start_anvil
+
+# --- tiers ------------------------------------------------------------------------------------------
+
+# Fixtures that start a server or a process (anvil, Temporal, the API's stack, uvicorn threads).
+SERVER_FIXTURES = frozenset(
+    {"anvil", "anvil_factory", "temporal_ts", "temporal_dev", "settings", "api_client", "receiver", "sandbox"}
+)
+# marker -> (is its server there?, why the tests are deselected when it is not)
+NEEDS_SERVER = {
+    "postgres": (PG_URL is not None, "PostgreSQL-only, SGE_TEST_DATABASE_URL is not set"),
+    "redis": (REDIS_URL is not None, "SGE_TEST_REDIS_URL is not set and no Redis answers on 127.0.0.1:6379"),
+}
+_DESELECTED = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep: list[pytest.Item] = []
+    reports: list[str] = []
+    absent: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        needs = [name for name in NEEDS_SERVER if item.get_closest_marker(name)]
+        missing = [name for name in needs if not NEEDS_SERVER[name][0]]
+        if missing:
+            absent.setdefault(missing[0], []).append(item)
+            continue
+        if needs or SERVER_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.integration)
+        keep.append(item)
+    for name, dropped in absent.items():
+        config.hook.pytest_deselected(items=dropped)
+        reports.append(f"deselected {len(dropped)} test(s) marked {name}: {NEEDS_SERVER[name][1]}")
+    items[:] = keep
+    config.stash[_DESELECTED] = reports
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    return config.stash.get(_DESELECTED, [])
+
 
 # --- database ---------------------------------------------------------------------------------------
 

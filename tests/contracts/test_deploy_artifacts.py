@@ -90,6 +90,7 @@ def test_artifact_source_hashes_match_the_sources():
         assert hashlib.sha256("".join(parts).encode()).hexdigest() == raw["sourceHash"], f"{name}: stale artifact"
 
 
+@pytest.mark.integration  # runs the compiler (node) as a process
 @pytest.mark.skipif(not toolchain_available(), reason="node and the npm packages are needed to recompile")
 def test_committed_artifacts_match_a_fresh_compile():
     assert check() == []

@@ -1,10 +1,12 @@
 """The test database: one migrated database per session, handed out empty to each test (SQLite temp
-files by default; PostgreSQL when SGE_TEST_DATABASE_URL is set, in a schema of this run's own)."""
+files by default; PostgreSQL when SGE_TEST_DATABASE_URL is set, in a schema of this run's own); and
+the Redis the shared-limit tests use, if there is one."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import uuid
 from pathlib import Path
 
@@ -15,6 +17,21 @@ from core import migrate
 from core.db import make_engine
 
 PG_URL = os.environ.get("SGE_TEST_DATABASE_URL")
+
+
+def _redis_url() -> str | None:
+    """SGE_TEST_REDIS_URL (CI sets it, so there the tests must run), else a local Redis if one answers."""
+    url = os.environ.get("SGE_TEST_REDIS_URL")
+    if url:
+        return url
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.3).close()
+    except OSError:
+        return None
+    return "redis://127.0.0.1:6379/15"
+
+
+REDIS_URL = _redis_url()
 
 
 class TestDatabase:
