@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.sge-installed
 NPM_STAMP := node_modules/.sge-installed
 PYTEST_ARGS ?=
+# The slow (soak) tier's wall-clock cap: `timeout` interrupts the run after this long.
+SLOW_TIMEOUT ?= 30m
 
-.PHONY: setup lock demo dev test smoke bench clean
+.PHONY: setup lock demo dev test test-fast test-slow lint smoke bench clean
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -38,9 +40,26 @@ demo: setup
 dev: setup
 	$(BIN)/sge dev up
 
-## Test it: the whole suite (SQLite; PostgreSQL when SGE_TEST_DATABASE_URL is set).
+## Test it: the whole suite but the slow tier (SQLite; PostgreSQL when SGE_TEST_DATABASE_URL is set).
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The fast tier: no servers, no processes (tests/conftest.py says what counts); under a minute.
+test-fast: setup
+	$(BIN)/pytest -m "not integration and not slow" $(PYTEST_ARGS)
+
+## The slow tier (soak-like tests), capped at SLOW_TIMEOUT. None selected is a pass (exit 5).
+test-slow: setup
+	@echo "slow tier: capped at $(SLOW_TIMEOUT)"
+	@timeout --signal=INT --kill-after=60 $(SLOW_TIMEOUT) $(BIN)/pytest -m slow $(PYTEST_ARGS); \
+	rc=$$?; if [ $$rc -eq 5 ]; then echo "slow tier: no slow tests selected"; exit 0; fi; \
+	if [ $$rc -eq 124 ]; then echo "slow tier: exceeded its cap of $(SLOW_TIMEOUT)"; fi; exit $$rc
+
+## Lint: ruff (rules and formatting) and mypy, as configured in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Start the stack once and stop it as soon as everything is ready (CI).
 smoke: setup

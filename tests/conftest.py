@@ -1,4 +1,4 @@
-"""Fixtures that start the real parts a test needs.
+"""Fixtures that start the real parts a test needs, and the test tiers.
 
 - `db_engine`: a migrated database, empty for each test. SQLite temp file by default; PostgreSQL when
   SGE_TEST_DATABASE_URL is set (this run gets its own schema, dropped at the end).
@@ -6,98 +6,79 @@
   workflow tests. `temporal_dev`: a real dev server, for concurrency and integration tests.
 - `anvil`: one anvil for the session; `anvil_factory` starts a private one (e.g. automine off).
 - `settings`, `api_client`: settings pointing at those parts and an HTTP client for the API.
+
+Tiers (markers registered in pyproject.toml):
+- `integration`: the test needs a server or a process. Given automatically (at collection) to every
+  test that uses, directly or through other fixtures, one of SERVER_FIXTURES below, or that is marked
+  `postgres` or `redis`; a test that starts servers or subprocesses itself (the `sge` CLI, the dev
+  stack, a benchmark's worker processes) is marked `@pytest.mark.integration` explicitly.
+- fast: everything else (SQLite files, in-process code only): `pytest -m "not integration and not slow"`
+  (`make test-fast`), under a minute.
+- `slow`: soak-like checks, marked explicitly; deselected by default (pyproject's addopts), so
+  `pytest` alone (`make test`) runs fast + integration; `make test-slow` runs them under a time cap.
+- `postgres` (`redis`): needs that server; deselected, not skipped, when SGE_TEST_DATABASE_URL
+  (SGE_TEST_REDIS_URL, or a Redis on 127.0.0.1:6379) is not there, with one line saying so.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from core import migrate
 from core.db import make_engine
-from models.flow import SEARCH_ATTRIBUTES
 from core.settings import Settings
+from models.flow import SEARCH_ATTRIBUTES
 from temporal.devserver import dynamic_config_args, temporal_binary, test_server_binary
 from temporal.search_attributes import ensure_search_attributes
-from tests.support import AnvilProcess, start_anvil
+from tests.helpers.database import PG_URL, REDIS_URL, TestDatabase
+from tests.helpers.processes import AnvilProcess, start_anvil
 
-PG_URL = os.environ.get("SGE_TEST_DATABASE_URL")
+# --- tiers ------------------------------------------------------------------------------------------
+
+# Fixtures that start a server or a process (anvil, Temporal, the API's stack, uvicorn threads).
+SERVER_FIXTURES = frozenset(
+    {"anvil", "anvil_factory", "temporal_ts", "temporal_dev", "settings", "api_client", "receiver", "sandbox"}
+)
+# marker -> (is its server there?, why the tests are deselected when it is not)
+NEEDS_SERVER = {
+    "postgres": (PG_URL is not None, "PostgreSQL-only, SGE_TEST_DATABASE_URL is not set"),
+    "redis": (REDIS_URL is not None, "SGE_TEST_REDIS_URL is not set and no Redis answers on 127.0.0.1:6379"),
+}
+_DESELECTED = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep: list[pytest.Item] = []
+    reports: list[str] = []
+    absent: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        needs = [name for name in NEEDS_SERVER if item.get_closest_marker(name)]
+        missing = [name for name in needs if not NEEDS_SERVER[name][0]]
+        if missing:
+            absent.setdefault(missing[0], []).append(item)
+            continue
+        if needs or SERVER_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.integration)
+        keep.append(item)
+    for name, dropped in absent.items():
+        config.hook.pytest_deselected(items=dropped)
+        reports.append(f"deselected {len(dropped)} test(s) marked {name}: {NEEDS_SERVER[name][1]}")
+    items[:] = keep
+    config.stash[_DESELECTED] = reports
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    return config.stash.get(_DESELECTED, [])
 
 
 # --- database ---------------------------------------------------------------------------------------
-
-
-class TestDatabase:
-    """A migrated database per test session, handed out empty to each test."""
-
-    __test__ = False
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.schema: str | None = None
-        self._pg_engine: Engine | None = None
-        if PG_URL:
-            self.schema = f"sge_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            admin = make_engine(PG_URL, pool_size=1)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
-            admin.dispose()
-            sep = "&" if "?" in PG_URL else "?"
-            self.url = f"{PG_URL}{sep}options=-csearch_path%3D{self.schema}"
-            self._pg_engine = make_engine(self.url, pool_size=20)
-            migrate.upgrade(self._pg_engine)
-            with self._pg_engine.connect() as conn:
-                self._tables = [
-                    row[0]
-                    for row in conn.execute(
-                        text("SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"),
-                        {"s": self.schema},
-                    )
-                ]
-        else:
-            self.template = root / "template.db"
-            template_engine = make_engine(f"sqlite:///{self.template}")
-            migrate.upgrade(template_engine)
-            template_engine.dispose()
-            self.url = f"sqlite:///{self.template}"
-        self._count = 0
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.schema is not None
-
-    def fresh_url(self) -> str:
-        """A URL to an empty, migrated database (PostgreSQL: the session schema, truncated)."""
-        if self.is_postgres:
-            assert self._pg_engine is not None
-            if self._tables:
-                with self._pg_engine.begin() as conn:
-                    quoted = ", ".join(f'"{t}"' for t in self._tables)
-                    conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-            return self.url
-        self._count += 1
-        path = self.root / f"test-{self._count}.db"
-        shutil.copyfile(self.template, path)
-        return f"sqlite:///{path}"
-
-    def close(self) -> None:
-        if self._pg_engine is not None:
-            self._pg_engine.dispose()
-            admin = make_engine(PG_URL, pool_size=1)  # type: ignore[arg-type]
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
-            admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -169,10 +150,6 @@ async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
-
-
-def temporal_address(client: Client) -> str:
-    return client.service_client.config.target_host
 
 
 # --- settings and API -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from eth_account.messages import encode_defunct
 from models import affiliates as aff
 from models import commissions as com
 from core.db import session_scope
-from tests.ledger.kit import make_operator, make_program, row_counts
+from tests.helpers.ledger import make_operator, make_program, row_counts
 
 
 def auth(key):

@@ -2,7 +2,7 @@ from eth_account import Account
 
 from models import affiliates as aff
 from core.db import session_scope
-from tests.ledger.kit import CLI, make_program, register, row_counts
+from tests.helpers.ledger import CLI, make_program, register, row_counts
 
 
 def attribute(engine, wallet, code, source="test", program="demo"):

@@ -13,7 +13,7 @@ from models import ledger
 from core.columns import utcnow
 from core.db import session_scope
 from models.ledger import Accounts
-from tests.ledger.kit import CLI, balances, check_ledger_invariants, make_program, register, row_counts
+from tests.helpers.ledger import CLI, balances, check_ledger_invariants, make_program, register, row_counts
 
 FEE = 100_000_000  # 100 USD at 6 decimals
 

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from models import affiliates as aff
 from core.columns import utcnow
 from core.db import session_scope
-from tests.ledger.kit import CLI, make_program, register, row_counts
+from tests.helpers.ledger import CLI, make_program, register, row_counts
 
 
 def nonce_for(engine, account, program="demo"):

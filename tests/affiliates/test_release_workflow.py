@@ -16,7 +16,7 @@ from core.columns import utcnow
 from core.db import session_scope
 from models.platform import HALT_FLAG, PlatformFlag
 from temporal.schedules import RELEASE_COMMISSIONS_SCHEDULE, ensure_schedules
-from tests.ledger.kit import check_ledger_invariants, make_program, register
+from tests.helpers.ledger import check_ledger_invariants, make_program, register
 from workflows.commissions import ReleaseCommissionsWorkflow
 
 

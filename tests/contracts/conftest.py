@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contracts.kit import Chain, deploy_chain
+from tests.helpers.chain import Chain, deploy_chain
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from contracts.abi import is_temporary_revert, program_id, ref_to_bytes32
 from contracts.deploy import DeployError, sync_program
 from contracts.reads import claim_ref_of, find_claim, find_claims, find_claims_by_ref
-from tests.contracts.kit import Chain, unauthorized
+from tests.helpers.chain import Chain, unauthorized
 
 ZERO = "0x0000000000000000000000000000000000000000"
 USD = 10**6

@@ -12,7 +12,7 @@ from eth_account import Account
 from contracts.manifest import load_manifest
 from core import migrate
 from core.db import make_engine
-from tests.contracts.kit import ETH
+from tests.helpers.chain import ETH
 
 
 def sge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -71,7 +71,7 @@ def test_dev_stack_syncs_the_database_programs_on_chain(anvil, settings, db_engi
     from models.operators import Actor
     from models.programs import ProgramCreate, create_program
     from core.db import session_scope
-    from tests.contracts.kit import deploy_chain
+    from tests.helpers.chain import deploy_chain
 
     migrate.upgrade(db_engine)
     chain = deploy_chain(anvil, settings.deployments_dir)

@@ -14,7 +14,7 @@ from contracts.build import REPO_ROOT, check, toolchain_available
 from contracts.deploy import DeployError, DeployParams, deploy_all
 from contracts.manifest import load_manifest, manifest_path
 from contracts.rpc import connect
-from tests.contracts.kit import deploy_chain, role
+from tests.helpers.chain import deploy_chain, role
 
 
 def test_deploy_writes_a_manifest_and_is_idempotent(anvil, tmp_path):
@@ -109,6 +109,7 @@ def test_artifact_source_hashes_match_the_sources():
         assert hashlib.sha256("".join(parts).encode()).hexdigest() == raw["sourceHash"], f"{name}: stale artifact"
 
 
+@pytest.mark.integration  # runs the compiler (node) as a process
 @pytest.mark.skipif(not toolchain_available(), reason="node and the npm packages are needed to recompile")
 def test_committed_artifacts_match_a_fresh_compile():
     assert check() == []

@@ -8,7 +8,7 @@ import os
 from eth_utils import to_checksum_address
 
 from contracts.abi import program_id
-from tests.contracts.kit import Chain, unauthorized
+from tests.helpers.chain import Chain, unauthorized
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -100,7 +100,7 @@ def test_base_uri_is_admin_only(chain: Chain):
 
 
 def test_roles_and_interfaces(chain: Chain):
-    from tests.contracts.kit import role
+    from tests.helpers.chain import role
 
     assert chain.view("SGEID", "hasRole", role("MINTER_ROLE"), chain.relayer.address) is True
     assert chain.view("SGEID", "hasRole", role("DEFAULT_ADMIN_ROLE"), chain.deployer.address) is True

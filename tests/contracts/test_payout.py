@@ -14,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 from contracts import payouts
 from contracts.abi import program_id
 from contracts.payouts import BatchPlan, PayoutBatch, PayoutLine, plan_batch, sign_batch
-from tests.contracts.kit import Chain, role, unauthorized
+from tests.helpers.chain import Chain, role, unauthorized
 
 ZERO = "0x0000000000000000000000000000000000000000"
 USD = 10**6

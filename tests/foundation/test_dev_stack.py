@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ops.devstack.processes import free_port
+
+pytestmark = pytest.mark.integration  # runs `sge dev up` as a process
 
 
 def _stack_env(home: Path) -> dict[str, str]:

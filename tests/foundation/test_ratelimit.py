@@ -1,5 +1,3 @@
-import os
-import socket
 import uuid
 
 import pytest
@@ -8,6 +6,7 @@ from starlette.requests import Request
 from api.errors import ApiError
 from api.ratelimit import RateLimiter
 from core.settings import Settings
+from tests.helpers.database import REDIS_URL
 
 
 def _request(peer: str, forwarded: str | None = None) -> Request:
@@ -44,23 +43,8 @@ async def test_wallet_budget_ignores_casing():
         await limiter.hit_wallet("claims_wallet", wallet)
 
 
-def _redis_url() -> str | None:
-    """SGE_TEST_REDIS_URL (CI sets it, so there the test must run), else a local Redis if one answers."""
-    url = os.environ.get("SGE_TEST_REDIS_URL")
-    if url:
-        return url
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.3).close()
-    except OSError:
-        return None
-    return "redis://127.0.0.1:6379/15"
-
-
-REDIS_URL = _redis_url()
-
-
 # Shared limits need a Redis server, which a fresh machine may not have; CI always runs this test.
-@pytest.mark.skipif(REDIS_URL is None, reason="no Redis: set SGE_TEST_REDIS_URL (CI does)")
+@pytest.mark.redis
 async def test_redis_shares_the_budget_between_api_processes():
     """Two limiters on one Redis behave like two API processes: one budget."""
     settings = Settings(_env_file=None, redis_url=REDIS_URL)

@@ -87,6 +87,7 @@ def _sge(args, env_overrides, tmp_path):
         (["db", "current"], {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"}, "DATABASE_URL: cannot connect"),
     ],
 )
+@pytest.mark.integration  # runs the `sge` CLI as a process
 def test_cli_config_errors_are_one_line(tmp_path, args, env, expected):
     if args == ["worker"] and "SGE_TEMPORAL_ADDRESS" in env:
         # the worker checks the database before Temporal: give it a migrated one

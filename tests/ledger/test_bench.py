@@ -1,5 +1,7 @@
 """The ledger benchmark runs (correctness only: its figure is reported by `sge bench ledger`)."""
 
+import pytest
+
 from ops.bench.ledger import run
 
 
@@ -12,6 +14,7 @@ def test_bench_threads_in_a_scratch_database(db_engine, db_url):
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM ledger_tx").scalar_one() == 0
 
 
+@pytest.mark.integration  # starts worker processes
 def test_bench_processes(db_url):
     report = run(db_url, seconds=0.5, warmup=0.1, processes=2, threads=1)
     assert report.verified and report.processes == 2 and report.transactions > 0

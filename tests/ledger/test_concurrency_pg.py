@@ -1,11 +1,10 @@
 """Concurrency on PostgreSQL: many writers racing on the same idempotency key.
 
 These need real concurrent transactions: SQLite takes one write lock per transaction (BEGIN
-IMMEDIATE), so there is no race to test there — they are skipped (reported as not applicable) when
+IMMEDIATE), so there is no race to test there — they are deselected (reported as not applicable) when
 SGE_TEST_DATABASE_URL is not set. CI runs them on PostgreSQL.
 """
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,11 +17,9 @@ from models import commissions as com
 from models import ledger
 from core.db import make_engine, session_scope
 from models.ledger import Accounts
-from tests.ledger.kit import check_ledger_invariants, make_program, register, row_counts
+from tests.helpers.ledger import check_ledger_invariants, make_program, register, row_counts
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("SGE_TEST_DATABASE_URL"), reason="PostgreSQL-only race test: not applicable on SQLite (one writer at a time)"
-)
+pytestmark = pytest.mark.postgres  # a race test: not applicable on SQLite (one writer at a time)
 
 WRITERS = 50
 

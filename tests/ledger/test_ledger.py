@@ -14,7 +14,7 @@ from models import ledger
 from core.db import is_postgres, session_scope
 from models.ledger import Accounts, credit, debit
 from models.money import Asset
-from tests.ledger.kit import row_counts
+from tests.helpers.ledger import row_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,7 +197,7 @@ def _bypass_insert(engine, tx_id: str, legs: list[tuple[str, str, int]]) -> None
             )
 
 
-@pytest.mark.skipif(not os.environ.get("SGE_TEST_DATABASE_URL"), reason="PostgreSQL constraint trigger: not applicable on SQLite")
+@pytest.mark.postgres  # a PostgreSQL constraint trigger: not applicable on SQLite
 def test_postgres_trigger_refuses_an_unbalanced_transaction_at_commit(db_engine):
     with pytest.raises(DBAPIError, match="does not balance"):
         _bypass_insert(db_engine, "rogue", [(Accounts.treasury, "USD", 5)])
@@ -208,6 +208,7 @@ def _sge(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.integration  # runs the `sge` CLI as a process
 def test_verify_catches_a_missing_leg_and_the_cli_exits_non_zero(db_engine, db_url, tmp_path):
     post(db_engine, "ok", fund())
     env = {**os.environ, "DATABASE_URL": db_url, "SGE_HOME": str(tmp_path), "SGE_LOG_FORMAT": "console", "COLUMNS": "200"}

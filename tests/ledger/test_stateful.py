@@ -18,7 +18,7 @@ from core.columns import utcnow
 from core.db import make_engine, session_scope
 from models.ledger import Accounts
 from models.money import Asset
-from tests.ledger.kit import CLI, check_ledger_invariants, make_program, row_counts
+from tests.helpers.ledger import CLI, check_ledger_invariants, make_program, row_counts
 
 STABLE = [Asset.USD, Asset.USDC, Asset.USDT]
 FREE_ACCOUNTS = [Accounts.treasury, Accounts.capital, Accounts.gas, Accounts.relayer_eth, Accounts.sge_inventory,

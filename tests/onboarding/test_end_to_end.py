@@ -25,6 +25,8 @@ from core.db import make_engine
 from models.onboarding import Onboarding
 from core.settings import Settings
 
+pytestmark = pytest.mark.integration  # the `stack` fixture starts the whole platform as processes
+
 SGE_PER_CLAIM = 1000 * 10**18
 
 

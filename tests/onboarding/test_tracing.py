@@ -16,7 +16,7 @@ from api.app import create_app
 from core.db import session_scope
 from models.platform import Program
 from temporal.client import connect
-from tests.conftest import temporal_address
+from tests.helpers.temporal import temporal_address
 
 
 async def test_register_request_and_workflow_start_share_a_trace(settings, db_engine, temporal_dev):

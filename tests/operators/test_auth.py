@@ -5,7 +5,7 @@ import pytest
 
 from models import operators as ops
 from core.db import session_scope
-from tests.ledger.kit import CLI, make_operator, make_program, register, row_counts
+from tests.helpers.ledger import CLI, make_operator, make_program, register, row_counts
 
 ADMIN, READ = "admin", "read"
 PROGRAM_BODY = {"slug": "newprog", "name": "New", "treasury_address": "0x" + "22" * 20}

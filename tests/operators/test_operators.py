@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from models import operators as ops
 from core.db import session_scope
-from tests.ledger.kit import CLI, make_operator, row_counts
+from tests.helpers.ledger import CLI, make_operator, row_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,6 +72,7 @@ def _sge(*args, env):
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.integration  # runs the `sge` CLI as a process
 def test_cli_creates_operators_and_prints_the_key_once(db_engine, db_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": db_url, "SGE_HOME": str(tmp_path), "SGE_LOG_FORMAT": "console", "COLUMNS": "200"}
     env.pop("SGE_DATABASE_URL", None)

@@ -18,10 +18,10 @@ from core.db import session_scope
 from models.payments import CreateChargeRequest, PaymentEventKind, WebhookEvent
 from models.platform import PaymentProvider
 from sandbox.app import create_sandbox_app
-from tests.conftest import temporal_address
-from tests.payments.conftest import FEE, WALLET, make_program, sandbox_config
-from tests.payments.support import ServerThread
-from tests.payments.workflows import PaymentSignalRecorder
+from tests.helpers.temporal import temporal_address
+from tests.helpers.payments import FEE, WALLET, make_program, sandbox_config
+from tests.helpers.payments import ServerThread
+from tests.helpers.workflows import PaymentSignalRecorder
 
 
 async def wait_signals(handle, count: int, timeout: float = 15.0):

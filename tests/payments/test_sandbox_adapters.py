@@ -30,7 +30,7 @@ from payments.cdp_jwt import cdp_jwt
 from payments.commerce import parse_commerce_webhook, verify_commerce_signature
 from sandbox.app import create_sandbox_app
 from temporal.interceptors import to_application_error
-from tests.payments.conftest import (
+from tests.helpers.payments import (
     BUSINESS_KEY_ED25519,
     BUSINESS_WEBHOOK_SECRET,
     COMMERCE_WEBHOOK_SECRET,
@@ -39,7 +39,7 @@ from tests.payments.conftest import (
     make_program,
     sandbox_config,
 )
-from tests.payments.support import ServerThread, settled_deliveries
+from tests.helpers.payments import ServerThread, settled_deliveries
 
 env = ActivityEnvironment()
 
@@ -164,7 +164,7 @@ def test_wrong_credentials_are_refused_by_the_sandbox_and_retryable(settings, db
 
 
 def test_sandbox_checks_the_jwt_like_coinbase(sandbox):
-    from tests.payments.conftest import BUSINESS_KEY_ID, BUSINESS_KEY_PEM
+    from tests.helpers.payments import BUSINESS_KEY_ID, BUSINESS_KEY_PEM
 
     url = f"{sandbox.url}/api/v1/payment-links"
     body = {"amount": "1.00", "currency": "USDC"}

@@ -220,7 +220,7 @@ def test_money_text_is_exact():
 def test_cdp_jwt_claims(monkeypatch):
     import jwt
 
-    from tests.payments.conftest import BUSINESS_KEY_ED25519, BUSINESS_KEY_ID, BUSINESS_KEY_PEM
+    from tests.helpers.payments import BUSINESS_KEY_ED25519, BUSINESS_KEY_ID, BUSINESS_KEY_PEM
 
     for secret, alg in ((BUSINESS_KEY_PEM, "ES256"), (BUSINESS_KEY_ED25519, "EdDSA")):
         token = cdp_jwt(BUSINESS_KEY_ID, secret, "POST", "https://business.coinbase.com/api/v1/payment-links", now=NOW)

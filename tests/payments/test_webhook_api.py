@@ -22,8 +22,8 @@ from models.payments import Payment, PaymentEvent, PaymentEventKind, PaymentStat
 from models.platform import PaymentProvider
 from payments.wire import METADATA_PAYMENT_KEY
 from temporal.client import connect
-from tests.payments.conftest import BUSINESS_WEBHOOK_SECRET, COMMERCE_WEBHOOK_SECRET, FEE, WALLET, make_program
-from tests.payments.workflows import PaymentSignalRecorder
+from tests.helpers.payments import BUSINESS_WEBHOOK_SECRET, COMMERCE_WEBHOOK_SECRET, FEE, WALLET, make_program
+from tests.helpers.workflows import PaymentSignalRecorder
 
 COMMERCE = "/v1/webhooks/coinbase-commerce"
 BUSINESS = "/v1/webhooks/coinbase-business"

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from models import programs as prg
-from tests.ledger.kit import make_operator, row_counts
+from tests.helpers.ledger import make_operator, row_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 BODY = {"slug": "acme", "name": "Acme", "treasury_address": "0x" + "ab" * 20}
@@ -87,6 +87,7 @@ async def test_admin_crud_is_audited_and_viewers_read(api_client, db_engine):
     assert log[2]["before"] is None and log[2]["after"]["commission_bps"] == [1200, 300]
 
 
+@pytest.mark.integration  # runs the `sge` CLI as a process
 def test_cli_programs(db_engine, db_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": db_url, "SGE_HOME": str(tmp_path), "SGE_LOG_FORMAT": "console", "COLUMNS": "200"}
     env.pop("SGE_DATABASE_URL", None)

@@ -12,10 +12,9 @@ from sqlalchemy.engine import Engine
 from contracts.manifest import manifest_path
 from core.settings import Settings
 from relayer.engine import Relayer
-from tests.contracts.kit import ETH, Chain, deploy_chain
-from tests.support import AnvilProcess
-
-RELAYER_FUNDS = 100 * ETH
+from tests.helpers.chain import Chain, deploy_chain
+from tests.helpers.processes import AnvilProcess
+from tests.helpers.relayer import RELAYER_FUNDS, make_settings
 
 
 @pytest.fixture(scope="module")
@@ -27,23 +26,6 @@ def relayer_account():
 def chain(anvil: AnvilProcess, tmp_path_factory, relayer_account) -> Chain:
     """Contracts deployed once per module, with this module's relayer key holding the roles."""
     return deploy_chain(anvil, tmp_path_factory.mktemp("deployments"), relayer=relayer_account)
-
-
-def make_settings(home: Path, db_url: str, anvil: AnvilProcess, key_hex: str, **overrides) -> Settings:
-    values = dict(
-        _env_file=None,
-        home=home,
-        environment="test",
-        database_url=db_url,
-        eth_rpc_urls=[anvil.rpc_url],
-        chain_id=anvil.chain_id,
-        relayer_private_key=key_hex,
-        relayer_poll_interval_seconds=0.02,
-        relayer_min_balance_wei=10**16,
-        log_format="console",
-    )
-    values.update(overrides)
-    return Settings(**values)
 
 
 @pytest.fixture

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ops.bench.relayer import run
+
+pytestmark = pytest.mark.integration  # the benchmark starts its own anvil
 
 
 def test_bench_runs_every_mode_and_checks_correctness():

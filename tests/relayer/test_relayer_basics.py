@@ -6,39 +6,16 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from eth_account import Account
-from sqlmodel import Session, select
 from web3.exceptions import TransactionNotFound
 
 from contracts import abi
-from models.chain import ChainTx, ChainTxAttempt, ContractCall, SubmitTx, TxStatus
+from models.chain import ContractCall, SubmitTx, TxStatus
 from relayer.engine import Relayer
 from relayer.errors import IdempotencyConflict, SimulatedCrash
-from tests.contracts.kit import KIT_PROGRAM, Chain
+from tests.helpers.chain import KIT_PROGRAM, Chain
+from tests.helpers.relayer import attempts, chain_nonce, mint, new_wallet, rows
 
 KIT_KEY = abi.hexstr(abi.program_id(KIT_PROGRAM))  # active on every kit deployment
-
-
-def mint(key: str, wallet: str, **kw) -> SubmitTx:
-    return SubmitTx(key=key, call=ContractCall(contract="SGEID", function="mint", args=[wallet]), label="mint", **kw)
-
-
-def new_wallet() -> str:
-    return Account.create().address
-
-
-def chain_nonce(chain: Chain, relayer: Relayer) -> int:
-    return chain.w3.eth.get_transaction_count(relayer.address, "latest")
-
-
-def rows(engine) -> list[ChainTx]:
-    with Session(engine) as s:
-        return list(s.exec(select(ChainTx).order_by(ChainTx.id)).all())
-
-
-def attempts(engine) -> list[ChainTxAttempt]:
-    with Session(engine) as s:
-        return list(s.exec(select(ChainTxAttempt).order_by(ChainTxAttempt.id)).all())
 
 
 def test_mint_through_the_relayer(chain: Chain, relayer: Relayer, db_engine):

@@ -20,7 +20,7 @@ from models.chain import SubmitTx, TxStatus
 from relayer.engine import Relayer
 from relayer.errors import IdempotencyConflict
 from relayer.outbox import NC
-from tests.relayer.test_relayer_basics import (
+from tests.helpers.relayer import (
     attempts,
     chain_nonce,
     mint,

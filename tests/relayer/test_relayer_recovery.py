@@ -24,8 +24,8 @@ from relayer.engine import Relayer
 from relayer.errors import BalanceTooLow, Misconfigured, SimulatedCrash
 from relayer.status import check_relayer, relayer_status
 from temporal.interceptors import to_application_error
-from tests.contracts.kit import ETH, Chain
-from tests.relayer.conftest import make_settings
+from tests.helpers.chain import ETH, Chain
+from tests.helpers.relayer import make_settings
 
 DEADLINE = 60  # seconds; only a guard against hanging, never an assertion about speed
 

@@ -11,11 +11,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from core.db import session_scope
 from models import affiliates as aff
 from models import ledger
 from models import programs as prg
 from models.commissions import Commission, CommissionStatus
-from core.db import session_scope
 from models.operators import Actor, create_operator
 
 TREASURY = "0x" + "11" * 20

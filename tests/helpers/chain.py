@@ -18,7 +18,7 @@ from contracts.deploy import DeployParams, deploy_all, sync_program
 from contracts.manifest import Manifest
 from contracts.reads import call_view
 from contracts.rpc import connect
-from tests.support import AnvilProcess
+from tests.helpers.processes import AnvilProcess
 
 ETH = 10**18
 # Every deployment of the kit has this program active (1000 SGE per claim, 100 USD fee), so relayer
