@@ -16,16 +16,13 @@ from contracts.abi import encode_call, hexstr, program_id, ref_to_bytes32
 from contracts.manifest import Manifest, load_manifest
 from contracts.reads import ClaimEvent, call_view, claim_ref_of, find_claim, find_claims
 from contracts.rpc import connect, lean
-from models import affiliates, commissions, ledger
 from core.columns import utcnow
 from core.db import session_scope
+from core.settings import Settings
+from models import affiliates, commissions, ledger
 from models.money import Asset
 from models.onboarding import Onboarding, Rail
 from models.onboarding_io import (
-    BadToken,
-    DeliveredOffchain,
-    NotYetOnChain,
-    UnsupportedCurrency,
     BEGIN,
     CHAIN_COSTS,
     CLAIM_DELIVERED,
@@ -35,11 +32,14 @@ from models.onboarding_io import (
     SETTLE,
     SUSPENSE,
     UNDELIVERABLE,
+    BadToken,
     Begin,
     BeginResult,
     ChainCosts,
     Delivered,
+    DeliveredOffchain,
     FindOnchainClaim,
+    NotYetOnChain,
     OnchainSteps,
     Paid,
     PrepareOnchain,
@@ -47,9 +47,9 @@ from models.onboarding_io import (
     Settle,
     Suspense,
     TxStep,
+    UnsupportedCurrency,
 )
 from models.programs import get_program
-from core.settings import Settings
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -119,7 +119,9 @@ class OnboardingActivities:
             row_program_id = program.id
         token_id = int(self._view("SGEID", "tokenOf", inp.wallet))
         key = program_id(inp.program)
-        claim = find_claim(self.w3, self.manifest.address("SGEClaim"), key, inp.wallet, from_block=self.manifest.deploy_block)
+        claim = find_claim(
+            self.w3, self.manifest.address("SGEClaim"), key, inp.wallet, from_block=self.manifest.deploy_block
+        )
         return BeginResult(
             program_id=row_program_id,
             program_key=hexstr(key),
@@ -164,14 +166,37 @@ class OnboardingActivities:
         if allowance < fee:
             if allowance > 0 and req.token == "USDT":
                 # USDT refuses to change a non-zero allowance to another non-zero value.
-                steps.append(TxStep(description="reset USDT allowance to 0", to=token,
-                                    data=_hex(encode_call(token_contract, "approve", claim, 0))))
-            steps.append(TxStep(description=f"approve {fee} {req.token} units for the claim contract", to=token,
-                                data=_hex(encode_call(token_contract, "approve", claim, fee))))
-        steps.append(TxStep(description="claim: pay the fee and receive SGE", to=claim,
-                            data=_hex(encode_call("SGEClaim", "claim", key, token, ref))))
-        return OnchainSteps(token=req.token, token_address=token, claim_contract=claim, fee_minor=fee,
-                            allowance_minor=allowance, balance_minor=balance, payment_ref_bytes32=_hex(ref), steps=steps)
+                steps.append(
+                    TxStep(
+                        description="reset USDT allowance to 0",
+                        to=token,
+                        data=_hex(encode_call(token_contract, "approve", claim, 0)),
+                    )
+                )
+            steps.append(
+                TxStep(
+                    description=f"approve {fee} {req.token} units for the claim contract",
+                    to=token,
+                    data=_hex(encode_call(token_contract, "approve", claim, fee)),
+                )
+            )
+        steps.append(
+            TxStep(
+                description="claim: pay the fee and receive SGE",
+                to=claim,
+                data=_hex(encode_call("SGEClaim", "claim", key, token, ref)),
+            )
+        )
+        return OnchainSteps(
+            token=req.token,
+            token_address=token,
+            claim_contract=claim,
+            fee_minor=fee,
+            allowance_minor=allowance,
+            balance_minor=balance,
+            payment_ref_bytes32=_hex(ref),
+            steps=steps,
+        )
 
     @activity.defn(name=FIND_ONCHAIN_CLAIM)
     def find_onchain_claim(self, req: FindOnchainClaim) -> Paid:
@@ -191,8 +216,14 @@ class OnboardingActivities:
             if ref is None:
                 raise NotYetOnChain("no claim on chain for this wallet yet")
             # One claim per (program, wallet) ever, so its Claimed event is this flow's, whenever it was sent.
-            events = find_claims(self.w3, claim_address, req.wallet, program_id=key, payment_ref=ref,
-                                 from_block=self.manifest.deploy_block)
+            events = find_claims(
+                self.w3,
+                claim_address,
+                req.wallet,
+                program_id=key,
+                payment_ref=ref,
+                from_block=self.manifest.deploy_block,
+            )
             found = events[0] if events else None
         if found is None:
             raise NotYetOnChain("claim not indexed yet")
@@ -203,8 +234,14 @@ class OnboardingActivities:
         symbol = self._symbol_of(found.token)
         if symbol is None:
             raise BadToken(f"claim paid in unknown token {found.token}")
-        return Paid(rail=Rail.ONCHAIN, payment_ref=f"onchain:{found.tx_hash}:{found.log_index}", amount_minor=found.fee,
-                    asset=symbol, onchain_tx=found.tx_hash, sge_amount_minor=found.amount)
+        return Paid(
+            rail=Rail.ONCHAIN,
+            payment_ref=f"onchain:{found.tx_hash}:{found.log_index}",
+            amount_minor=found.fee,
+            asset=symbol,
+            onchain_tx=found.tx_hash,
+            sge_amount_minor=found.amount,
+        )
 
     def _claim_in_tx(self, tx_hash: str, claim_address: str, key: bytes, wallet: str) -> ClaimEvent | None:
         try:
@@ -213,8 +250,14 @@ class OnboardingActivities:
             return None
         if receipt is None or receipt["status"] != 1:
             return None
-        events = find_claims(self.w3, claim_address, wallet, program_id=key, from_block=receipt["blockNumber"],
-                             to_block=receipt["blockNumber"])
+        events = find_claims(
+            self.w3,
+            claim_address,
+            wallet,
+            program_id=key,
+            from_block=receipt["blockNumber"],
+            to_block=receipt["blockNumber"],
+        )
         return next((e for e in events if e.tx_hash.lower() == tx_hash.lower()), None)
 
     # --- ledger --------------------------------------------------------------------------------------
@@ -223,9 +266,17 @@ class OnboardingActivities:
         """Revenue + commissions in one ledger transaction (idempotent on the payment ref)."""
         paid = req.paid
         with session_scope(self.engine) as session:
-            commissions.settle_payment(session, paid.payment_ref, req.program, req.wallet, paid.amount_minor, _asset(paid.asset))
-            self._update_row(session, req.flow_id, rail=paid.rail, payment_ref=paid.payment_ref,
-                             paid_amount_minor=paid.amount_minor, paid_asset=paid.asset)
+            commissions.settle_payment(
+                session, paid.payment_ref, req.program, req.wallet, paid.amount_minor, _asset(paid.asset)
+            )
+            self._update_row(
+                session,
+                req.flow_id,
+                rail=paid.rail,
+                payment_ref=paid.payment_ref,
+                paid_amount_minor=paid.amount_minor,
+                paid_asset=paid.asset,
+            )
 
     @activity.defn(name=CLAIM_DELIVERED)
     def claim_delivered(self, req: Delivered) -> None:
@@ -234,9 +285,17 @@ class OnboardingActivities:
             program = get_program(session, req.program)
             assert program is not None
             amount = req.paid.sge_amount_minor or program.claim_amount_minor
-            ledger.post_claim_delivery(session, ledger.ClaimDeliveryRequest(
-                key=f"delivery:{req.paid.payment_ref}", program=req.program, wallet=req.wallet, amount_minor=amount,
-                payment_ref=req.paid.payment_ref, chain_tx=req.claim_tx))
+            ledger.post_claim_delivery(
+                session,
+                ledger.ClaimDeliveryRequest(
+                    key=f"delivery:{req.paid.payment_ref}",
+                    program=req.program,
+                    wallet=req.wallet,
+                    amount_minor=amount,
+                    payment_ref=req.paid.payment_ref,
+                    chain_tx=req.claim_tx,
+                ),
+            )
             self._update_row(session, req.flow_id, claim_tx=req.claim_tx, sge_amount_minor=amount)
 
     @activity.defn(name=SUSPENSE)
@@ -254,8 +313,15 @@ class OnboardingActivities:
     @activity.defn(name=CHAIN_COSTS)
     def chain_costs(self, req: ChainCosts) -> None:
         with session_scope(self.engine) as session:
-            ledger.post_gas(session, ledger.GasRequest(key=f"gas:{req.tx_key}", fee_wei=req.fee_wei, chain_tx=req.tx_hash,
-                                                       purpose=req.tx_key.rsplit(":", 1)[-1]))
+            ledger.post_gas(
+                session,
+                ledger.GasRequest(
+                    key=f"gas:{req.tx_key}",
+                    fee_wei=req.fee_wei,
+                    chain_tx=req.tx_hash,
+                    purpose=req.tx_key.rsplit(":", 1)[-1],
+                ),
+            )
 
     @staticmethod
     def _update_row(session: Session, flow_id: str, **fields: Any) -> None:
@@ -268,8 +334,17 @@ class OnboardingActivities:
         session.add(row)
 
     def all(self) -> list[Callable]:
-        return [self.begin, self.record, self.prepare_onchain, self.find_onchain_claim, self.settle,
-                self.claim_delivered, self.suspense, self.undeliverable, self.chain_costs]
+        return [
+            self.begin,
+            self.record,
+            self.prepare_onchain,
+            self.find_onchain_claim,
+            self.settle,
+            self.claim_delivered,
+            self.suspense,
+            self.undeliverable,
+            self.chain_costs,
+        ]
 
 
 def _hex(data: bytes) -> str:

@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 
 from api.deps import EngineDep
 from api.errors import ApiError
-from models import affiliates as aff
 from core.db import session_scope
+from models import affiliates as aff
 
 router = APIRouter(prefix="/v1/affiliates", tags=["affiliates"])
 
@@ -34,7 +34,9 @@ class RegisterRequest(BaseModel):
     wallet: str = Field(max_length=64)
     nonce: str = Field(max_length=64)
     signature: str = Field(max_length=200, description="EIP-191 personal_sign signature of the nonce message, 0x-hex.")
-    parent_code: str | None = Field(None, max_length=16, description="The referral code of the affiliate to register under.")
+    parent_code: str | None = Field(
+        None, max_length=16, description="The referral code of the affiliate to register under."
+    )
 
 
 class PublicAffiliate(BaseModel):
@@ -47,16 +49,22 @@ class PublicAffiliate(BaseModel):
     created_at: datetime
 
 
-@router.post("/nonce", response_model=aff.NonceIssued, status_code=201, summary="A single-use message for the wallet to sign")
+@router.post(
+    "/nonce", response_model=aff.NonceIssued, status_code=201, summary="A single-use message for the wallet to sign"
+)
 def issue_nonce(engine: EngineDep, body: NonceRequest) -> aff.NonceIssued:
     with session_scope(engine) as session:
         return aff.issue_nonce(session, body.program, body.wallet)
 
 
-@router.post("", response_model=aff.AffiliateView, status_code=201, summary="Register as an affiliate (wallet signature)")
+@router.post(
+    "", response_model=aff.AffiliateView, status_code=201, summary="Register as an affiliate (wallet signature)"
+)
 def register(engine: EngineDep, body: RegisterRequest) -> aff.AffiliateView:
     with session_scope(engine) as session:
-        affiliate = aff.register_affiliate(session, body.program, body.wallet, body.nonce, body.signature, body.parent_code)
+        affiliate = aff.register_affiliate(
+            session, body.program, body.wallet, body.nonce, body.signature, body.parent_code
+        )
         return aff.affiliate_view(session, affiliate, body.program)
 
 
@@ -73,10 +81,17 @@ def profile(engine: EngineDep, program: str, code: str) -> PublicAffiliate:
     with Session(engine) as session:
         a = _by_code(session, program, code)
         view = aff.affiliate_view(session, a, program)
-        direct = session.exec(select(func.count()).select_from(aff.Affiliate).where(aff.Affiliate.parent_id == a.id)).one()
+        direct = session.exec(
+            select(func.count()).select_from(aff.Affiliate).where(aff.Affiliate.parent_id == a.id)
+        ).one()
     return PublicAffiliate(
-        program=program, code=view.code, parent_code=view.parent_code, depth=view.depth, status=view.status,
-        direct_referrals=direct, created_at=view.created_at,
+        program=program,
+        code=view.code,
+        parent_code=view.parent_code,
+        depth=view.depth,
+        status=view.status,
+        direct_referrals=direct,
+        created_at=view.created_at,
     )
 
 

@@ -62,8 +62,12 @@ def require_role(*roles: Role | str) -> Callable[..., Actor]:
         request: Request, engine: EngineDep, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
     ) -> Actor:
         if credentials is None or not credentials.credentials:
-            raise ApiError(401, "missing_api_key", "an operator API key is required: Authorization: Bearer <key>",
-                           headers=_CHALLENGE)
+            raise ApiError(
+                401,
+                "missing_api_key",
+                "an operator API key is required: Authorization: Bearer <key>",
+                headers=_CHALLENGE,
+            )
         with Session(engine) as session:
             actor = authenticate(session, credentials.credentials)
         if actor is None:

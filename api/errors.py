@@ -48,7 +48,9 @@ def error_body(code: str, message: str, details: Any = None) -> dict:
     return {"error": body}
 
 
-def error_response(status: int, code: str, message: str, details: Any = None, headers: dict | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict | None = None
+) -> JSONResponse:
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 

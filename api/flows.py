@@ -50,7 +50,9 @@ class ActionBody(BaseModel):
 
 
 class ResetBody(ActionBody):
-    to: str = Field("last", pattern="^(first|last)$", description="Replay from the first or last completed workflow task.")
+    to: str = Field(
+        "last", pattern="^(first|last)$", description="Replay from the first or last completed workflow task."
+    )
 
 
 class HaltBody(ActionBody):
@@ -66,16 +68,32 @@ def _row_or_404(session: Session, flow_id: str) -> tuple[Onboarding, Program]:
 
 @router.get("/flows", response_model=FlowPage, summary="Onboarding flows from the DB; `stuck=true`: working > 10 min")
 async def get_flows(
-    engine: EngineDep, _actor: Viewer,
-    state: FlowState | None = None, program: str | None = Query(None, max_length=64), stuck: bool = False,
-    after_id: int | None = Query(None, ge=0), limit: int = Query(50, ge=1, le=500),
+    engine: EngineDep,
+    _actor: Viewer,
+    state: FlowState | None = None,
+    program: str | None = Query(None, max_length=64),
+    stuck: bool = False,
+    after_id: int | None = Query(None, ge=0),
+    limit: int = Query(50, ge=1, le=500),
 ) -> FlowPage:
     def read() -> FlowPage:
         with Session(engine) as session:
             rows = list_flows(session, state=state, program=program, stuck=stuck, after_id=after_id, limit=limit + 1)
-        page = [FlowRow(flow_id=r.flow_id, program=p.slug, wallet=r.wallet, state=r.state, state_since=r.state_since,
-                        reason=r.reason, token_id=r.token_id, rail=r.rail, claim_tx=r.claim_tx, updated_at=r.updated_at)
-                for r, p in rows[:limit]]
+        page = [
+            FlowRow(
+                flow_id=r.flow_id,
+                program=p.slug,
+                wallet=r.wallet,
+                state=r.state,
+                state_since=r.state_since,
+                reason=r.reason,
+                token_id=r.token_id,
+                rail=r.rail,
+                claim_tx=r.claim_tx,
+                updated_at=r.updated_at,
+            )
+            for r, p in rows[:limit]
+        ]
         return FlowPage(flows=page, next_after_id=rows[limit - 1][0].id if len(rows) > limit else None)
 
     return await run_in_threadpool(read)
@@ -98,7 +116,8 @@ async def get_flow(engine: EngineDep, client: TemporalDep, flow_id: str, _actor:
     if desc.status == WorkflowExecutionStatus.RUNNING:
         try:  # answered by a worker: bounded, so a stalled worker pool does not stall the operator
             live = await client.get_workflow_handle(flow_id).query(
-                QUERY_STATUS, result_type=OnboardingStatus, rpc_timeout=timedelta(seconds=3))
+                QUERY_STATUS, result_type=OnboardingStatus, rpc_timeout=timedelta(seconds=3)
+            )
             body["live"] = live.model_dump(mode="json")
         except Exception as exc:  # noqa: BLE001 - reported, not fatal: the DB row is still shown
             body["live"] = {"error": f"{type(exc).__name__}: no worker answered the status query"}
@@ -121,7 +140,15 @@ async def _act(engine, actor: Actor, flow_id: str, action: str, reason: str, run
 
     def record():
         with session_scope(engine) as session:
-            audit(session, actor, f"flow.{action}", "flow", flow_id, {"state": before}, {"reason": reason, "result": result})
+            audit(
+                session,
+                actor,
+                f"flow.{action}",
+                "flow",
+                flow_id,
+                {"state": before},
+                {"reason": reason, "result": result},
+            )
 
     await run_in_threadpool(record)
     return {"flow_id": flow_id, "action": action, "result": result}
@@ -129,8 +156,14 @@ async def _act(engine, actor: Actor, flow_id: str, action: str, reason: str, run
 
 @router.post("/flows/{flow_id}/terminate", summary="Terminate a running flow (admin)")
 async def terminate_flow(engine: EngineDep, client: TemporalDep, flow_id: str, body: ActionBody, actor: Admin) -> dict:
-    return await _act(engine, actor, flow_id, "terminate", body.reason,
-                      lambda _p, _w: flows.terminate(client, flow_id, f"{actor.name}: {body.reason}"))
+    return await _act(
+        engine,
+        actor,
+        flow_id,
+        "terminate",
+        body.reason,
+        lambda _p, _w: flows.terminate(client, flow_id, f"{actor.name}: {body.reason}"),
+    )
 
 
 @router.post("/flows/{flow_id}/retry", summary="Start a new run of a flow that ended without completing (admin)")
@@ -138,14 +171,26 @@ async def retry_flow(
     engine: EngineDep, client: TemporalDep, settings: SettingsDep, flow_id: str, body: ActionBody, actor: Admin
 ) -> dict:
     queue = settings.temporal_task_queue
-    return await _act(engine, actor, flow_id, "retry", body.reason,
-                      lambda program, wallet: flows.retry(client, flow_id, program, wallet, queue))
+    return await _act(
+        engine,
+        actor,
+        flow_id,
+        "retry",
+        body.reason,
+        lambda program, wallet: flows.retry(client, flow_id, program, wallet, queue),
+    )
 
 
 @router.post("/flows/{flow_id}/reset", summary="Replay a flow from its first or last workflow task (admin)")
 async def reset_flow(engine: EngineDep, client: TemporalDep, flow_id: str, body: ResetBody, actor: Admin) -> dict:
-    return await _act(engine, actor, flow_id, "reset", body.reason,
-                      lambda _p, _w: flows.reset(client, flow_id, f"{actor.name}: {body.reason}", to=body.to))
+    return await _act(
+        engine,
+        actor,
+        flow_id,
+        "reset",
+        body.reason,
+        lambda _p, _w: flows.reset(client, flow_id, f"{actor.name}: {body.reason}", to=body.to),
+    )
 
 
 @router.get("/halt", response_model=HaltState, summary="The platform halt switch")

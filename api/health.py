@@ -79,7 +79,9 @@ async def check_relayer(state) -> dict | None:
             errors.append(f"{url}: {type(exc).__name__}")
             continue
         if balance < settings.relayer_min_balance_wei:
-            raise RuntimeError(f"relayer {address} balance {balance} wei is below the floor {settings.relayer_min_balance_wei} wei")
+            raise RuntimeError(
+                f"relayer {address} balance {balance} wei is below the floor {settings.relayer_min_balance_wei} wei"
+            )
         return {"address": address, "balance_wei": balance, "min_balance_wei": settings.relayer_min_balance_wei}
     raise RuntimeError("; ".join(errors) or "no RPC configured")
 

@@ -34,7 +34,9 @@ class IdempotencyMiddleware:
             return await self.app(scope, receive, send)
         key = raw_key.decode("latin-1")
         if not _KEY_RE.match(key):
-            return await _send_json(send, 400, "invalid_idempotency_key", "Idempotency-Key must be 1-200 visible ASCII characters")
+            return await _send_json(
+                send, 400, "invalid_idempotency_key", "Idempotency-Key must be 1-200 visible ASCII characters"
+            )
 
         body = bytearray()
         more = True
@@ -93,7 +95,13 @@ class IdempotencyMiddleware:
             await to_thread.run_sync(release_key, engine, key_scope, key)
         else:
             await to_thread.run_sync(
-                complete_key, engine, key_scope, key, response["status"], response["content_type"], bytes(response["body"])
+                complete_key,
+                engine,
+                key_scope,
+                key,
+                response["status"],
+                response["content_type"],
+                bytes(response["body"]),
             )
 
 

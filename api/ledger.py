@@ -21,6 +21,7 @@ from models.money import Asset, format_amount
 
 router = APIRouter(prefix="/v1/ops/ledger", tags=["ledger"])
 
+
 class BalanceOut(BaseModel):
     account: str
     type: ledger.AccountType
@@ -80,7 +81,11 @@ def balances(engine: EngineDep, actor: Viewer, prefix: str | None = None, asset:
         rows = ledger.balances(session, prefix, _asset(asset))
     return [
         BalanceOut(
-            account=b.account, type=b.type, asset=b.asset, balance_minor=str(b.balance), normal_balance_minor=str(b.normal_balance),
+            account=b.account,
+            type=b.type,
+            asset=b.asset,
+            balance_minor=str(b.balance),
+            normal_balance_minor=str(b.normal_balance),
             normal_balance=format_amount(b.normal_balance, b.asset.scale),
         )
         for b in rows
@@ -99,11 +104,19 @@ def account_statement(
     with Session(engine) as session:
         st = ledger.statement(session, account, _asset(asset), after=after, limit=limit)
     return StatementOut(
-        account=st.account, asset=st.asset, opening_balance_minor=str(st.opening_balance), closing_balance_minor=str(st.closing_balance),
+        account=st.account,
+        asset=st.asset,
+        opening_balance_minor=str(st.opening_balance),
+        closing_balance_minor=str(st.closing_balance),
         lines=[
             StatementLineOut(
-                posting_id=line.posting_id, tx_id=line.tx_id, kind=line.kind, refs=line.refs, amount_minor=str(line.amount),
-                balance_after_minor=str(line.balance_after), created_at=line.created_at,
+                posting_id=line.posting_id,
+                tx_id=line.tx_id,
+                kind=line.kind,
+                refs=line.refs,
+                amount_minor=str(line.amount),
+                balance_after_minor=str(line.balance_after),
+                created_at=line.created_at,
             )
             for line in st.lines
         ],
@@ -119,15 +132,28 @@ def transaction(engine: EngineDep, tx_id: str, actor: Viewer) -> TransactionOut:
         raise ApiError(404, "transaction_not_found", f"no ledger transaction {tx_id!r}")
     tx, postings = found
     return TransactionOut(
-        id=tx.id, kind=tx.kind, refs=tx.refs, content_hash=tx.content_hash, created_at=tx.created_at,
+        id=tx.id,
+        kind=tx.kind,
+        refs=tx.refs,
+        content_hash=tx.content_hash,
+        created_at=tx.created_at,
         postings=[
-            PostingOut(account=p.account, asset=p.asset, amount_minor=str(p.amount), amount=format_amount(p.amount, p.asset.scale))
+            PostingOut(
+                account=p.account,
+                asset=p.asset,
+                amount_minor=str(p.amount),
+                amount=format_amount(p.amount, p.asset.scale),
+            )
             for p in postings
         ],
     )
 
 
-@router.get("/verify", response_model=ledger.VerifyReport, summary="Check every transaction balances and each asset sums to zero")
+@router.get(
+    "/verify",
+    response_model=ledger.VerifyReport,
+    summary="Check every transaction balances and each asset sums to zero",
+)
 async def verify(engine: EngineDep, actor: Viewer) -> ledger.VerifyReport:
     def run() -> ledger.VerifyReport:
         with Session(engine) as session:

@@ -15,15 +15,14 @@ from sqlmodel import Session, select
 
 from api.deps import Admin, EngineDep, Viewer
 from api.errors import ApiError
+from core.db import session_scope
 from models import affiliates as aff
 from models import commissions as com
 from models import operators as ops
 from models import programs as prg
-from core.db import session_scope
 from models.operators import Actor
 
 router = APIRouter(prefix="/v1/ops", tags=["operators"])
-
 
 
 # --- who am I ----------------------------------------------------------------------------------
@@ -59,7 +58,9 @@ def list_operators(engine: EngineDep, actor: Admin) -> list[ops.OperatorView]:
         return ops.list_operators(session)
 
 
-@router.post("/operators", response_model=OperatorCreated, status_code=201, summary="Create an operator and their key (admin)")
+@router.post(
+    "/operators", response_model=OperatorCreated, status_code=201, summary="Create an operator and their key (admin)"
+)
 def create_operator(engine: EngineDep, body: OperatorCreate, actor: Admin) -> OperatorCreated:
     try:
         with session_scope(engine) as session:
@@ -74,14 +75,18 @@ def _set_active(engine, actor: Actor, operator_id: int, active: bool) -> ops.Ope
         return ops.set_active(session, actor, operator_id, active)
 
 
-@router.post("/operators/{operator_id}/disable", response_model=ops.OperatorView, summary="Disable an operator's key (admin)")
+@router.post(
+    "/operators/{operator_id}/disable", response_model=ops.OperatorView, summary="Disable an operator's key (admin)"
+)
 def disable_operator(engine: EngineDep, operator_id: int, actor: Admin) -> ops.OperatorView:
     if operator_id == actor.operator_id:
         raise ApiError(409, "cannot_disable_self", "an admin cannot disable their own key (ask another admin)")
     return _set_active(engine, actor, operator_id, False)
 
 
-@router.post("/operators/{operator_id}/enable", response_model=ops.OperatorView, summary="Re-enable an operator (admin)")
+@router.post(
+    "/operators/{operator_id}/enable", response_model=ops.OperatorView, summary="Re-enable an operator (admin)"
+)
 def enable_operator(engine: EngineDep, operator_id: int, actor: Admin) -> ops.OperatorView:
     return _set_active(engine, actor, operator_id, True)
 
@@ -116,7 +121,9 @@ def update_program(engine: EngineDep, slug: str, body: prg.ProgramUpdate, actor:
         return prg.program_view(prg.update_program(session, actor, slug, body))
 
 
-@router.delete("/programs/{slug}", response_model=prg.ProgramView, summary="Deactivate a program; its history stays (admin)")
+@router.delete(
+    "/programs/{slug}", response_model=prg.ProgramView, summary="Deactivate a program; its history stays (admin)"
+)
 def deactivate_program(engine: EngineDep, slug: str, actor: Admin) -> prg.ProgramView:
     with session_scope(engine) as session:
         return prg.program_view(prg.deactivate_program(session, actor, slug))
@@ -146,7 +153,10 @@ def list_affiliates(
     with Session(engine) as session:
         program = prg.require_program(session, slug)
         rows = session.exec(
-            select(aff.Affiliate).where(aff.Affiliate.program_id == program.id, aff.Affiliate.id > after).order_by(aff.Affiliate.id).limit(limit + 1)
+            select(aff.Affiliate)
+            .where(aff.Affiliate.program_id == program.id, aff.Affiliate.id > after)
+            .order_by(aff.Affiliate.id)
+            .limit(limit + 1)
         ).all()
         views = [aff.affiliate_view(session, a, program.slug) for a in rows[:limit]]
     return AffiliatePage(affiliates=views, next_cursor=views[-1].id if len(rows) > limit else None)
@@ -178,22 +188,34 @@ def affiliate_tree(
         return aff.tree(session, _affiliate(session, affiliate_id), depth=depth, limit=limit, with_wallets=True)
 
 
-@router.get("/affiliates/{affiliate_id}/commissions", response_model=com.CommissionPage, summary="An affiliate's commission statement")
+@router.get(
+    "/affiliates/{affiliate_id}/commissions",
+    response_model=com.CommissionPage,
+    summary="An affiliate's commission statement",
+)
 def affiliate_commissions(
-    engine: EngineDep, affiliate_id: int, actor: Viewer, after: int = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    engine: EngineDep,
+    affiliate_id: int,
+    actor: Viewer,
+    after: int = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> com.CommissionPage:
     with Session(engine) as session:
         _affiliate(session, affiliate_id)
         return com.commission_statement(session, affiliate_id, after=after, limit=limit)
 
 
-def _set_affiliate_status(engine, actor: Actor, affiliate_id: int, status: aff.AffiliateStatus, reason: str) -> aff.AffiliateView:
+def _set_affiliate_status(
+    engine, actor: Actor, affiliate_id: int, status: aff.AffiliateStatus, reason: str
+) -> aff.AffiliateView:
     with session_scope(engine) as session:
         a = aff.set_status(session, actor, affiliate_id, status, reason)
         return aff.affiliate_view(session, a)
 
 
-@router.post("/affiliates/{affiliate_id}/suspend", response_model=aff.AffiliateView, summary="Suspend: earns nothing (admin)")
+@router.post(
+    "/affiliates/{affiliate_id}/suspend", response_model=aff.AffiliateView, summary="Suspend: earns nothing (admin)"
+)
 def suspend_affiliate(engine: EngineDep, affiliate_id: int, body: StatusChange, actor: Admin) -> aff.AffiliateView:
     return _set_affiliate_status(engine, actor, affiliate_id, aff.AffiliateStatus.SUSPENDED, body.reason)
 

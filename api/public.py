@@ -17,14 +17,19 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
 from api.errors import ApiError
-from models import affiliates as aff
 from core.columns import utcnow
+from models import affiliates as aff
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import (
     SIGNAL_ONCHAIN,
@@ -121,7 +126,9 @@ def _program(session: Session, slug: str) -> Program:
 
 
 def _row(session: Session, program: Program, wallet: str) -> Onboarding | None:
-    return session.exec(select(Onboarding).where(Onboarding.program_id == program.id, Onboarding.wallet == wallet)).first()
+    return session.exec(
+        select(Onboarding).where(Onboarding.program_id == program.id, Onboarding.wallet == wallet)
+    ).first()
 
 
 def _check_referral(session: Session, program: Program, wallet: str, code: str | None) -> dict | None:
@@ -129,7 +136,11 @@ def _check_referral(session: Session, program: Program, wallet: str, code: str |
     locked = aff.attribution_of(session, program.id, wallet)
     if locked is not None:
         if code and aff.normalize_code(code) != locked.code:
-            return {"status": "ignored", "message": "the referrer was fixed at the first registration", "code": locked.code}
+            return {
+                "status": "ignored",
+                "message": "the referrer was fixed at the first registration",
+                "code": locked.code,
+            }
         return {"status": "existing", "code": locked.code}
     if not code:
         return None
@@ -154,30 +165,56 @@ def _status_view(explorer_url: str, program: Program, row: Onboarding) -> Status
         referral = {"referrer_wallet": row.referrer_wallet, "recorded": _explorer(explorer_url, row.referral_tx)}
     paid = None
     if row.paid_amount_minor is not None:
-        paid = {"rail": row.rail, "payment_ref": row.payment_ref, "amount_minor": row.paid_amount_minor, "asset": row.paid_asset}
+        paid = {
+            "rail": row.rail,
+            "payment_ref": row.payment_ref,
+            "amount_minor": row.paid_amount_minor,
+            "asset": row.paid_asset,
+        }
     claimed = None
     if row.claim_tx:
         claimed = {"sge_amount_minor": row.sge_amount_minor, "claim": _explorer(explorer_url, row.claim_tx)}
     return StatusView(
-        flow_id=row.flow_id, program=program.slug, wallet=row.wallet, state=row.state, state_since=row.state_since,
-        reason=row.reason, registered=registered, referral=referral, paid=paid, claimed=claimed,
+        flow_id=row.flow_id,
+        program=program.slug,
+        wallet=row.wallet,
+        state=row.state,
+        state_since=row.state_since,
+        reason=row.reason,
+        registered=registered,
+        referral=referral,
+        paid=paid,
+        claimed=claimed,
     )
 
 
 def _temporal_error(exc: RPCError) -> ApiError:
     if exc.status == RPCStatusCode.NOT_FOUND:
         return ApiError(404, "not_registered", "no registration for this wallet in this program")
-    return ApiError(503, "orchestrator_unavailable", "the workflow service is unavailable; retry shortly",
-                    headers={"Retry-After": "5"})
+    return ApiError(
+        503,
+        "orchestrator_unavailable",
+        "the workflow service is unavailable; retry shortly",
+        headers={"Retry-After": "5"},
+    )
 
 
 # --- endpoints -------------------------------------------------------------------------------------
 
 
-@router.post("/register", status_code=202, response_model=Registered, dependencies=[Depends(require_json)],
-             summary="Register a wallet in a program (starts or joins its onboarding flow)")
+@router.post(
+    "/register",
+    status_code=202,
+    response_model=Registered,
+    dependencies=[Depends(require_json)],
+    summary="Register a wallet in a program (starts or joins its onboarding flow)",
+)
 async def register(
-    request: Request, body: RegisterRequest, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep,
+    request: Request,
+    body: RegisterRequest,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
     limiter: LimiterDep,
 ):
     await limiter.hit_ip("register_ip", request)
@@ -187,14 +224,20 @@ async def register(
     def read():
         with Session(engine) as session:
             program = _program(session, body.program)
-            return program, _row(session, program, wallet), _check_referral(session, program, wallet, body.referral_code)
+            return (
+                program,
+                _row(session, program, wallet),
+                _check_referral(session, program, wallet, body.referral_code),
+            )
 
     program, row, referral = await run_in_threadpool(read)
     fid = flow_id(program.slug, wallet)
     status_url = f"/v1/status?program={program.slug}&wallet={wallet}"
     if row is not None and row.state == FlowState.COMPLETED:
         # Answered from the DB: a completed wallet is never started again.
-        done = Registered(flow_id=fid, program=program.slug, wallet=wallet, state=row.state, status_url=status_url, referral=referral)
+        done = Registered(
+            flow_id=fid, program=program.slug, wallet=wallet, state=row.state, status_url=status_url, referral=referral
+        )
         return JSONResponse(done.model_dump(mode="json"), status_code=200)
     try:
         await temporal.start_workflow(
@@ -204,20 +247,26 @@ async def register(
             task_queue=settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,  # a repeat joins the running flow
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # after expiry/failure a new run may start
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(FLOW_STATE, FlowState.REGISTERING.value),
-                SearchAttributePair(WALLET, wallet),
-                SearchAttributePair(PROGRAM, program.slug),
-                SearchAttributePair(STATE_SINCE, utcnow()),
-            ]),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(FLOW_STATE, FlowState.REGISTERING.value),
+                    SearchAttributePair(WALLET, wallet),
+                    SearchAttributePair(PROGRAM, program.slug),
+                    SearchAttributePair(STATE_SINCE, utcnow()),
+                ]
+            ),
         )
     except RPCError as exc:
         raise _temporal_error(exc) from None
     state = row.state if row is not None and not FlowState(row.state).terminal else FlowState.REGISTERING
-    return Registered(flow_id=fid, program=program.slug, wallet=wallet, state=state, status_url=status_url, referral=referral)
+    return Registered(
+        flow_id=fid, program=program.slug, wallet=wallet, state=state, status_url=status_url, referral=referral
+    )
 
 
-@router.get("/status", response_model=StatusView, summary="Where a wallet is: registered / paid / claimed (from the DB)")
+@router.get(
+    "/status", response_model=StatusView, summary="Where a wallet is: registered / paid / claimed (from the DB)"
+)
 async def status(
     engine: EngineDep, settings: SettingsDep, program: str = Query(max_length=64), wallet: str = Query(max_length=64)
 ):
@@ -245,7 +294,9 @@ async def _update(temporal: Client, body: FlowRef, update: str, arg=None, result
         return await asyncio.wait_for(call, UPDATE_TIMEOUT.total_seconds())
     except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
         # No worker answered in time (e.g. one is restarting): nothing changed, the client retries.
-        raise ApiError(503, "flow_busy", "the flow did not answer in time; retry shortly", headers={"Retry-After": "2"}) from None
+        raise ApiError(
+            503, "flow_busy", "the flow did not answer in time; retry shortly", headers={"Retry-After": "2"}
+        ) from None
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         code = cause.type if isinstance(cause, ApplicationError) and cause.type else "update_failed"
@@ -256,24 +307,42 @@ async def _update(temporal: Client, body: FlowRef, update: str, arg=None, result
         raise _temporal_error(exc) from None
 
 
-@router.post("/payments", response_model=PaymentView, dependencies=[Depends(require_json)],
-             summary="The flow's payment: hosted checkout URL and expiry (created by the flow)")
+@router.post(
+    "/payments",
+    response_model=PaymentView,
+    dependencies=[Depends(require_json)],
+    summary="The flow's payment: hosted checkout URL and expiry (created by the flow)",
+)
 async def payment(body: FlowRef, temporal: TemporalDep):
     charge: Charge = await _update(temporal, body, UPDATE_PAYMENT, result_type=Charge)
-    return PaymentView(flow_id=flow_id(body.program, _wallet(body.wallet)), provider=charge.provider.value,
-                       provider_ref=charge.provider_ref, hosted_url=charge.hosted_url, amount_minor=charge.amount_minor,
-                       currency=charge.currency, expires_at=charge.expires_at)
+    return PaymentView(
+        flow_id=flow_id(body.program, _wallet(body.wallet)),
+        provider=charge.provider.value,
+        provider_ref=charge.provider_ref,
+        hosted_url=charge.hosted_url,
+        amount_minor=charge.amount_minor,
+        currency=charge.currency,
+        expires_at=charge.expires_at,
+    )
 
 
-@router.post("/claims/prepare", response_model=OnchainSteps, dependencies=[Depends(require_json)],
-             summary="Unsigned steps to pay on chain with USDC or USDT (includes the USDT approve-0 reset)")
+@router.post(
+    "/claims/prepare",
+    response_model=OnchainSteps,
+    dependencies=[Depends(require_json)],
+    summary="Unsigned steps to pay on chain with USDC or USDT (includes the USDT approve-0 reset)",
+)
 async def prepare_claim(body: PrepareRequest, temporal: TemporalDep, limiter: LimiterDep):
     await limiter.hit_wallet("claims_wallet", _wallet(body.wallet))
     return await _update(temporal, body, UPDATE_PREPARE_ONCHAIN, body.token, result_type=OnchainSteps)
 
 
-@router.post("/claims/record", status_code=202, dependencies=[Depends(require_json)],
-             summary="Report the claim transaction (verified on chain; speeds up detection)")
+@router.post(
+    "/claims/record",
+    status_code=202,
+    dependencies=[Depends(require_json)],
+    summary="Report the claim transaction (verified on chain; speeds up detection)",
+)
 async def record_claim(body: RecordRequest, temporal: TemporalDep, limiter: LimiterDep) -> dict:
     wallet = _wallet(body.wallet)
     await limiter.hit_wallet("claims_wallet", wallet)
@@ -292,4 +361,3 @@ async def record_claim(body: RecordRequest, temporal: TemporalDep, limiter: Limi
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-

@@ -86,7 +86,9 @@ async def coinbase_commerce(request: Request, settings: SettingsDep, engine: Eng
     provider = PaymentProvider.COINBASE_COMMERCE
     body = await _raw_json_body(request, provider)
     try:
-        event = webhooks.verified_event(provider, _secret(settings.coinbase_commerce_webhook_secret), body, request.headers)
+        event = webhooks.verified_event(
+            provider, _secret(settings.coinbase_commerce_webhook_secret), body, request.headers
+        )
     except webhooks.WebhookRejected as exc:
         _count_rejection(provider, exc)
         raise
@@ -98,7 +100,9 @@ async def coinbase_business(request: Request, settings: SettingsDep, engine: Eng
     provider = PaymentProvider.COINBASE_BUSINESS
     body = await _raw_json_body(request, provider)
     try:
-        event = webhooks.verified_event(provider, _secret(settings.coinbase_business_webhook_secret), body, _delivered_headers(request))
+        event = webhooks.verified_event(
+            provider, _secret(settings.coinbase_business_webhook_secret), body, _delivered_headers(request)
+        )
     except webhooks.WebhookRejected as exc:
         _count_rejection(provider, exc)
         raise
@@ -118,7 +122,12 @@ def _lookup(engine, event: PaymentEvent):
 async def _hand_off(engine: Engine, temporal: Client, event: PaymentEvent, body: bytes) -> dict:
     provider = event.provider.value
     digest = hashlib.sha256(body).hexdigest()
-    bound = {"provider": provider, "event_id": event.event_id, "event_type": event.event_type, "provider_ref": event.provider_ref}
+    bound = {
+        "provider": provider,
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "provider_ref": event.provider_ref,
+    }
 
     duplicate, flow_id = await run_in_threadpool(_lookup, engine, event)
     if duplicate:

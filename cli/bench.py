@@ -27,13 +27,18 @@ def relayer(
     settings_and_logs("cli", fmt="console")
     configure_logging("WARNING", "console", process="bench")  # one line per transaction would swamp the output
     report = run(
-        transactions=transactions, concurrency=concurrency, poll_interval=poll_interval, database_url=database_url,
+        transactions=transactions,
+        concurrency=concurrency,
+        poll_interval=poll_interval,
+        database_url=database_url,
         progress=(lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/]")),
     )
     if as_json:
         out.print(json.dumps(report_dict(report)))
     else:
-        table = Table(title=f"relayer benchmark: {report.transactions} mints per mode, concurrency {report.concurrency}, {report.database}")
+        table = Table(
+            title=f"relayer benchmark: {report.transactions} mints per mode, concurrency {report.concurrency}, {report.database}"
+        )
         for column in ("mode", "tx", "seconds", "tx/s"):
             table.add_column(column, justify="right" if column != "mode" else "left")
         for r in report.results:
@@ -50,8 +55,12 @@ def relayer(
 @app.command()
 def ledger(
     seconds: float = typer.Option(10.0, min=1, help="Measured duration."),
-    threads: int = typer.Option(None, min=1, help="Writer threads per process (default: 8 on PostgreSQL, 1 on SQLite)."),
-    processes: int = typer.Option(None, min=1, help="Writer processes (default: one per core on PostgreSQL, 1 on SQLite)."),
+    threads: int = typer.Option(
+        None, min=1, help="Writer threads per process (default: 8 on PostgreSQL, 1 on SQLite)."
+    ),
+    processes: int = typer.Option(
+        None, min=1, help="Writer processes (default: one per core on PostgreSQL, 1 on SQLite)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Balanced 3-posting ledger transactions/s on the configured database (in a scratch schema/file)."""
@@ -64,7 +73,11 @@ def ledger(
     if as_json:
         print(json.dumps({**asdict(report), "floor_met": report.floor_met}), flush=True)
     else:
-        floor = f" (floor {report.floor}/s: {'[green]met[/]' if report.floor_met else '[red]MISSED[/]'})" if report.floor else ""
+        floor = (
+            f" (floor {report.floor}/s: {'[green]met[/]' if report.floor_met else '[red]MISSED[/]'})"
+            if report.floor
+            else ""
+        )
         out.print(
             f"ledger: {report.tx_per_s:,.0f} balanced 3-posting transactions/s on {report.backend} {report.database}, "
             f"{report.processes}×{report.threads} writers, {report.transactions} transactions in {report.seconds:.1f}s{floor}; "
@@ -88,24 +101,31 @@ def onboarding(
     from pathlib import Path
 
     import httpx
+    from eth_account import Account
 
+    from contracts.manifest import load_manifest
+    from core.logs import configure_logging
+    from ops.bench.onboarding import run
     from ops.devstack import processes
     from ops.devstack.demo import DemoClient, ensure_demo_program
     from ops.devstack.stack import bring_up, local_stack_settings
-    from contracts.manifest import load_manifest
-    from eth_account import Account
-    from core.logs import configure_logging
-    from ops.bench.onboarding import run
 
     base = settings_and_logs("bench", fmt="console")
     configure_logging("WARNING", "console", process="bench")
     home = Path(tempfile.mkdtemp(prefix="sge-bench-")) / "var"
     free = processes.free_port
-    settings = local_stack_settings(base).model_copy(update={
-        "home": home, "temporal_address": f"127.0.0.1:{free()}", "temporal_ui_port": free(),
-        "eth_rpc_urls": [f"http://127.0.0.1:{free()}"], "api_port": free(), "sandbox_port": free(),
-        "database_url": os.environ.get("DATABASE_URL"), "rate_limit_register_ip": "1000000/hour",
-    })
+    settings = local_stack_settings(base).model_copy(
+        update={
+            "home": home,
+            "temporal_address": f"127.0.0.1:{free()}",
+            "temporal_ui_port": free(),
+            "eth_rpc_urls": [f"http://127.0.0.1:{free()}"],
+            "api_port": free(),
+            "sandbox_port": free(),
+            "database_url": os.environ.get("DATABASE_URL"),
+            "rate_limit_register_ip": "1000000/hour",
+        }
+    )
     sup = processes.Supervisor(home)
     say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/]"))
 
@@ -115,8 +135,14 @@ def onboarding(
         async with httpx.AsyncClient(timeout=30) as http:
             demo = DemoClient(settings, load_manifest(settings.deployments_dir, settings.chain_id), http)
             code = (await demo.register_affiliate(Account.create(), None))["code"]
-        return await run(settings, referral_code=code, say=say, window=window, single_runs=single_runs,
-                         ceiling_workflows=ceiling_workflows)
+        return await run(
+            settings,
+            referral_code=code,
+            say=say,
+            window=window,
+            single_runs=single_runs,
+            ceiling_workflows=ceiling_workflows,
+        )
 
     try:
         report = asyncio.run(main())
@@ -125,21 +151,29 @@ def onboarding(
     if as_json:
         print(json.dumps(asdict(report) | {"floors_met": report.floors_met}, default=str), flush=True)
         hard_exit(0 if report.floors_met else 1)
-    out.print(f"orchestration ceiling: {report.ceiling_wf_per_s} no-op one-activity workflows/s "
-              f"({report.ceiling_workflows} concurrent, same server and worker)")
-    out.print(f"one flow alone: p50 {report.single['p50']} s, p95 {report.single['p95']} s over {report.single['runs']} runs")
+    out.print(
+        f"orchestration ceiling: {report.ceiling_wf_per_s} no-op one-activity workflows/s "
+        f"({report.ceiling_workflows} concurrent, same server and worker)"
+    )
+    out.print(
+        f"one flow alone: p50 {report.single['p50']} s, p95 {report.single['p95']} s over {report.single['runs']} runs"
+    )
     table = Table(title="offered load (open loop)")
     for column in ("flows/s", "started", "completed", "p50 s", "p95 s", "sustained"):
         table.add_column(column, justify="right")
     for r in report.rates:
-        table.add_row(f"{r.rate:g}", str(r.started), str(r.completed), str(r.p50), str(r.p95), "yes" if r.sustained else "no")
+        table.add_row(
+            f"{r.rate:g}", str(r.started), str(r.completed), str(r.p50), str(r.p95), "yes" if r.sustained else "no"
+        )
     out.print(table)
     ratio = report.max_sustained_per_s / report.ceiling_wf_per_s if report.ceiling_wf_per_s else 0
     out.print(f"maximum sustained: {report.max_sustained_per_s:g} flows/s ({ratio:.0%} of the orchestration ceiling)")
     half = report.half_rate
     e2e = half["end_to_end"]
-    out.print(f"at {half['rate_per_s']:g} flows/s: {half['completed']}/{half['started']} completed; end to end "
-              f"p50 {e2e['p50']} s, p95 {e2e['p95']} s, p99 {e2e['p99']} s")
+    out.print(
+        f"at {half['rate_per_s']:g} flows/s: {half['completed']}/{half['started']} completed; end to end "
+        f"p50 {e2e['p50']} s, p95 {e2e['p95']} s, p99 {e2e['p99']} s"
+    )
     steps = Table(title="per step at half the maximum sustained rate (seconds)")
     for column in ("step", "p50", "p95", "p99"):
         steps.add_column(column, justify="left" if column == "step" else "right")

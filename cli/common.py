@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
-from core.logs import configure_logging
 from core.errors import DomainError
+from core.logs import configure_logging
 from core.settings import ConfigError, Settings, get_settings
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -13,7 +13,9 @@ app = typer.Typer(help="Smart contracts: build artifacts, deploy, show the deplo
 
 
 @app.command()
-def build(check: bool = typer.Option(False, "--check", help="Only compare a fresh compile with the committed artifacts.")) -> None:
+def build(
+    check: bool = typer.Option(False, "--check", help="Only compare a fresh compile with the committed artifacts."),
+) -> None:
     """Compile contracts/src with the pinned solc-js into contracts/artifacts (needs node + npm ci)."""
     from contracts.build import BuildError
     from contracts.build import build as run_build
@@ -39,9 +41,13 @@ def build(check: bool = typer.Option(False, "--check", help="Only compare a fres
 @app.command()
 def deploy(
     confirm_mainnet: bool = typer.Option(False, "--confirm-mainnet", help="Required to deploy on chain id 1."),
-    relayer: str = typer.Option(None, help="Relayer address to grant roles to (default: the configured relayer key's)."),
+    relayer: str = typer.Option(
+        None, help="Relayer address to grant roles to (default: the configured relayer key's)."
+    ),
     treasury: str = typer.Option(None, help="Treasury for claim fees and SGE supply (default: the deployer)."),
-    approvers: list[str] = typer.Option(None, "--approver", help="A payout approver's address (repeatable; none: add later)."),
+    approvers: list[str] = typer.Option(
+        None, "--approver", help="A payout approver's address (repeatable; none: add later)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Deploy every contract, grant the relayer its roles and fund them; idempotent per chain."""
@@ -51,7 +57,11 @@ def deploy(
     settings = settings_and_logs("cli", fmt="console")
     try:
         result = deploy_with_settings(
-            settings, relayer=relayer, treasury=treasury, confirm_mainnet=confirm_mainnet, approvers=approvers,
+            settings,
+            relayer=relayer,
+            treasury=treasury,
+            confirm_mainnet=confirm_mainnet,
+            approvers=approvers,
             on_tx=None if as_json else lambda label, tx: out.print(f"  {label}: {tx}"),
         )
     except (DeployError, RpcError) as exc:

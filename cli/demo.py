@@ -17,13 +17,14 @@ from dataclasses import asdict
 import typer
 
 from cli.common import console, hard_exit, out, settings_and_logs
+from core.settings import ConfigError
+from models.money import Asset, format_amount
 from ops.devstack import processes
 from ops.devstack.demo import DemoReport, run_flows
 from ops.devstack.stack import bring_up, local_stack_settings, wait_for_stop
-from models.money import Asset, format_amount
-from core.settings import ConfigError
 
 app = typer.Typer(help="Run the main job end to end on the embedded stack.")
+
 
 def print_report(report: DemoReport) -> None:
     out.print()
@@ -44,9 +45,11 @@ def print_report(report: DemoReport) -> None:
         amount = format_amount(int(b["normal_balance"]), Asset(b["asset"]).scale)
         out.print(f"  {b['account']:<36} {amount} {b['asset']}")
     status = "[green]balanced[/]" if report.ledger.get("ok") else "[red]NOT balanced[/]"
-    out.print(f"[bold]Ledger[/] {status}: {report.ledger.get('transactions')} transactions, "
-              f"asset totals {report.ledger.get('asset_totals')}")
-    out.print(f"[bold]Temporal Web UI[/] {report.web_ui}  (filter: WorkflowType = \"Onboarding\")")
+    out.print(
+        f"[bold]Ledger[/] {status}: {report.ledger.get('transactions')} transactions, "
+        f"asset totals {report.ledger.get('asset_totals')}"
+    )
+    out.print(f'[bold]Temporal Web UI[/] {report.web_ui}  (filter: WorkflowType = "Onboarding")')
     out.print(f"[bold]API docs[/] {report.api}/docs")
 
 

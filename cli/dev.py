@@ -10,11 +10,11 @@ import time
 import typer
 from rich.table import Table
 
-from ops.devstack import processes
-from ops.devstack.stack import StackInfo, bring_up, local_stack_settings, wait_for_stop
 from cli.common import console, fail, hard_exit, out, settings_and_logs
 from core.logs import get_logger
 from core.settings import ConfigError
+from ops.devstack import processes
+from ops.devstack.stack import StackInfo, bring_up, local_stack_settings, wait_for_stop
 
 app = typer.Typer(help="The embedded local stack.", no_args_is_help=True)
 log = get_logger(__name__)
@@ -66,7 +66,7 @@ def up(
         code = 1
     except KeyboardInterrupt:
         code = 130
-    except Exception as exc:  # noqa: BLE001 - report in one line, never leave children behind
+    except Exception as exc:
         log.exception("dev_up_failed")
         console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
         code = 1

@@ -51,10 +51,19 @@ def list_command(
     for column in ("flow", "state", "since", "rail", "token", "reason"):
         table.add_column(column)
     for r, _p in rows:
-        table.add_row(r.flow_id, r.state, r.state_since.strftime("%Y-%m-%d %H:%M:%S"), r.rail or "", str(r.token_id or ""), r.reason)
+        table.add_row(
+            r.flow_id,
+            r.state,
+            r.state_since.strftime("%Y-%m-%d %H:%M:%S"),
+            r.rail or "",
+            str(r.token_id or ""),
+            r.reason,
+        )
     out.print(table)
     if stuck and rows:
-        out.print("retry a flow that ended: `sge flows retry FLOW_ID --reason ...`; replay a running one: `sge flows reset FLOW_ID --reason ...`")
+        out.print(
+            "retry a flow that ended: `sge flows retry FLOW_ID --reason ...`; replay a running one: `sge flows reset FLOW_ID --reason ...`"
+        )
 
 
 @app.command()
@@ -91,7 +100,15 @@ def _act(flow_id: str, action: str, reason: str, run) -> None:
 
     result = run_async(go())
     with session_scope(engine) as session:
-        audit(session, _actor(), f"flow.{action}", "flow", flow_id, {"state": row.state}, {"reason": reason, "result": result})
+        audit(
+            session,
+            _actor(),
+            f"flow.{action}",
+            "flow",
+            flow_id,
+            {"state": row.state},
+            {"reason": reason, "result": result},
+        )
     out.print(f"{action}: {flow_id} {result or ''}")
     hard_exit(0)
 
@@ -109,8 +126,11 @@ def terminate(flow_id: str, reason: str = typer.Option(..., help="Why (audited).
 
 
 @app.command()
-def reset(flow_id: str, reason: str = typer.Option(..., help="Why (audited)."),
-          to: str = typer.Option("last", help="first or last completed workflow task.")) -> None:
+def reset(
+    flow_id: str,
+    reason: str = typer.Option(..., help="Why (audited)."),
+    to: str = typer.Option("last", help="first or last completed workflow task."),
+) -> None:
     """Replay a flow from its first or last completed workflow task (side effects are idempotent)."""
     _act(flow_id, "reset", reason, lambda c, s, p, w: flow_ops.reset(c, flow_id, f"cli: {reason}", to=to))
 

@@ -9,8 +9,8 @@ from rich.table import Table
 from sqlmodel import Session
 
 from cli.common import fail, hard_exit, out, settings_and_logs
-from models import ledger
 from core.db import get_engine
+from models import ledger
 from models.money import Asset, format_amount
 
 app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -60,7 +60,14 @@ def balance(
     with Session(_engine()) as session:
         rows = ledger.balances(session, prefix, _asset(asset))
     if as_json:
-        print(json.dumps([{**b.model_dump(mode="json"), "balance": str(b.balance), "normal_balance": str(b.normal_balance)} for b in rows]))
+        print(
+            json.dumps(
+                [
+                    {**b.model_dump(mode="json"), "balance": str(b.balance), "normal_balance": str(b.normal_balance)}
+                    for b in rows
+                ]
+            )
+        )
         return
     table = Table(title="ledger balances")
     for column in ("account", "type", "asset", "balance"):
@@ -86,8 +93,12 @@ def statement(
         table.add_column(column, justify="right" if column in ("amount", "balance", "posting") else "left")
     for line in st.lines:
         table.add_row(
-            str(line.posting_id), line.created_at.strftime("%Y-%m-%d %H:%M:%S"), line.kind, line.tx_id,
-            format_amount(line.amount, scale), format_amount(line.balance_after, scale),
+            str(line.posting_id),
+            line.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            line.kind,
+            line.tx_id,
+            format_amount(line.amount, scale),
+            format_amount(line.balance_after, scale),
         )
     out.print(table)
     if st.next_cursor:

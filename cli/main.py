@@ -8,8 +8,10 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from cli import bench, contracts, db, demo, dev, flows, relayer
+from cli import ledger as ledger_cli
+from cli import operators as operators_cli
+from cli import programs as programs_cli
 from cli import sandbox as sandbox_cli
-from cli import ledger as ledger_cli, operators as operators_cli, programs as programs_cli
 from cli.common import fail, fail_domain, hard_exit, out, run_async, settings_and_logs
 from core.errors import DomainError
 from core.settings import ConfigError, Settings, env_name
@@ -65,7 +67,9 @@ def api(workers: int = typer.Option(1, help="uvicorn worker processes.")) -> Non
 @app.command("config")
 def show_config(
     markdown: bool = typer.Option(False, "--markdown", help="Print the README's configuration table instead."),
-    update_readme: bool = typer.Option(False, "--update-readme", help="Rewrite the table in README.md (run in the repo)."),
+    update_readme: bool = typer.Option(
+        False, "--update-readme", help="Rewrite the table in README.md (run in the repo)."
+    ),
 ) -> None:
     """Print the effective configuration (secrets only as set/unset)."""
     if markdown:

@@ -9,10 +9,12 @@ from rich.table import Table
 from sqlmodel import Session
 
 from cli.common import out, settings_and_logs
-from models import operators as ops
 from core.db import get_engine, session_scope
+from models import operators as ops
 
-app = typer.Typer(help="Operators: their API keys (stored hashed) and roles (admin, approver, viewer).", no_args_is_help=True)
+app = typer.Typer(
+    help="Operators: their API keys (stored hashed) and roles (admin, approver, viewer).", no_args_is_help=True
+)
 
 
 def _engine():
@@ -55,7 +57,14 @@ def list_() -> None:
     for column in ("id", "name", "roles", "key", "active", "created by"):
         table.add_column(column)
     for v in rows:
-        table.add_row(str(v.id), v.name, ",".join(r.value for r in v.roles), v.key_hint + "…", "yes" if v.active else "no", v.created_by)
+        table.add_row(
+            str(v.id),
+            v.name,
+            ",".join(r.value for r in v.roles),
+            v.key_hint + "…",
+            "yes" if v.active else "no",
+            v.created_by,
+        )
     out.print(table)
 
 

@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from cli.common import fail, out, settings_and_logs
 from cli.operators import cli_actor
-from models import programs as prg
 from core.db import get_engine, session_scope
+from models import programs as prg
 from models.platform import PaymentProvider
 
 app = typer.Typer(help="Programs (tenants).", no_args_is_help=True)
@@ -40,7 +40,9 @@ def create(
     treasury: str = typer.Option(..., help="Treasury address (receives on-chain fees)."),
     fee: str = typer.Option("100", help="Registration fee, USD (exact decimal)."),
     claim: str = typer.Option("1000", help="SGE per claim (exact decimal)."),
-    commission_bps: list[int] = typer.Option(None, "--commission-bps", help="Per level in basis points, level 1 first (default 1000, 500)."),
+    commission_bps: list[int] = typer.Option(
+        None, "--commission-bps", help="Per level in basis points, level 1 first (default 1000, 500)."
+    ),
     max_depth: int = typer.Option(2, help="Maximum affiliate tree depth (root = 1)."),
     hold_days: int = typer.Option(30, help="Days before a commission becomes payable."),
     provider: PaymentProvider = typer.Option(PaymentProvider.COINBASE_COMMERCE, help="Payment provider."),
@@ -48,8 +50,14 @@ def create(
     """Create a program."""
     try:
         data = prg.ProgramCreate(
-            slug=slug, name=name, treasury_address=treasury, fee_usd=fee, claim_amount_sge=claim,
-            commission_bps=commission_bps or list(prg.DEFAULT_COMMISSION_BPS), max_depth=max_depth, hold_days=hold_days,
+            slug=slug,
+            name=name,
+            treasury_address=treasury,
+            fee_usd=fee,
+            claim_amount_sge=claim,
+            commission_bps=commission_bps or list(prg.DEFAULT_COMMISSION_BPS),
+            max_depth=max_depth,
+            hold_days=hold_days,
             payment_provider=provider,
         )
     except ValidationError as exc:
@@ -69,8 +77,15 @@ def list_() -> None:
         table.add_column(column)
     for v in rows:
         table.add_row(
-            v.slug, v.name, v.fee_usd, v.claim_amount_sge, ",".join(map(str, v.commission_bps)), str(v.max_depth),
-            f"{v.hold_days}d", v.payment_provider.value, "yes" if v.active else "no",
+            v.slug,
+            v.name,
+            v.fee_usd,
+            v.claim_amount_sge,
+            ",".join(map(str, v.commission_bps)),
+            str(v.max_depth),
+            f"{v.hold_days}d",
+            v.payment_provider.value,
+            "yes" if v.active else "no",
         )
     out.print(table)
 
@@ -97,8 +112,15 @@ def update(
 ) -> None:
     """Change a program (only the options given)."""
     given = {
-        "name": name, "treasury_address": treasury, "fee_usd": fee, "claim_amount_sge": claim, "commission_bps": commission_bps or None,
-        "max_depth": max_depth, "hold_days": hold_days, "payment_provider": provider, "active": active,
+        "name": name,
+        "treasury_address": treasury,
+        "fee_usd": fee,
+        "claim_amount_sge": claim,
+        "commission_bps": commission_bps or None,
+        "max_depth": max_depth,
+        "hold_days": hold_days,
+        "payment_provider": provider,
+        "active": active,
     }
     try:
         changes = prg.ProgramUpdate(**{k: v for k, v in given.items() if v is not None})

@@ -23,8 +23,8 @@ def _eth(wei: int | None) -> str:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Relayer address, ETH balance against the floor, pending transactions. Exit 1 when not ready."""
-    from relayer.status import relayer_status
     from core.db import get_engine
+    from relayer.status import relayer_status
 
     settings = settings_and_logs("cli", fmt="console")
     result = relayer_status(settings, get_engine(settings.db_url))
@@ -48,8 +48,8 @@ def txs(
     """The outbox: most recent transactions with nonce, status, hash and replacements."""
     from sqlmodel import Session, select
 
-    from models.chain import ChainTx, TxStatus
     from core.db import get_engine
+    from models.chain import ChainTx, TxStatus
 
     settings = settings_and_logs("cli", fmt="console")
     with Session(get_engine(settings.db_url)) as session:
@@ -62,8 +62,14 @@ def txs(
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row.key, row.label, str(row.nonce if row.nonce is not None else "-"), row.status, row.tx_hash or "-",
-            str(row.replacements), str(row.block_number or "-"),
-            row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), (row.revert_reason or row.last_error or "")[:60],
+            row.key,
+            row.label,
+            str(row.nonce if row.nonce is not None else "-"),
+            row.status,
+            row.tx_hash or "-",
+            str(row.replacements),
+            str(row.block_number or "-"),
+            row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            (row.revert_reason or row.last_error or "")[:60],
         )
     out.print(table)

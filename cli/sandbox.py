@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from cli.common import hard_exit, settings_and_logs
 
 

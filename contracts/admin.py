@@ -21,7 +21,9 @@ def deployer_key(settings: Settings) -> str:
     else:
         raise ConfigError("SGE_DEPLOYER_PRIVATE_KEY", "not set (required to deploy on a non-local chain)")
     if not settings.is_local_chain and is_anvil_dev_key(key):
-        raise ConfigError("SGE_DEPLOYER_PRIVATE_KEY", f"a published anvil dev key; refused on chain {settings.chain_id}")
+        raise ConfigError(
+            "SGE_DEPLOYER_PRIVATE_KEY", f"a published anvil dev key; refused on chain {settings.chain_id}"
+        )
     return key
 
 
@@ -32,8 +34,13 @@ def _relayer_address(settings: Settings, relayer: str | None) -> str:
 
 
 def deploy_with_settings(
-    settings: Settings, *, relayer: str | None = None, treasury: str | None = None, confirm_mainnet: bool = False,
-    approvers: list[str] | None = None, on_tx: Any = None,
+    settings: Settings,
+    *,
+    relayer: str | None = None,
+    treasury: str | None = None,
+    confirm_mainnet: bool = False,
+    approvers: list[str] | None = None,
+    on_tx: Any = None,
 ):
     """Deploy (or find) the contracts for `settings`' chain; returns contracts.deploy.DeployResult."""
     from contracts.deploy import DeployParams, deploy_all

@@ -61,7 +61,9 @@ class DeployParams:
     stablecoins: dict[str, str] = field(default_factory=dict)  # symbol -> address (non-local chains)
 
     def as_strings(self) -> dict[str, str]:
-        values = {k: v for k, v in self.__dict__.items() if k not in ("stablecoins", "payout_approvers") and v is not None}
+        values = {
+            k: v for k, v in self.__dict__.items() if k not in ("stablecoins", "payout_approvers") and v is not None
+        }
         return {**{k: str(v) for k, v in values.items()}, "payout_approvers": ",".join(self.payout_approvers)}
 
 
@@ -185,11 +187,20 @@ def deploy_all(
     for approver in params.payout_approvers:
         checksum = Web3.to_checksum_address(approver)
         steps[f"payout approver {checksum}"] = sender.call(
-            f"payout approver {checksum}", contracts["AffiliatePayout"], "AffiliatePayout", "setApprover", checksum, True
+            f"payout approver {checksum}",
+            contracts["AffiliatePayout"],
+            "AffiliatePayout",
+            "setApprover",
+            checksum,
+            True,
         )
 
     steps["fund SGEClaim inventory"] = sender.call(
-        "fund SGEClaim", contracts["SGEToken"], "SGEToken", "transfer", contracts["SGEClaim"].address,
+        "fund SGEClaim",
+        contracts["SGEToken"],
+        "SGEToken",
+        "transfer",
+        contracts["SGEClaim"].address,
         params.claim_inventory,
     )
     rest = params.sge_supply - params.claim_inventory
@@ -199,12 +210,20 @@ def deploy_all(
         )
     for symbol, token in sorted(stablecoins.items()):
         steps[f"payout cap {symbol}"] = sender.call(
-            f"payout cap {symbol}", contracts["AffiliatePayout"], "AffiliatePayout", "setCap", token,
+            f"payout cap {symbol}",
+            contracts["AffiliatePayout"],
+            "AffiliatePayout",
+            "setCap",
+            token,
             params.payout_cap_per_tx,
         )
     if local_chain and params.payout_funding > 0:
         steps["fund AffiliatePayout TestUSDC"] = sender.call(
-            "fund AffiliatePayout", contracts["TestUSDC"], "TestUSDC", "mint", contracts["AffiliatePayout"].address,
+            "fund AffiliatePayout",
+            contracts["TestUSDC"],
+            "TestUSDC",
+            "mint",
+            contracts["AffiliatePayout"].address,
             params.payout_funding,
         )
 

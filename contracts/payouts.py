@@ -119,8 +119,13 @@ def plan_batch(
         raise PayoutError("program must be a bytes32 program id (contracts.abi.program_id)")
     tree = MerkleTree.of([line.leaf for line in lines])
     batch = PayoutBatch(
-        batch_id=ref_to_bytes32(batch_id), program=bytes(program), token=to_checksum_address(token),
-        lines_root=tree.root, line_count=len(lines), total=sum(line.amount for line in lines), deadline=deadline,
+        batch_id=ref_to_bytes32(batch_id),
+        program=bytes(program),
+        token=to_checksum_address(token),
+        lines_root=tree.root,
+        line_count=len(lines),
+        total=sum(line.amount for line in lines),
+        deadline=deadline,
     )
     return BatchPlan(batch=batch, lines=tuple(lines), tree=tree)
 
@@ -131,22 +136,38 @@ def typed_data(batch: PayoutBatch, *, chain_id: int, contract: str) -> dict[str,
     return {
         "types": {"EIP712Domain": DOMAIN_FIELDS, "PayoutBatch": BATCH_FIELDS},
         "primaryType": "PayoutBatch",
-        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id,
-                   "verifyingContract": to_checksum_address(contract)},
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(contract),
+        },
         "message": batch.message(),
     }
 
 
 def domain_separator(*, chain_id: int, contract: str) -> bytes:
-    return keccak(abi_encode(
-        ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-        [DOMAIN_TYPEHASH, keccak(text=DOMAIN_NAME), keccak(text=DOMAIN_VERSION), chain_id, to_checksum_address(contract)],
-    ))
+    return keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [
+                DOMAIN_TYPEHASH,
+                keccak(text=DOMAIN_NAME),
+                keccak(text=DOMAIN_VERSION),
+                chain_id,
+                to_checksum_address(contract),
+            ],
+        )
+    )
 
 
 def struct_hash(batch: PayoutBatch) -> bytes:
-    return keccak(abi_encode(["bytes32", "bytes32", "bytes32", "address", "bytes32", "uint256", "uint256", "uint256"],
-                             [BATCH_TYPEHASH, *batch.as_abi()]))
+    return keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "bytes32", "address", "bytes32", "uint256", "uint256", "uint256"],
+            [BATCH_TYPEHASH, *batch.as_abi()],
+        )
+    )
 
 
 def batch_digest(batch: PayoutBatch, *, chain_id: int, contract: str) -> bytes:
@@ -190,8 +211,13 @@ def pay_lines(plan: BatchPlan, lines: Sequence[PayoutLine] | None = None) -> byt
     chosen = plan.lines if lines is None else tuple(lines)
     if not chosen:
         raise PayoutError("no lines to pay")
-    return encode_call("AffiliatePayout", "payLines", plan.batch.batch_id, [line.as_abi() for line in chosen],
-                       [plan.proof(line) for line in chosen])
+    return encode_call(
+        "AffiliatePayout",
+        "payLines",
+        plan.batch.batch_id,
+        [line.as_abi() for line in chosen],
+        [plan.proof(line) for line in chosen],
+    )
 
 
 def set_approver(account: str, enabled: bool) -> bytes:

@@ -76,7 +76,9 @@ def find_claims(
     return events
 
 
-def claim_ref_of(w3: Web3, claim_address: str, program_id: bytes, wallet: str, *, block: int | str = "latest") -> str | None:
+def claim_ref_of(
+    w3: Web3, claim_address: str, program_id: bytes, wallet: str, *, block: int | str = "latest"
+) -> str | None:
     """The reference of `wallet`'s claim in the program (0x-hex), or None when it has not claimed."""
     ref = call_view(w3, "SGEClaim", claim_address, "claimRefOf", program_id, wallet, block=block)[0]
     return None if ref == ZERO_REF else ref

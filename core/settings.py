@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     temporal_ui_port: int = Field(8233, ge=1, le=65535, description="Web UI port of the embedded dev server.")
     temporal_web_url: str = Field("http://127.0.0.1:8233", description="Web UI base URL printed for operators.")
     worker_max_concurrent_activities: int = Field(64, ge=1, le=2000, description="Activity slots per worker.")
-    worker_metrics_port: int | None = Field(None, ge=1, le=65535, description="Prometheus port for the worker's SDK metrics (off when unset).")
+    worker_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Prometheus port for the worker's SDK metrics (off when unset)."
+    )
 
     # --- ethereum ------------------------------------------------------------------------------
     eth_rpc_urls: Annotated[list[str], NoDecode] = Field(
@@ -92,21 +94,32 @@ class Settings(BaseSettings):
     chain_id: int = Field(31337, ge=1, description="Expected chain id; checked before any transaction is signed.")
     confirmations: int = Field(1, ge=1, le=100, description="Blocks after which a transaction is final.")
     explorer_url: str = Field("", description="Block explorer base URL for links (e.g. https://etherscan.io).")
-    relayer_private_key: SecretStr | None = Field(None, description="Relayer hot key (hex). Secret; or SGE_RELAYER_PRIVATE_KEY_FILE.")
-    deployer_private_key: SecretStr | None = Field(None, description="Contract deployer key (hex). Secret; or SGE_DEPLOYER_PRIVATE_KEY_FILE.")
+    relayer_private_key: SecretStr | None = Field(
+        None, description="Relayer hot key (hex). Secret; or SGE_RELAYER_PRIVATE_KEY_FILE."
+    )
+    deployer_private_key: SecretStr | None = Field(
+        None, description="Contract deployer key (hex). Secret; or SGE_DEPLOYER_PRIVATE_KEY_FILE."
+    )
     relayer_address: str | None = Field(
-        None, description="The relayer's public address, for processes that must not hold its key (the API's /readyz balance check)."
+        None,
+        description="The relayer's public address, for processes that must not hold its key (the API's /readyz balance check).",
     )
 
     # --- relayer (amounts in wei, integers) ------------------------------------------------------
     relayer_max_fee_per_gas_wei: int = Field(
-        200 * 10**9, ge=1, description="Ceiling on maxFeePerGas (wei); fees from eth_feeHistory and replacements never exceed it."
+        200 * 10**9,
+        ge=1,
+        description="Ceiling on maxFeePerGas (wei); fees from eth_feeHistory and replacements never exceed it.",
     )
     relayer_min_priority_fee_wei: int = Field(
         10**8, ge=0, description="Floor on maxPriorityFeePerGas (wei) when fee history shows lower tips."
     )
-    relayer_fee_percentile: int = Field(50, ge=1, le=99, description="eth_feeHistory reward percentile used for the tip.")
-    relayer_fee_history_blocks: int = Field(10, ge=1, le=1024, description="Blocks of eth_feeHistory the tip is taken from.")
+    relayer_fee_percentile: int = Field(
+        50, ge=1, le=99, description="eth_feeHistory reward percentile used for the tip."
+    )
+    relayer_fee_history_blocks: int = Field(
+        10, ge=1, le=1024, description="Blocks of eth_feeHistory the tip is taken from."
+    )
     relayer_replace_after_seconds: float = Field(
         60.0, gt=0, description="A transaction not mined for this long is replaced at the same nonce with higher fees."
     )
@@ -114,47 +127,82 @@ class Settings(BaseSettings):
         12, ge=10, le=200, description="Raise of both fee fields on replacement, percent (nodes require at least 10)."
     )
     relayer_min_balance_wei: int = Field(
-        5 * 10**16, ge=0, description="Relayer ETH floor (wei): below it nothing new is sent, flows wait, /readyz reports it."
+        5 * 10**16,
+        ge=0,
+        description="Relayer ETH floor (wei): below it nothing new is sent, flows wait, /readyz reports it.",
     )
-    relayer_poll_interval_seconds: float = Field(0.5, gt=0, le=60, description="How often a waiting transaction's receipt is polled.")
-    relayer_gas_limit_percent: int = Field(125, ge=100, le=500, description="Gas limit as a percentage of eth_estimateGas.")
+    relayer_poll_interval_seconds: float = Field(
+        0.5, gt=0, le=60, description="How often a waiting transaction's receipt is polled."
+    )
+    relayer_gas_limit_percent: int = Field(
+        125, ge=100, le=500, description="Gas limit as a percentage of eth_estimateGas."
+    )
 
     # --- api -----------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="API bind address.")
     api_port: int = Field(8000, ge=1, le=65535, description="API port.")
     api_public_url: str = Field("", description="Public base URL of the API (default http://<host>:<port>).")
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Allowed CORS origins, comma separated (none by default).")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Allowed CORS origins, comma separated (none by default)."
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Proxy IPs/CIDRs whose X-Forwarded-For is trusted, comma separated."
     )
-    redis_url: str | None = Field(None, description="Redis for shared rate limits across API processes (in-process when unset).")
+    redis_url: str | None = Field(
+        None, description="Redis for shared rate limits across API processes (in-process when unset)."
+    )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted.")
-    rate_limit_register_ip: str = Field("5/hour", description="POST /v1/register per client IP (limits notation, e.g. 5/hour).")
+    rate_limit_register_ip: str = Field(
+        "5/hour", description="POST /v1/register per client IP (limits notation, e.g. 5/hour)."
+    )
     rate_limit_register_wallet: str = Field("10/day", description="POST /v1/register per wallet.")
     rate_limit_claims_wallet: str = Field("60/hour", description="POST /v1/claims/* per wallet.")
 
     # --- payments (provider secrets; see the payments section of the README) -----------------
-    coinbase_commerce_api_url: str = Field("https://api.commerce.coinbase.com", description="Coinbase Commerce API base URL.")
+    coinbase_commerce_api_url: str = Field(
+        "https://api.commerce.coinbase.com", description="Coinbase Commerce API base URL."
+    )
     coinbase_commerce_api_key: SecretStr | None = Field(None, description="Coinbase Commerce API key. Secret.")
-    coinbase_commerce_webhook_secret: SecretStr | None = Field(None, description="Commerce webhook shared secret. Secret.")
-    coinbase_business_api_url: str = Field("https://business.coinbase.com", description="Coinbase Business API base URL.")
-    coinbase_business_api_key: SecretStr | None = Field(None, description="Coinbase Business API key (JWT signing). Secret.")
+    coinbase_commerce_webhook_secret: SecretStr | None = Field(
+        None, description="Commerce webhook shared secret. Secret."
+    )
+    coinbase_business_api_url: str = Field(
+        "https://business.coinbase.com", description="Coinbase Business API base URL."
+    )
+    coinbase_business_api_key: SecretStr | None = Field(
+        None, description="Coinbase Business API key (JWT signing). Secret."
+    )
     coinbase_business_webhook_secret: SecretStr | None = Field(None, description="Business webhook secret. Secret.")
     coinbase_business_api_key_id: str = Field(
-        "", description="CDP API key id (`kid`/`sub` of the Business JWT); the key secret is SGE_COINBASE_BUSINESS_API_KEY."
+        "",
+        description="CDP API key id (`kid`/`sub` of the Business JWT); the key secret is SGE_COINBASE_BUSINESS_API_KEY.",
     )
     payment_expiry_seconds: int = Field(
-        3600, ge=60, le=7 * 86400, description="Lifetime of a Business payment link (Commerce charges expire after 1 h, fixed)."
+        3600,
+        ge=60,
+        le=7 * 86400,
+        description="Lifetime of a Business payment link (Commerce charges expire after 1 h, fixed).",
     )
-    payment_http_timeout_seconds: float = Field(10.0, gt=0, le=120, description="Timeout of one call to a payment provider.")
+    payment_http_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="Timeout of one call to a payment provider."
+    )
     sandbox_port: int = Field(8787, ge=1, le=65535, description="Port of the local payment sandbox.")
     sandbox_host: str = Field("127.0.0.1", description="Bind address of the local payment sandbox.")
-    sandbox_public_url: str = Field("", description="Base URL of the sandbox's hosted payment pages (default http://<host>:<port>).")
-    sandbox_retry_base_seconds: float = Field(
-        1.0, gt=0, le=3600, description="Sandbox webhook retry: first delay; doubles per attempt (Coinbase: minutes, over 3 days)."
+    sandbox_public_url: str = Field(
+        "", description="Base URL of the sandbox's hosted payment pages (default http://<host>:<port>)."
     )
-    sandbox_retry_max_seconds: float = Field(60.0, gt=0, le=3600, description="Sandbox webhook retry: longest delay (Coinbase: 1 h).")
-    sandbox_retry_max_attempts: int = Field(12, ge=1, le=1000, description="Sandbox webhook retry: attempts before a delivery is given up.")
+    sandbox_retry_base_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="Sandbox webhook retry: first delay; doubles per attempt (Coinbase: minutes, over 3 days).",
+    )
+    sandbox_retry_max_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Sandbox webhook retry: longest delay (Coinbase: 1 h)."
+    )
+    sandbox_retry_max_attempts: int = Field(
+        12, ge=1, le=1000, description="Sandbox webhook retry: attempts before a delivery is given up."
+    )
 
     # --- commissions ---------------------------------------------------------------------------
     commission_release_interval_minutes: int = Field(
@@ -165,7 +213,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["json", "console"] = Field("json", description="Log format.")
     otel_exporter: Literal["none", "console", "otlp"] = Field(
-        "none", description="OpenTelemetry traces: none, console, or otlp (OTLP/HTTP; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)."
+        "none",
+        description="OpenTelemetry traces: none, console, or otlp (OTLP/HTTP; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT).",
     )
 
     # ---------------------------------------------------------------------------------------------
@@ -237,7 +286,9 @@ class Settings(BaseSettings):
         try:
             url = make_url(value)
         except ArgumentError:
-            raise ValueError("not a database URL (expected sqlite:///path or postgresql+psycopg://user@host/db)") from None
+            raise ValueError(
+                "not a database URL (expected sqlite:///path or postgresql+psycopg://user@host/db)"
+            ) from None
         if url.get_backend_name() == "postgresql":
             if url.drivername in ("postgresql", "postgres"):
                 url = url.set(drivername="postgresql+psycopg")

@@ -18,8 +18,7 @@ from pydantic import BaseModel, model_validator
 from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from core.columns import UtcDateTime, utcnow
-from core.columns import AmountType
+from core.columns import AmountType, UtcDateTime, utcnow
 
 # Activity names (workflows call these by name).
 RELAYER_SUBMIT = "relayer.submit"
@@ -60,7 +59,9 @@ class ChainTx(SQLModel, table=True):
     to_address: str = Field(max_length=42)
     data: str = Field(sa_column=Column(Text, nullable=False), description="Calldata, 0x-hex.")
     value: int = Field(default=0, sa_type=AmountType)
-    content_hash: str = Field(max_length=64, description="sha256 of chain/to/data/value: same key + other content is refused.")
+    content_hash: str = Field(
+        max_length=64, description="sha256 of chain/to/data/value: same key + other content is refused."
+    )
     # Stored as the enum value (a plain string column), compared with TxStatus members.
     status: str = Field(default=TxStatus.REQUESTED.value, sa_type=String(16), index=True)
     nonce: int | None = Field(default=None)
@@ -82,7 +83,9 @@ class ChainTx(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     signed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
-    broadcast_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="Last (re)broadcast of the current attempt.")
+    broadcast_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime, description="Last (re)broadcast of the current attempt."
+    )
     mined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     final_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
@@ -192,4 +195,3 @@ class TxOutcome(BaseModel):
 
     def event(self, contract: str, name: str) -> ChainEvent | None:
         return next((e for e in self.events if e.contract == contract and e.event == name), None)
-

@@ -26,7 +26,9 @@ def halt_state(session: Session) -> HaltState:
     flag = session.get(PlatformFlag, HALT_FLAG)
     if flag is None:
         return HaltState(halted=False)
-    return HaltState(halted=bool(flag.value), reason=flag.reason, updated_by=flag.updated_by, updated_at=flag.updated_at)
+    return HaltState(
+        halted=bool(flag.value), reason=flag.reason, updated_by=flag.updated_by, updated_at=flag.updated_at
+    )
 
 
 def set_halt(session: Session, actor: Actor, halted: bool, reason: str) -> HaltState:
@@ -40,6 +42,13 @@ def set_halt(session: Session, actor: Actor, halted: bool, reason: str) -> HaltS
     session.add(flag)
     session.flush()
     after = halt_state(session)
-    audit(session, actor, "halt.on" if halted else "halt.off", "platform_flag", HALT_FLAG,
-          before.model_dump(mode="json"), after.model_dump(mode="json"))
+    audit(
+        session,
+        actor,
+        "halt.on" if halted else "halt.off",
+        "platform_flag",
+        HALT_FLAG,
+        before.model_dump(mode="json"),
+        after.model_dump(mode="json"),
+    )
     return after

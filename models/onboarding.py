@@ -9,8 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from core.columns import StrEnumType, UtcDateTime, utcnow
-from core.columns import AmountType
+from core.columns import AmountType, StrEnumType, UtcDateTime, utcnow
 from models.platform import Program
 
 WORKFLOW_NAME = "Onboarding"
@@ -39,7 +38,9 @@ class FlowState(StrEnum):
         return self in TERMINAL_STATES
 
 
-TERMINAL_STATES = frozenset({FlowState.COMPLETED, FlowState.EXPIRED, FlowState.FAILED, FlowState.UNDERPAID, FlowState.REFUNDED})
+TERMINAL_STATES = frozenset(
+    {FlowState.COMPLETED, FlowState.EXPIRED, FlowState.FAILED, FlowState.UNDERPAID, FlowState.REFUNDED}
+)
 
 
 class Rail(StrEnum):
@@ -118,8 +119,14 @@ STUCK_AFTER = timedelta(minutes=10)
 
 
 def list_flows(
-    session: Session, *, state: FlowState | None = None, program: str | None = None, stuck: bool = False,
-    after_id: int | None = None, limit: int = 50, now: datetime | None = None,
+    session: Session,
+    *,
+    state: FlowState | None = None,
+    program: str | None = None,
+    stuck: bool = False,
+    after_id: int | None = None,
+    limit: int = 50,
+    now: datetime | None = None,
 ) -> list[tuple[Onboarding, Program]]:
     """Flows by id (keyset paging: pass the last id as `after_id`); `stuck`: working for > 10 minutes."""
     query = select(Onboarding, Program).join(Program, Program.id == Onboarding.program_id)
@@ -129,7 +136,9 @@ def list_flows(
         query = query.where(Program.slug == program)
     if stuck:
         idle = [s.value for s in TERMINAL_STATES | WAITING_ON_OTHERS]
-        query = query.where(col(Onboarding.state).not_in(idle), Onboarding.state_since < (now or utcnow()) - STUCK_AFTER)
+        query = query.where(
+            col(Onboarding.state).not_in(idle), Onboarding.state_since < (now or utcnow()) - STUCK_AFTER
+        )
     if after_id is not None:
         query = query.where(Onboarding.id > after_id)
     return list(session.exec(query.order_by(Onboarding.id).limit(limit)).all())

@@ -65,7 +65,8 @@ class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_log"
 
     id: int | None = Field(
-        default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     )
     operator_id: int | None = Field(default=None, index=True, description="None for CLI/system actors.")
     actor: str = Field(max_length=120, description="Operator name, or `cli:<user>` / `system:<process>`.")
@@ -102,8 +103,13 @@ class OperatorView(BaseModel):
 
 def view(op: Operator) -> OperatorView:
     return OperatorView(
-        id=op.id, name=op.name, roles=[Role(r) for r in op.roles], key_hint=op.key_hint, active=op.active,
-        created_by=op.created_by, created_at=op.created_at,
+        id=op.id,
+        name=op.name,
+        roles=[Role(r) for r in op.roles],
+        key_hint=op.key_hint,
+        active=op.active,
+        created_by=op.created_by,
+        created_at=op.created_at,
     )
 
 
@@ -141,8 +147,15 @@ def audit(
     """Record an action in the caller's DB transaction (so it exists exactly when the change does)."""
     session.add(
         AuditLog(
-            operator_id=actor.operator_id, actor=actor.name[:120], action=action, target_type=target_type,
-            target_id=str(target_id)[:200], before=before, after=after, request_id=actor.request_id[:64], created_at=utcnow(),
+            operator_id=actor.operator_id,
+            actor=actor.name[:120],
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id)[:200],
+            before=before,
+            after=after,
+            request_id=actor.request_id[:64],
+            created_at=utcnow(),
         )
     )
     session.flush()
@@ -152,12 +165,16 @@ def create_operator(session: Session, actor: Actor, name: str, roles: list[str])
     """A new operator and their API key (returned once, never stored)."""
     name = name.strip()
     if not _NAME_RE.match(name) or name.isdigit():  # all-digit names would read as ids
-        raise OperatorError("operator name: 1-100 letters, digits, spaces or ._@- (not only digits)", code="invalid_name")
+        raise OperatorError(
+            "operator name: 1-100 letters, digits, spaces or ._@- (not only digits)", code="invalid_name"
+        )
     role_values = _roles(roles)
     if session.exec(select(Operator.id).where(Operator.name == name)).first() is not None:
         raise OperatorError(f"an operator named {name!r} exists", code="operator_exists", status=409)
     key = new_key()
-    op = Operator(name=name, roles=role_values, key_hash=hash_key(key), key_hint=key[: len(KEY_PREFIX) + 4], created_by=actor.name)
+    op = Operator(
+        name=name, roles=role_values, key_hash=hash_key(key), key_hint=key[: len(KEY_PREFIX) + 4], created_by=actor.name
+    )
     session.add(op)
     session.flush()
     audit(session, actor, "operator.create", "operator", op.id, None, _audit_view(op))
@@ -186,7 +203,9 @@ def set_active(session: Session, actor: Actor, ident: int | str, active: bool) -
         op.updated_at = utcnow()
         session.add(op)
         session.flush()
-    audit(session, actor, "operator.enable" if active else "operator.disable", "operator", op.id, before, _audit_view(op))
+    audit(
+        session, actor, "operator.enable" if active else "operator.disable", "operator", op.id, before, _audit_view(op)
+    )
     return view(op)
 
 
@@ -243,8 +262,14 @@ class AuditEntry(BaseModel):
     created_at: datetime
 
 
-def audit_entries(session: Session, *, before_id: int | None = None, limit: int = 100, target_type: str | None = None,
-                  target_id: str | None = None) -> list[AuditEntry]:
+def audit_entries(
+    session: Session,
+    *,
+    before_id: int | None = None,
+    limit: int = 100,
+    target_type: str | None = None,
+    target_id: str | None = None,
+) -> list[AuditEntry]:
     """Newest first; page with `before_id` = the last id seen."""
     stmt = select(AuditLog).order_by(AuditLog.id.desc()).limit(max(1, min(limit, 500)))
     if before_id:

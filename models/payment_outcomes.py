@@ -115,27 +115,42 @@ def decide(view: ProviderView, fee_minor: int, charge_currency: str, held: Held,
         return _no_new_money(view, held, flow)
     if not accepted(charge_currency, view.paid_currency):
         outcome = FlowOutcome.WRONG_ASSET if flow.accepting and not held.settled else FlowOutcome.NONE
-        return Decision(entries=[_suspense(new, asset, SuspenseReason.WRONG_ASSET)], outcome=outcome,
-                        message=f"paid {new} {asset}, which this charge does not accept")
+        return Decision(
+            entries=[_suspense(new, asset, SuspenseReason.WRONG_ASSET)],
+            outcome=outcome,
+            message=f"paid {new} {asset}, which this charge does not accept",
+        )
     if held.settled:
-        return Decision(entries=[_suspense(new, asset, SuspenseReason.OVERPAYMENT)], outcome=FlowOutcome.NONE,
-                        message=f"{new} {asset} more than the fee arrived on the settled payment")
+        return Decision(
+            entries=[_suspense(new, asset, SuspenseReason.OVERPAYMENT)],
+            outcome=FlowOutcome.NONE,
+            message=f"{new} {asset} more than the fee arrived on the settled payment",
+        )
     if not flow.accepting:
         reason = SuspenseReason.DUPLICATE_PAYMENT if flow.settled_elsewhere else SuspenseReason.LATE_PAYMENT
-        return Decision(entries=[_suspense(new, asset, reason)], outcome=FlowOutcome.NONE,
-                        message=f"{new} {asset} arrived after the flow {'was paid' if flow.settled_elsewhere else 'ended'}")
+        return Decision(
+            entries=[_suspense(new, asset, reason)],
+            outcome=FlowOutcome.NONE,
+            message=f"{new} {asset} arrived after the flow {'was paid' if flow.settled_elsewhere else 'ended'}",
+        )
     total = held.received_minor + new
     if total < fee_minor:
-        return Decision(entries=[_suspense(new, asset, SuspenseReason.UNDERPAYMENT)], outcome=FlowOutcome.UNDERPAID,
-                        message=f"paid {total} {asset} of {fee_minor}")
+        return Decision(
+            entries=[_suspense(new, asset, SuspenseReason.UNDERPAYMENT)],
+            outcome=FlowOutcome.UNDERPAID,
+            message=f"paid {total} {asset} of {fee_minor}",
+        )
     entries: list[Entry] = []
     if held.suspense_minor:
         entries.append(Entry(booking=Booking.APPLY_SUSPENSE, amount_minor=held.suspense_minor, asset=asset))
     entries.append(Entry(booking=Booking.SETTLE, amount_minor=fee_minor, asset=asset))
     if total > fee_minor:
         entries.append(_suspense(total - fee_minor, asset, SuspenseReason.OVERPAYMENT))
-    return Decision(entries=entries, outcome=FlowOutcome.SETTLED,
-                    message="" if total == fee_minor else f"overpaid by {total - fee_minor} {asset}")
+    return Decision(
+        entries=entries,
+        outcome=FlowOutcome.SETTLED,
+        message="" if total == fee_minor else f"overpaid by {total - fee_minor} {asset}",
+    )
 
 
 def _no_new_money(view: ProviderView, held: Held, flow: FlowView) -> Decision:
@@ -158,8 +173,11 @@ def _refund(held: Held, flow: FlowView) -> Decision:
     if held.suspense_minor:
         entries.append(Entry(booking=Booking.RELEASE_SUSPENSE, amount_minor=held.suspense_minor, asset=""))
     touched = (held.settled and not held.reversed) or flow.accepting
-    return Decision(entries=entries, outcome=FlowOutcome.REFUNDED if touched else FlowOutcome.NONE,
-                    message="refunded after delivery" if flow.delivered and held.settled else "refunded")
+    return Decision(
+        entries=entries,
+        outcome=FlowOutcome.REFUNDED if touched else FlowOutcome.NONE,
+        message="refunded after delivery" if flow.delivered and held.settled else "refunded",
+    )
 
 
 def _suspense(amount: int, asset: str, reason: SuspenseReason) -> Entry:

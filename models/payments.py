@@ -24,9 +24,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from core.columns import UtcDateTime, utcnow
+from core.columns import AmountType, UtcDateTime, utcnow
 from core.db import session_scope
-from core.columns import AmountType
 from models.platform import PaymentProvider
 
 # Activity names (workflows call these by name) and the signal the webhook endpoints send.
@@ -160,7 +159,9 @@ class Payment(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("provider", "provider_ref", name="uq_payment_provider_ref"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=200, unique=True, index=True, description="Our payment key (idempotency), given by the flow.")
+    key: str = Field(
+        max_length=200, unique=True, index=True, description="Our payment key (idempotency), given by the flow."
+    )
     program_id: int = Field(sa_column=Column(Integer, ForeignKey("program.id"), nullable=False, index=True))
     wallet: str = Field(max_length=42, description="EIP-55 checksummed.")
     wallet_lower: str = Field(max_length=42, index=True, description="Lower-case wallet: the only form compared.")
@@ -172,7 +173,9 @@ class Payment(SQLModel, table=True):
     status: str = Field(default=PaymentStatus.CREATING.value, sa_type=String(16), index=True)
     expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     flow_id: str = Field(max_length=200, index=True, description="Workflow id that receives this payment's events.")
-    create_attempts: int = Field(default=0, description="Provider create calls started (a retry after a crash sees > 1).")
+    create_attempts: int = Field(
+        default=0, description="Provider create calls started (a retry after a crash sees > 1)."
+    )
     paid_minor: int | None = Field(default=None, sa_type=AmountType)
     paid_currency: str | None = Field(default=None, max_length=10)
     outcome_reason: str = Field(default="", max_length=500)
@@ -216,7 +219,9 @@ def get_payment(session: Session, key: str) -> Payment | None:
     return session.exec(select(Payment).where(Payment.key == key)).first()
 
 
-def find_payment_by_provider_ref(session: Session, provider: PaymentProvider | str, provider_ref: str) -> Payment | None:
+def find_payment_by_provider_ref(
+    session: Session, provider: PaymentProvider | str, provider_ref: str
+) -> Payment | None:
     """The payment a provider charge / payment link belongs to, or None."""
     stmt = select(Payment).where(Payment.provider == str(provider), Payment.provider_ref == provider_ref)
     return session.exec(stmt).first()
@@ -255,7 +260,9 @@ def get_webhook_event(session: Session, provider: PaymentProvider | str, event_i
     return session.exec(stmt).first()
 
 
-def record_webhook_event(engine: Engine, event: PaymentEvent, outcome: WebhookOutcome, body_sha256: str) -> WebhookOutcome:
+def record_webhook_event(
+    engine: Engine, event: PaymentEvent, outcome: WebhookOutcome, body_sha256: str
+) -> WebhookOutcome:
     """Stores the event id with its outcome; returns the outcome that stands.
 
     A row already there as `unknown_charge` is upgraded (the charge became known later); any other
@@ -289,7 +296,11 @@ def record_webhook_event(engine: Engine, event: PaymentEvent, outcome: WebhookOu
                     row.handed_off_at = now if outcome == WebhookOutcome.HANDED_OFF else None
                     return outcome
                 row.duplicates += 1
-                return WebhookOutcome.DUPLICATE if outcome != WebhookOutcome.UNKNOWN_CHARGE else WebhookOutcome.UNKNOWN_CHARGE
+                return (
+                    WebhookOutcome.DUPLICATE
+                    if outcome != WebhookOutcome.UNKNOWN_CHARGE
+                    else WebhookOutcome.UNKNOWN_CHARGE
+                )
         except IntegrityError:
             continue  # a concurrent delivery inserted it first: read it again
     return WebhookOutcome.DUPLICATE

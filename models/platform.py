@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from core.columns import StrEnumType, UtcDateTime, utcnow
-from core.columns import AmountType
+from core.columns import AmountType, StrEnumType, UtcDateTime, utcnow
 
 
 class PaymentProvider(StrEnum):
@@ -34,7 +33,9 @@ class Program(SQLModel, table=True):
     )
     max_depth: int = Field(default=2, ge=1, le=10)
     hold_days: int = Field(default=30, ge=0, le=365)
-    payment_provider: PaymentProvider = Field(default=PaymentProvider.COINBASE_COMMERCE, sa_type=StrEnumType(PaymentProvider))
+    payment_provider: PaymentProvider = Field(
+        default=PaymentProvider.COINBASE_COMMERCE, sa_type=StrEnumType(PaymentProvider)
+    )
     flags: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -73,7 +73,9 @@ class ProgramCreate(BaseModel):
     treasury_address: str
     fee_usd: str = Field("100", description="Registration fee in USD, exact decimal string.")
     claim_amount_sge: str = Field("1000", description="SGE delivered per claim, exact decimal string.")
-    commission_bps: list[int] = Field(default_factory=lambda: list(DEFAULT_COMMISSION_BPS), description="Per level, level 1 first.")
+    commission_bps: list[int] = Field(
+        default_factory=lambda: list(DEFAULT_COMMISSION_BPS), description="Per level, level 1 first."
+    )
     max_depth: int = Field(2, ge=1, le=10)
     hold_days: int = Field(30, ge=0, le=365)
     payment_provider: PaymentProvider = PaymentProvider.COINBASE_COMMERCE
@@ -138,7 +140,12 @@ class ProgramUpdate(BaseModel):
     def _checked(cls, value: Any, info) -> Any:
         if value is None:
             return None
-        check = {"treasury_address": _check_address, "fee_usd": _usd, "claim_amount_sge": _sge, "commission_bps": _check_bps}
+        check = {
+            "treasury_address": _check_address,
+            "fee_usd": _usd,
+            "claim_amount_sge": _sge,
+            "commission_bps": _check_bps,
+        }
         result = check[info.field_name](value)
         return result if info.field_name in ("treasury_address", "commission_bps") else value
 
@@ -170,12 +177,22 @@ class ProgramView(BaseModel):
 
 def program_view(p: Program) -> ProgramView:
     return ProgramView(
-        id=p.id, slug=p.slug, name=p.name, treasury_address=p.treasury_address,
-        fee_usd=format_amount(p.fee_usd_minor, Asset.USD.scale), fee_usd_minor=str(p.fee_usd_minor),
-        claim_amount_sge=format_amount(p.claim_amount_minor, Asset.SGE.scale), claim_amount_minor=str(p.claim_amount_minor),
-        commission_bps=list(p.commission_bps), max_depth=p.max_depth, hold_days=p.hold_days,
-        payment_provider=PaymentProvider(p.payment_provider), flags=dict(p.flags or {}), active=p.active,
-        created_at=p.created_at, updated_at=p.updated_at,
+        id=p.id,
+        slug=p.slug,
+        name=p.name,
+        treasury_address=p.treasury_address,
+        fee_usd=format_amount(p.fee_usd_minor, Asset.USD.scale),
+        fee_usd_minor=str(p.fee_usd_minor),
+        claim_amount_sge=format_amount(p.claim_amount_minor, Asset.SGE.scale),
+        claim_amount_minor=str(p.claim_amount_minor),
+        commission_bps=list(p.commission_bps),
+        max_depth=p.max_depth,
+        hold_days=p.hold_days,
+        payment_provider=PaymentProvider(p.payment_provider),
+        flags=dict(p.flags or {}),
+        active=p.active,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
     )
 
 
@@ -203,10 +220,19 @@ def create_program(session: Session, actor: Actor, data: ProgramCreate) -> Progr
         raise ProgramError(f"program {data.slug!r} exists", code="program_exists", status=409)
     now = utcnow()
     program = Program(
-        slug=data.slug, name=data.name, treasury_address=data.treasury_address, fee_usd_minor=_usd(data.fee_usd),
-        claim_amount_minor=_sge(data.claim_amount_sge), commission_bps=list(data.commission_bps), max_depth=data.max_depth,
-        hold_days=data.hold_days, payment_provider=data.payment_provider.value, flags=dict(data.flags), active=data.active,
-        created_at=now, updated_at=now,
+        slug=data.slug,
+        name=data.name,
+        treasury_address=data.treasury_address,
+        fee_usd_minor=_usd(data.fee_usd),
+        claim_amount_minor=_sge(data.claim_amount_sge),
+        commission_bps=list(data.commission_bps),
+        max_depth=data.max_depth,
+        hold_days=data.hold_days,
+        payment_provider=data.payment_provider.value,
+        flags=dict(data.flags),
+        active=data.active,
+        created_at=now,
+        updated_at=now,
     )
     session.add(program)
     session.flush()  # a concurrent create of the same slug fails here on the unique index
@@ -240,7 +266,7 @@ def update_program(session: Session, actor: Actor, slug: str, changes: ProgramUp
 
 
 def deactivate_program(session: Session, actor: Actor, slug: str) -> Program:
-    """"Delete" for a tenant: it stops taking registrations, its money history stays (audited)."""
+    """ "Delete" for a tenant: it stops taking registrations, its money history stays (audited)."""
     program = require_program(session, slug)
     before = _audit_state(program)
     program.active = False

@@ -53,8 +53,14 @@ class SiweMessage(BaseModel):
         lines = [f"{self.domain}{PREAMBLE}", self.address, ""]
         if self.statement is not None:
             lines.append(self.statement)
-        lines += ["", f"URI: {self.uri}", f"Version: {self.version}", f"Chain ID: {self.chain_id}",
-                  f"Nonce: {self.nonce}", f"Issued At: {self.issued_at}"]
+        lines += [
+            "",
+            f"URI: {self.uri}",
+            f"Version: {self.version}",
+            f"Chain ID: {self.chain_id}",
+            f"Nonce: {self.nonce}",
+            f"Issued At: {self.issued_at}",
+        ]
         if self.expiration_time is not None:
             lines.append(f"Expiration Time: {self.expiration_time}")
         if self.not_before is not None:
@@ -90,7 +96,7 @@ def parse(text: str) -> SiweMessage:
             if optional:
                 return None
             raise SiweError(f"line {pos + 1}: expected {prefix.strip() or 'an empty line'}")
-        value = lines[pos][len(prefix):]
+        value = lines[pos][len(prefix) :]
         if pattern is not None and not pattern.match(value):
             raise SiweError(f"line {pos + 1}: malformed {prefix.strip(': ') or 'value'}")
         pos += 1
@@ -128,9 +134,18 @@ def parse(text: str) -> SiweMessage:
     if pos != len(lines):
         raise SiweError(f"line {pos + 1}: unexpected text after the message")
     message = SiweMessage(
-        domain=domain, address=address, statement=statement, uri=uri or "", version=version or "1",
-        chain_id=int(chain_id or 0), nonce=nonce or "", issued_at=issued_at or "", expiration_time=expiration,
-        not_before=not_before, request_id=request_id, resources=resources,
+        domain=domain,
+        address=address,
+        statement=statement,
+        uri=uri or "",
+        version=version or "1",
+        chain_id=int(chain_id or 0),
+        nonce=nonce or "",
+        issued_at=issued_at or "",
+        expiration_time=expiration,
+        not_before=not_before,
+        request_id=request_id,
+        resources=resources,
     )
     if message.render() != text:
         raise SiweError("the message does not round-trip exactly")

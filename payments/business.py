@@ -132,7 +132,9 @@ def verify_hook0_signature(
             # Signing over an absent value would let a sender drop a header and keep the signature.
             raise BadSignature(f"signed header {name!r} was not delivered")
         values.append(headers[name])
-    expected = hmac.new(secret.encode(), hook0_message(sig.timestamp, sig.header_names, values, body), hashlib.sha256).digest()
+    expected = hmac.new(
+        secret.encode(), hook0_message(sig.timestamp, sig.header_names, values, body), hashlib.sha256
+    ).digest()
     if not hmac.compare_digest(expected, sig.v1):
         raise BadSignature("signature does not match the body and headers")
     current = time.time() if now is None else now
@@ -199,21 +201,23 @@ def parse_business_webhook(body: bytes, headers: Mapping[str, str], signed_heade
     event_type = required_str(link, "eventType", "event")
     charge = parse_business_link(link)
     event_id = next((headers[h] for h in _EVENT_ID_HEADERS if h in signed_headers and headers.get(h)), None)
-    return bounded(PaymentEvent(
-        provider=PaymentProvider.COINBASE_BUSINESS,
-        event_id=event_id or f"{charge.provider_ref}:{event_type}",
-        event_type=event_type,
-        kind=_BUSINESS_TYPE_KIND.get(event_type, PaymentEventKind.OTHER),
-        provider_ref=charge.provider_ref,
-        payment_key=charge.payment_key,
-        provider_status=charge.provider_status,
-        amount_minor=charge.amount_minor,
-        currency=charge.currency,
-        paid_minor=charge.paid_minor,
-        paid_currency=charge.paid_currency,
-        tx_hash=charge.tx_hash,
-        occurred_at=parse_time(link.get("updatedAt")),
-    ))
+    return bounded(
+        PaymentEvent(
+            provider=PaymentProvider.COINBASE_BUSINESS,
+            event_id=event_id or f"{charge.provider_ref}:{event_type}",
+            event_type=event_type,
+            kind=_BUSINESS_TYPE_KIND.get(event_type, PaymentEventKind.OTHER),
+            provider_ref=charge.provider_ref,
+            payment_key=charge.payment_key,
+            provider_status=charge.provider_status,
+            amount_minor=charge.amount_minor,
+            currency=charge.currency,
+            paid_minor=charge.paid_minor,
+            paid_currency=charge.paid_currency,
+            tx_hash=charge.tx_hash,
+            occurred_at=parse_time(link.get("updatedAt")),
+        )
+    )
 
 
 # --- request body ----------------------------------------------------------------------------------------

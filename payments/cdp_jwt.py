@@ -49,7 +49,9 @@ def request_uri(method: str, url: str) -> str:
     return f"{method.upper()} {parts.netloc}{parts.path}"
 
 
-def cdp_jwt(key_id: str, key_secret: str, method: str, url: str, *, now: int | None = None, ttl: int = CDP_JWT_TTL_SECONDS) -> str:
+def cdp_jwt(
+    key_id: str, key_secret: str, method: str, url: str, *, now: int | None = None, ttl: int = CDP_JWT_TTL_SECONDS
+) -> str:
     """A short-lived bearer JWT for one request, signed by the CDP API key."""
     import jwt
 

@@ -84,11 +84,17 @@ def business_client(settings: Settings, http: httpx.Client) -> BusinessClient:
     key = settings.coinbase_business_api_key
     if key is None or not settings.coinbase_business_api_key_id:
         raise PaymentsNotConfigured("SGE_COINBASE_BUSINESS_API_KEY_ID and SGE_COINBASE_BUSINESS_API_KEY must be set")
-    return BusinessClient(settings.coinbase_business_api_url, settings.coinbase_business_api_key_id, key.get_secret_value(), http)
+    return BusinessClient(
+        settings.coinbase_business_api_url, settings.coinbase_business_api_key_id, key.get_secret_value(), http
+    )
 
 
 def provider_client(settings: Settings, provider: PaymentProvider, http: httpx.Client) -> ProviderClient:
-    return commerce_client(settings, http) if provider == PaymentProvider.COINBASE_COMMERCE else business_client(settings, http)
+    return (
+        commerce_client(settings, http)
+        if provider == PaymentProvider.COINBASE_COMMERCE
+        else business_client(settings, http)
+    )
 
 
 def charge_of(row: Payment) -> Charge:
@@ -141,7 +147,9 @@ class Charges:
                     currency=currency,
                     flow_id=req.flow_id,
                     # Fixed now so every attempt sends the same body under the same idempotency key.
-                    expires_at=(utcnow() + timedelta(seconds=self.settings.payment_expiry_seconds)).replace(microsecond=0),
+                    expires_at=(utcnow() + timedelta(seconds=self.settings.payment_expiry_seconds)).replace(
+                        microsecond=0
+                    ),
                     status=PaymentStatus.CREATING.value,
                 )
                 session.add(row)
@@ -188,13 +196,19 @@ class Charges:
             log.warning("payment_create_failed", payment_key=row.key, provider=provider.value, error=str(exc))
             raise
         if charge.payment_key not in (None, row.key):
-            raise ProviderError(f"provider answered with a charge for another payment ({charge.payment_key!r})", retryable=True)
+            raise ProviderError(
+                f"provider answered with a charge for another payment ({charge.payment_key!r})", retryable=True
+            )
         if charge.expires_at is None:
             charge = charge.model_copy(update={"expires_at": row.expires_at})
         stored = self.store(row.key, charge)
         if stored.provider_ref != charge.provider_ref:
-            log.warning("payment_charge_lost_race", payment_key=row.key, orphan=charge.provider_ref, kept=stored.provider_ref)
-        log.info("payment_charge_created", payment_key=row.key, provider=provider.value, provider_ref=stored.provider_ref)
+            log.warning(
+                "payment_charge_lost_race", payment_key=row.key, orphan=charge.provider_ref, kept=stored.provider_ref
+            )
+        log.info(
+            "payment_charge_created", payment_key=row.key, provider=provider.value, provider_ref=stored.provider_ref
+        )
         return charge_of(stored)
 
     def _call_provider(self, req: CreateChargeRequest, row: Payment, program: Program) -> ProviderCharge:

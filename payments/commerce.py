@@ -150,29 +150,37 @@ def parse_commerce_webhook(body: bytes) -> PaymentEvent:
     kind = _COMMERCE_TYPE_KIND.get(event_type, PaymentEventKind.OTHER)
     if event_type == "charge:failed" and charge.provider_status == "EXPIRED":
         kind = PaymentEventKind.EXPIRED  # Commerce reports expiry as charge:failed with an EXPIRED timeline
-    return bounded(PaymentEvent(
-        provider=PaymentProvider.COINBASE_COMMERCE,
-        event_id=event_id,
-        event_type=event_type,
-        kind=kind,
-        provider_ref=charge.provider_ref,
-        payment_key=charge.payment_key,
-        provider_status=charge.provider_status,
-        context=charge.context,
-        amount_minor=charge.amount_minor,
-        currency=charge.currency,
-        paid_minor=charge.paid_minor,
-        paid_currency=charge.paid_currency,
-        tx_hash=charge.tx_hash,
-        occurred_at=parse_time(event.get("created_at")),
-    ))
+    return bounded(
+        PaymentEvent(
+            provider=PaymentProvider.COINBASE_COMMERCE,
+            event_id=event_id,
+            event_type=event_type,
+            kind=kind,
+            provider_ref=charge.provider_ref,
+            payment_key=charge.payment_key,
+            provider_status=charge.provider_status,
+            context=charge.context,
+            amount_minor=charge.amount_minor,
+            currency=charge.currency,
+            paid_minor=charge.paid_minor,
+            paid_currency=charge.paid_currency,
+            tx_hash=charge.tx_hash,
+            occurred_at=parse_time(event.get("created_at")),
+        )
+    )
 
 
 # --- request body ----------------------------------------------------------------------------------------
 
 
 def commerce_charge_body(
-    *, name: str, description: str, amount_minor: int, currency: str, metadata: dict[str, str], redirect_url: str | None = None
+    *,
+    name: str,
+    description: str,
+    amount_minor: int,
+    currency: str,
+    metadata: dict[str, str],
+    redirect_url: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": name[:100],

@@ -17,7 +17,9 @@ from payments.commerce import COMMERCE_SIGNATURE_HEADER, parse_commerce_webhook,
 from payments.interface import WebhookRejected  # noqa: F401 - re-exported: what the API catches
 
 
-def verified_event(provider: PaymentProvider, secret: str | None, body: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+def verified_event(
+    provider: PaymentProvider, secret: str | None, body: bytes, headers: Mapping[str, str]
+) -> PaymentEvent:
     """The delivery's event, once its signature checks out; raises `WebhookRejected` otherwise.
 
     `headers` is looked up by lower-case name. For Business it must hold the headers as delivered

@@ -181,8 +181,12 @@ class RelayerBase:
         """Fees for a replacement (relayer.fees.bumped_fees); None when the ceiling leaves no room."""
         base, market_tip = self._market()
         return bumped_fees(
-            old_max, old_tip, base=base, market_tip=market_tip,
-            bump_percent=self.settings.relayer_fee_bump_percent, ceiling=self.settings.relayer_max_fee_per_gas_wei,
+            old_max,
+            old_tip,
+            base=base,
+            market_tip=market_tip,
+            bump_percent=self.settings.relayer_fee_bump_percent,
+            ceiling=self.settings.relayer_max_fee_per_gas_wei,
         )
 
     # --- DB access -------------------------------------------------------------------------------
@@ -209,9 +213,15 @@ class RelayerBase:
             found = conn.execute(select(TX).where(TX.c.key == key)).mappings().first()
             if found is None:
                 return None, []
-            attempts = conn.execute(
-                select(AT).where(AT.c.tx_id == found["id"], AT.c.status != AttemptStatus.DROPPED).order_by(AT.c.id.desc())
-            ).mappings().all()
+            attempts = (
+                conn.execute(
+                    select(AT)
+                    .where(AT.c.tx_id == found["id"], AT.c.status != AttemptStatus.DROPPED)
+                    .order_by(AT.c.id.desc())
+                )
+                .mappings()
+                .all()
+            )
         return tx_row(found), [attempt_row(a) for a in attempts]
 
     def _lock_row(self, conn: Connection, row_id: int | None) -> TxRow:
@@ -269,8 +279,14 @@ class RelayerBase:
     # --- signing ---------------------------------------------------------------------------------
     def _sign(self, row: TxRow, nonce: int, gas_limit: int, fees: Fees) -> AttemptRow:
         raw, tx_hash = self._signer.sign(
-            chain_id=self.chain_id, nonce=nonce, to=row.to_address, value=row.value,
-            data=bytes.fromhex(row.data.removeprefix("0x")), gas=gas_limit, max_fee=fees.max_fee, tip=fees.tip,
+            chain_id=self.chain_id,
+            nonce=nonce,
+            to=row.to_address,
+            value=row.value,
+            data=bytes.fromhex(row.data.removeprefix("0x")),
+            gas=gas_limit,
+            max_fee=fees.max_fee,
+            tip=fees.tip,
         )
         return AttemptRow.new(
             tx_id=row.id,

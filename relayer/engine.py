@@ -28,8 +28,9 @@ from relayer.tracking import Tracking
 class Relayer(Tracking):
     """Sends transactions exactly once per idempotency key. Thread-safe: share one per process."""
 
-    def wait_final(self, key: str, *, heartbeat: Callable[[dict[str, Any]], None] | None = None,
-                   timeout: float | None = None) -> TxOutcome:
+    def wait_final(
+        self, key: str, *, heartbeat: Callable[[dict[str, Any]], None] | None = None, timeout: float | None = None
+    ) -> TxOutcome:
         """Poll until the transaction is final (confirmed or failed), replacing it when stuck."""
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = self.settings.relayer_poll_interval_seconds
@@ -71,10 +72,13 @@ class Relayer(Tracking):
         for entry in logs:
             decoded = decode_log(entry.address, entry.topics, entry.data, contract=names.get(entry.address.lower()))
             if decoded is not None:
-                events.append(ChainEvent(contract=decoded.contract, event=decoded.event, address=decoded.address, args=decoded.args))
+                events.append(
+                    ChainEvent(
+                        contract=decoded.contract, event=decoded.event, address=decoded.address, args=decoded.args
+                    )
+                )
         return events
 
     def send_and_wait(self, req: SubmitTx, **kwargs: Any) -> TxOutcome:
         self.submit(req)
         return self.wait_final(req.key, **kwargs)
-

@@ -97,8 +97,15 @@ class TxRow(_Row):
     @classmethod
     def defaults(cls) -> dict[str, Any]:
         now = utcnow()
-        return {"label": "", "value": 0, "status": TxStatus.REQUESTED, "caller_gas_limit": False,
-                "replacements": 0, "created_at": now, "updated_at": now}
+        return {
+            "label": "",
+            "value": 0,
+            "status": TxStatus.REQUESTED,
+            "caller_gas_limit": False,
+            "replacements": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
 
 
 class AttemptRow(_Row):
@@ -123,7 +130,9 @@ def with_fields(row: TxRow, fields: dict[str, Any]) -> TxRow:
 
 
 def tx_ref(row: TxRow) -> TxRef:
-    return TxRef(key=row.key, status=TxStatus(row.status), nonce=row.nonce, hash=row.tx_hash, revert_reason=row.revert_reason)
+    return TxRef(
+        key=row.key, status=TxStatus(row.status), nonce=row.nonce, hash=row.tx_hash, revert_reason=row.revert_reason
+    )
 
 
 # --- receipts and reverts -------------------------------------------------------------------------------

@@ -221,11 +221,21 @@ class Submission(RelayerBase):
             # (one round trip each) and reuses their parsed form, while a VALUES list of n × 30
             # parameters was re-parsed in Python for every batch (~40 % of the leader's CPU time).
             conn.execute(INSERT_TX, [values_of(TX, row) for row, _ in signed])
-            conn.execute(INSERT_AT_FOR_KEY, [values_of(AT, a, skip=("tx_id",)) | {"tx_key": row.key} for row, a in signed])
-            ids = {key: (tx_id, attempt_id) for key, tx_id, attempt_id in conn.execute(
-                BATCH_IDS, {"chain_id_": self.chain_id, "address_": self.address, "first": first_nonce,
-                            "last": first_nonce + len(unique) - 1},
-            )}
+            conn.execute(
+                INSERT_AT_FOR_KEY, [values_of(AT, a, skip=("tx_id",)) | {"tx_key": row.key} for row, a in signed]
+            )
+            ids = {
+                key: (tx_id, attempt_id)
+                for key, tx_id, attempt_id in conn.execute(
+                    BATCH_IDS,
+                    {
+                        "chain_id_": self.chain_id,
+                        "address_": self.address,
+                        "first": first_nonce,
+                        "last": first_nonce + len(unique) - 1,
+                    },
+                )
+            }
         for row, attempt in signed:
             row.id, attempt.id = ids[row.key]
             attempt.tx_id = row.id
@@ -235,7 +245,9 @@ class Submission(RelayerBase):
             if waiter is firsts[waiter.new.key]:
                 waiter.answer((row, attempt))
             elif row.content_hash != waiter.new.content_hash:
-                waiter.answer(error=IdempotencyConflict(f"key {waiter.new.key!r} was already used for a different transaction"))
+                waiter.answer(
+                    error=IdempotencyConflict(f"key {waiter.new.key!r} was already used for a different transaction")
+                )
             else:  # like a repeated submit: the stored row (a copy: the first caller goes on with its own)
                 waiter.answer((TxRow(**vars(row)), None))
 
@@ -261,7 +273,9 @@ class Submission(RelayerBase):
             # Not the key: the nonce's unique index (chain, sender, nonce) fired, i.e. the counter
             # is behind the outbox. Resync it from the chain and let the caller retry.
             self.resync_nonce()
-            raise ChainUnavailable(f"insert of {row.key!r} hit a used nonce ({row.nonce}); nonce counter resynced, retry")
+            raise ChainUnavailable(
+                f"insert of {row.key!r} hit a used nonce ({row.nonce}); nonce counter resynced, retry"
+            )
         return self._same(existing, row)
 
     def _sign_requested(self, row: TxRow) -> TxRow:
@@ -274,7 +288,12 @@ class Submission(RelayerBase):
             if current.status != TxStatus.REQUESTED:  # another worker got there first
                 return current
             if isinstance(prepared, str):
-                fields = {"status": TxStatus.FAILED, "revert_reason": prepared, "final_at": utcnow(), "updated_at": utcnow()}
+                fields = {
+                    "status": TxStatus.FAILED,
+                    "revert_reason": prepared,
+                    "final_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
                 conn.execute(update(TX).where(TX.c.id == row.id).values(**fields))
                 return with_fields(current, fields)
             attempt = self._assign(current, nonce, *prepared)
@@ -334,6 +353,8 @@ class Submission(RelayerBase):
         with self._tx() as conn:
             # Only a row still in a sending state moves; a concurrent poll may have finalized it.
             conn.execute(
-                update(TX).where(TX.c.id == row.id, TX.c.status.in_([TxStatus.SIGNED, TxStatus.BROADCAST])).values(**fields)
+                update(TX)
+                .where(TX.c.id == row.id, TX.c.status.in_([TxStatus.SIGNED, TxStatus.BROADCAST]))
+                .values(**fields)
             )
         return with_fields(row, fields)

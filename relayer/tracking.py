@@ -141,12 +141,20 @@ class Tracking(Submission):
             if int(receipt["status"]) == 1:
                 fields.update(status=TxStatus.CONFIRMED, final_at=utcnow())
             else:
-                fields.update(status=TxStatus.FAILED, final_at=utcnow(), revert_reason=self._revert_reason(row, receipt))
+                fields.update(
+                    status=TxStatus.FAILED, final_at=utcnow(), revert_reason=self._revert_reason(row, receipt)
+                )
         row = self._set(row, attempt_statuses=attempt_statuses, **fields)
         if final:
             log.info(
-                "relayer_tx_final", key=row.key, label=row.label, status=row.status, hash=row.tx_hash,
-                nonce=row.nonce, block=block_number, replacements=row.replacements,
+                "relayer_tx_final",
+                key=row.key,
+                label=row.label,
+                status=row.status,
+                hash=row.tx_hash,
+                nonce=row.nonce,
+                block=block_number,
+                replacements=row.replacements,
             )
         return row
 
@@ -156,7 +164,13 @@ class Tracking(Submission):
             return "out of gas"
         try:
             self.w3.eth.call(
-                {"from": self.address, "to": row.to_address, "data": row.data, "value": row.value, "gas": row.gas_limit},
+                {
+                    "from": self.address,
+                    "to": row.to_address,
+                    "data": row.data,
+                    "value": row.value,
+                    "gas": row.gas_limit,
+                },
                 block_identifier=int(receipt["blockNumber"]) - 1,
             )
         except ContractLogicError as exc:
@@ -199,7 +213,9 @@ class Tracking(Submission):
                 return current  # someone else replaced it, or it got mined meanwhile
             attempt = self._sign(current, int(current.nonce), int(current.gas_limit), fees)  # type: ignore[arg-type]
             conn.execute(
-                update(AT).where(AT.c.tx_id == row.id, AT.c.status == AttemptStatus.SIGNED).values(status=AttemptStatus.REPLACED)
+                update(AT)
+                .where(AT.c.tx_id == row.id, AT.c.status == AttemptStatus.SIGNED)
+                .values(status=AttemptStatus.REPLACED)
             )
             attempt.id = conn.execute(insert(AT).values(values_of(AT, attempt))).inserted_primary_key[0]
             fields = {
@@ -211,7 +227,12 @@ class Tracking(Submission):
             }
             conn.execute(update(TX).where(TX.c.id == row.id).values(**fields))
         log.info(
-            "relayer_tx_replaced", key=row.key, nonce=row.nonce, old_hash=row.tx_hash, new_hash=attempt.tx_hash,
-            max_fee=fees.max_fee, tip=fees.tip,
+            "relayer_tx_replaced",
+            key=row.key,
+            nonce=row.nonce,
+            old_hash=row.tx_hash,
+            new_hash=attempt.tx_hash,
+            max_fee=fees.max_fee,
+            tip=fees.tip,
         )
         return self._broadcast(with_fields(current, fields), attempt)

@@ -30,7 +30,18 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from core.logs import get_logger
-from sandbox.store import BUSINESS, CENT, COMMERCE, ChargeStore, SandboxCharge, SandboxError, cents, decimal_amount, iso, now
+from sandbox.store import (
+    BUSINESS,
+    CENT,
+    COMMERCE,
+    ChargeStore,
+    SandboxCharge,
+    SandboxError,
+    cents,
+    decimal_amount,
+    iso,
+    now,
+)
 from sandbox.webhooks import WebhookSender
 
 log = get_logger(__name__)
@@ -92,7 +103,10 @@ class Checkout:
             "transaction_id": charge.tx_hash,
             "status": "pending",
             "detected_at": at,
-            "value": {"local": {"amount": cents(paid), "currency": charge.currency}, "crypto": {"amount": cents(paid), "currency": "USDC"}},
+            "value": {
+                "local": {"amount": cents(paid), "currency": charge.currency},
+                "crypto": {"amount": cents(paid), "currency": "USDC"},
+            },
         }
         charge.payments.append(payment)
         charge.status = "PENDING"
@@ -115,7 +129,9 @@ class Checkout:
     def _finish(self, charge: SandboxCharge, status: str) -> None:
         charge.status = status
         if charge.provider == BUSINESS:
-            self.webhooks.emit(charge, ["payment_link.payment.failed" if status == "FAILED" else "payment_link.payment.expired"])
+            self.webhooks.emit(
+                charge, ["payment_link.payment.failed" if status == "FAILED" else "payment_link.payment.expired"]
+            )
             return
         charge.timeline.append({"status": status, "time": iso(now())})
         self.webhooks.emit(charge, ["charge:failed"])

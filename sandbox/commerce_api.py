@@ -77,7 +77,9 @@ class CommerceApi:
             refs = refs[refs.index(starting_after) + 1 :] if starting_after in refs else []
         page = refs[: max(1, min(limit, 100))]
         more = len(refs) > len(page)
-        next_uri = f"{self.config.public_url}/charges?limit={limit}&starting_after={page[-1]}" if more and page else None
+        next_uri = (
+            f"{self.config.public_url}/charges?limit={limit}&starting_after={page[-1]}" if more and page else None
+        )
         return {
             "pagination": {"order": "desc", "limit": limit, "yielded": len(page), "next_uri": next_uri},
             "data": [self.store.charges[r].commerce_json() for r in page],

@@ -153,10 +153,16 @@ class WebhookSender:
                 headers["X-CC-Webhook-Signature"] = sign_commerce(self.config.commerce_webhook_secret, body)
             return body, headers
         body = json.dumps(delivery.payload).encode()
-        signed = [("content-type", "application/json"), ("x-event-id", delivery.event_id), ("x-event-type", delivery.event_type)]
+        signed = [
+            ("content-type", "application/json"),
+            ("x-event-id", delivery.event_id),
+            ("x-event-type", delivery.event_type),
+        ]
         headers = dict(signed)
         if self.config.business_webhook_secret:
-            headers["X-Hook0-Signature"] = sign_hook0(self.config.business_webhook_secret, int(time.time()), signed, body)
+            headers["X-Hook0-Signature"] = sign_hook0(
+                self.config.business_webhook_secret, int(time.time()), signed, body
+            )
         return body, headers
 
     def retry_delay(self, attempt: int) -> float:
@@ -190,7 +196,9 @@ class WebhookSender:
             return
         if attempt >= self.config.max_attempts:
             delivery.state, delivery.next_attempt_at = "failed", None
-            log.warning("sandbox_delivery_gave_up", delivery=delivery.id, event_type=delivery.event_type, attempts=attempt)
+            log.warning(
+                "sandbox_delivery_gave_up", delivery=delivery.id, event_type=delivery.event_type, attempts=attempt
+            )
             return
         delay = self.retry_delay(attempt)
         delivery.next_attempt_at = time.time() + delay

@@ -45,13 +45,21 @@ def dev_server_command(settings: Settings, *, ui: bool = True) -> list[str]:
     db_file = (settings.home / "temporal.db").resolve()
     db_file.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        temporal_binary(), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", port,
-        "--db-filename", str(db_file),
-        "--sqlite-pragma", "journal_mode=wal",
-        "--log-format", "json",
-        "--log-level", "warn",
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--db-filename",
+        str(db_file),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--log-format",
+        "json",
+        "--log-level",
+        "warn",
     ]
     if settings.temporal_namespace != "default":  # "default" always exists
         cmd += ["--namespace", settings.temporal_namespace]

@@ -13,7 +13,12 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 
 from core.columns import utcnow
 from core.errors import Conflict
@@ -53,10 +58,14 @@ async def retry(client: Client, flow_id: str, program: str, wallet: str, task_qu
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(FLOW_STATE, FlowState.REGISTERING.value), SearchAttributePair(WALLET, wallet),
-            SearchAttributePair(PROGRAM, program), SearchAttributePair(STATE_SINCE, utcnow()),
-        ]),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(FLOW_STATE, FlowState.REGISTERING.value),
+                SearchAttributePair(WALLET, wallet),
+                SearchAttributePair(PROGRAM, program),
+                SearchAttributePair(STATE_SINCE, utcnow()),
+            ]
+        ),
     )
     return handle.result_run_id or ""
 
@@ -65,16 +74,21 @@ async def reset(client: Client, flow_id: str, reason: str, *, to: str = "last") 
     """Replay the current (or last) run from its first or last completed workflow task; returns the new run id."""
     handle = client.get_workflow_handle(flow_id)
     desc = await handle.describe()
-    completed = [e.event_id async for e in handle.fetch_history_events()
-                 if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+    completed = [
+        e.event_id
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    ]
     if not completed:
         raise FlowActionError(f"{flow_id} has no completed workflow task yet", code="nothing_to_reset")
     point = completed[0] if to == "first" else completed[-1]
-    resp = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
-        namespace=client.namespace,
-        workflow_execution=WorkflowExecution(workflow_id=flow_id, run_id=desc.run_id),
-        reason=reason,
-        workflow_task_finish_event_id=point,
-        request_id=str(uuid.uuid4()),
-    ))
+    resp = await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=flow_id, run_id=desc.run_id),
+            reason=reason,
+            workflow_task_finish_event_id=point,
+            request_id=str(uuid.uuid4()),
+        )
+    )
     return resp.run_id

@@ -34,7 +34,9 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
                 task_queue=settings.temporal_task_queue,
                 execution_timeout=timedelta(hours=1),
             ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.commission_release_interval_minutes))]),
+            spec=ScheduleSpec(
+                intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.commission_release_interval_minutes))]
+            ),
             # One release at a time; a missed run (worker down) is caught up once, not many times.
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1)),
         ),

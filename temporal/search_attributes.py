@@ -31,9 +31,7 @@ def dev_server_flags() -> list[str]:
 
 
 async def missing_search_attributes(client: Client) -> list[str]:
-    resp = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
+    resp = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=client.namespace))
     return [k.name for k in SEARCH_ATTRIBUTES if k.name not in resp.custom_attributes]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -33,7 +33,9 @@ def check_database(settings: Settings):
     except Exception as exc:  # noqa: BLE001 - any driver error means "cannot use this database"
         raise ConfigError("DATABASE_URL", f"cannot connect: {str(exc).splitlines()[0][:200]}") from None
     if current != migrate.head():
-        raise ConfigError("DATABASE_URL", f"schema at {current or 'empty'}, code needs {migrate.head()}: run `sge db upgrade`")
+        raise ConfigError(
+            "DATABASE_URL", f"schema at {current or 'empty'}, code needs {migrate.head()}: run `sge db upgrade`"
+        )
     return engine
 
 
@@ -57,7 +59,9 @@ async def run_worker(settings: Settings) -> None:
     runtime = None
     if settings.worker_metrics_port:
         runtime = Runtime(
-            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{settings.worker_metrics_port}"))
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(bind_address=f"127.0.0.1:{settings.worker_metrics_port}")
+            )
         )
     client = await connect(settings, runtime=runtime)
     added = await ensure_search_attributes(client)
@@ -68,7 +72,9 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    with ThreadPoolExecutor(max_workers=settings.worker_max_concurrent_activities, thread_name_prefix="activity") as executor:
+    with ThreadPoolExecutor(
+        max_workers=settings.worker_max_concurrent_activities, thread_name_prefix="activity"
+    ) as executor:
         worker = build_worker(client, settings, engine, executor)
         log.info("worker_started", task_queue=settings.temporal_task_queue, namespace=settings.temporal_namespace)
         async with worker:

@@ -171,7 +171,9 @@ def settings(tmp_path, db_url: str, anvil: AnvilProcess) -> Settings:
 
 
 @pytest.fixture
-async def api_client(settings: Settings, db_engine: Engine, temporal_dev: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
+async def api_client(
+    settings: Settings, db_engine: Engine, temporal_dev: WorkflowEnvironment
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the API app (run in-process through its lifespan)."""
     from api.app import create_app
 

@@ -38,10 +38,10 @@ with workflow.unsafe.imports_passed_through():
     from models.onboarding_io import (
         BEGIN,
         CHAIN_COSTS,
+        CLAIM_DELIVERED,
         FIND_ONCHAIN_CLAIM,
         PREPARE_ONCHAIN,
         RECORD,
-        CLAIM_DELIVERED,
         SETTLE,
         SUSPENSE,
         UNDELIVERABLE,
@@ -76,7 +76,9 @@ CHAIN_SUBMIT = dict(start_to_close_timeout=timedelta(seconds=60))
 # heartbeat lets a restarted worker resume the wait at once instead of after the full timeout.
 CHAIN_WAIT = dict(start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=10))
 # Relayer pauses (balance floor, RPC down) are retried until they clear: the flow waits, never fails.
-PATIENT = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2, maximum_interval=timedelta(seconds=30))
+PATIENT = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2, maximum_interval=timedelta(seconds=30)
+)
 HALT_POLL = timedelta(seconds=10)
 ONCHAIN_WINDOW = timedelta(hours=1)
 DEFAULT_PAYMENT_WINDOW = timedelta(hours=1)
@@ -146,7 +148,9 @@ class OnboardingWorkflow:
         """The flow's payment (hosted URL, expiry), once created; waits for it if minting is under way."""
         await workflow.wait_condition(lambda: self._payment is not None or self._state.terminal)
         if self._payment is None:
-            raise ApplicationError(f"flow ended {self._state.value}: {self._reason}", type="FlowEnded", non_retryable=True)
+            raise ApplicationError(
+                f"flow ended {self._state.value}: {self._reason}", type="FlowEnded", non_retryable=True
+            )
         return self._payment
 
     @payment.validator
@@ -159,12 +163,20 @@ class OnboardingWorkflow:
         """The unsigned steps for paying on chain; the flow starts watching the chain for the claim."""
         await workflow.wait_condition(lambda: self._payment is not None or self._state.terminal)
         if self._payment is None or self._state != FlowState.AWAITING_PAYMENT:
-            raise ApplicationError(f"flow is {self._state.value}, not awaiting payment", type="NotAwaitingPayment", non_retryable=True)
+            raise ApplicationError(
+                f"flow is {self._state.value}, not awaiting payment", type="NotAwaitingPayment", non_retryable=True
+            )
         assert self._input is not None
         steps: OnchainSteps = await workflow.execute_activity(
             PREPARE_ONCHAIN,
-            PrepareOnchain(program=self._input.program, wallet=self._input.wallet, token=token, payment_ref=self._payment.payment_key),
-            result_type=OnchainSteps, start_to_close_timeout=timedelta(seconds=20),
+            PrepareOnchain(
+                program=self._input.program,
+                wallet=self._input.wallet,
+                token=token,
+                payment_ref=self._payment.payment_key,
+            ),
+            result_type=OnchainSteps,
+            start_to_close_timeout=timedelta(seconds=20),
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
         if self._onchain_hint is None:
@@ -196,7 +208,9 @@ class OnboardingWorkflow:
 
     async def _run(self, inp: OnboardingInput) -> None:
         await self._enter(FlowState.REGISTERING)
-        begin: BeginResult = await self._db(BEGIN, Begin(flow_id=self._fid, input=inp, run_id=workflow.info().run_id), BeginResult)
+        begin: BeginResult = await self._db(
+            BEGIN, Begin(flow_id=self._fid, input=inp, run_id=workflow.info().run_id), BeginResult
+        )
         if begin.error:
             raise _Terminal(FlowState.FAILED, begin.error)
         self._referrer = begin.referrer_wallet
@@ -206,7 +220,9 @@ class OnboardingWorkflow:
         if self._token_id is None:  # one SGE-ID per wallet, ever: a later run reuses the first
             await self._wait_until_not_halted()
             await self._enter(FlowState.MINTING)
-            mint = await self._chain_call(f"{self._fid}:mint", "mint SGE-ID", ContractCall(contract="SGEID", function="mint", args=[inp.wallet]))
+            mint = await self._chain_call(
+                f"{self._fid}:mint", "mint SGE-ID", ContractCall(contract="SGEID", function="mint", args=[inp.wallet])
+            )
             if mint.status == "failed":
                 raise _Terminal(FlowState.FAILED, f"mint reverted: {mint.revert_reason}")
             self._mint_tx = mint.hash
@@ -217,9 +233,13 @@ class OnboardingWorkflow:
         if self._referrer and not begin.referral_on_chain:
             await self._enter(FlowState.REFERRING)
             referral = await self._chain_call(
-                f"{self._fid}:referral", "record referral",
-                ContractCall(contract="AffiliateRegistry", function="registerReferral",
-                             args=[self._program_key, inp.wallet, self._referrer]),
+                f"{self._fid}:referral",
+                "record referral",
+                ContractCall(
+                    contract="AffiliateRegistry",
+                    function="registerReferral",
+                    args=[self._program_key, inp.wallet, self._referrer],
+                ),
             )
             if referral.status == "failed":
                 raise _Terminal(FlowState.FAILED, f"referral reverted: {referral.revert_reason}")
@@ -240,9 +260,15 @@ class OnboardingWorkflow:
             return
         self._payment = await workflow.execute_activity(
             CREATE_CHARGE,
-            CreateChargeRequest(payment_key=f"{self._fid}:payment:{workflow.uuid4()}", program=inp.program,
-                                wallet=inp.wallet, flow_id=self._fid),
-            result_type=Charge, retry_policy=PATIENT, start_to_close_timeout=timedelta(seconds=30),
+            CreateChargeRequest(
+                payment_key=f"{self._fid}:payment:{workflow.uuid4()}",
+                program=inp.program,
+                wallet=inp.wallet,
+                flow_id=self._fid,
+            ),
+            result_type=Charge,
+            retry_policy=PATIENT,
+            start_to_close_timeout=timedelta(seconds=30),
         )
         # The provider's own expiry event is authoritative; our timer is the backstop, a little later
         # so a late confirmation (or the provider's expired event) can still arrive first.
@@ -265,21 +291,37 @@ class OnboardingWorkflow:
             await self._wait_until_not_halted()
             await self._enter(FlowState.CLAIMING)
             claim = await self._chain_call(
-                f"{self._fid}:claim", "deliver claim",
-                ContractCall(contract="SGEClaim", function="deliverClaim", args=[self._program_key, inp.wallet, paid.payment_ref]),
+                f"{self._fid}:claim",
+                "deliver claim",
+                ContractCall(
+                    contract="SGEClaim", function="deliverClaim", args=[self._program_key, inp.wallet, paid.payment_ref]
+                ),
             )
             if claim.status == "failed":
                 # Paid, but the wallet can no longer receive a claim (e.g. it claimed on chain in
                 # the meantime): the revenue is reversed and the money parked in suspense.
-                await self._db(UNDELIVERABLE, Suspense(key=f"suspense:{paid.payment_ref}:undeliverable",
-                               payment_ref=paid.payment_ref, amount_minor=paid.amount_minor, asset=paid.asset,
-                               reason=f"claim delivery reverted: {claim.revert_reason}"), None)
+                await self._db(
+                    UNDELIVERABLE,
+                    Suspense(
+                        key=f"suspense:{paid.payment_ref}:undeliverable",
+                        payment_ref=paid.payment_ref,
+                        amount_minor=paid.amount_minor,
+                        asset=paid.asset,
+                        reason=f"claim delivery reverted: {claim.revert_reason}",
+                    ),
+                    None,
+                )
                 raise _Terminal(FlowState.FAILED, f"claim delivery reverted: {claim.revert_reason}")
             self._claim_tx = claim.hash
             delivered = claim.event("SGEClaim", "Claimed")
             paid.sge_amount_minor = int(delivered.args["amount"]) if delivered else None
-        await self._db(CLAIM_DELIVERED, Delivered(flow_id=self._fid, program=inp.program, wallet=inp.wallet, paid=paid,
-                                                  claim_tx=self._claim_tx or ""), None)
+        await self._db(
+            CLAIM_DELIVERED,
+            Delivered(
+                flow_id=self._fid, program=inp.program, wallet=inp.wallet, paid=paid, claim_tx=self._claim_tx or ""
+            ),
+            None,
+        )
         raise _Terminal(FlowState.COMPLETED, "")
 
     # --- payment -------------------------------------------------------------------------------------
@@ -299,8 +341,11 @@ class OnboardingWorkflow:
                 raise _Terminal(FlowState.EXPIRED, "payment not received before it expired")
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._signals) or (onchain_task is not None and onchain_task.done())
-                    or (self._onchain_hint is not None and onchain_task is None),
+                    lambda: (
+                        bool(self._signals)
+                        or (onchain_task is not None and onchain_task.done())
+                        or (self._onchain_hint is not None and onchain_task is None)
+                    ),
                     timeout=timedelta(seconds=remaining),
                 )
             except TimeoutError:
@@ -332,17 +377,29 @@ class OnboardingWorkflow:
             if paid is None or currency != charge.currency or paid < fee:
                 return await self._underpaid(event, paid or 0, currency)
             if paid > fee:
-                await self._db(SUSPENSE, Suspense(key=f"suspense:{_ledger_ref(charge)}:overpaid", payment_ref=_ledger_ref(charge),
-                                                  amount_minor=paid - fee, asset=currency,
-                                                  reason=f"overpaid by {paid - fee} {currency}"), None)
+                await self._db(
+                    SUSPENSE,
+                    Suspense(
+                        key=f"suspense:{_ledger_ref(charge)}:overpaid",
+                        payment_ref=_ledger_ref(charge),
+                        amount_minor=paid - fee,
+                        asset=currency,
+                        reason=f"overpaid by {paid - fee} {currency}",
+                    ),
+                    None,
+                )
             status = PaymentStatus.OVERPAID if paid > fee else PaymentStatus.CONFIRMED
             await self._payment_outcome(status, paid, currency)
-            return Paid(rail=Rail(charge.provider.value), payment_ref=_ledger_ref(charge), amount_minor=fee, asset=currency)
+            return Paid(
+                rail=Rail(charge.provider.value), payment_ref=_ledger_ref(charge), amount_minor=fee, asset=currency
+            )
         if kind == PaymentEventKind.FAILED:
             if (event.context or "").upper() == "UNDERPAID":
                 return await self._underpaid(event, paid or 0, currency)
             await self._payment_outcome(PaymentStatus.FAILED, reason=event.context or event.provider_status)
-            raise _Terminal(FlowState.FAILED, f"payment failed ({event.context or event.provider_status or event.event_type})")
+            raise _Terminal(
+                FlowState.FAILED, f"payment failed ({event.context or event.provider_status or event.event_type})"
+            )
         if kind == PaymentEventKind.EXPIRED:
             await self._payment_outcome(PaymentStatus.EXPIRED, reason="provider expired the charge")
             raise _Terminal(FlowState.EXPIRED, "payment expired")
@@ -356,35 +413,59 @@ class OnboardingWorkflow:
         charge = self._payment
         assert charge is not None
         if paid > 0:
-            await self._db(SUSPENSE, Suspense(key=f"suspense:{_ledger_ref(charge)}:underpaid", payment_ref=_ledger_ref(charge),
-                                              amount_minor=paid, asset=currency or charge.currency,
-                                              reason=f"underpaid: {paid} {currency} of {charge.amount_minor} {charge.currency}"), None)
+            await self._db(
+                SUSPENSE,
+                Suspense(
+                    key=f"suspense:{_ledger_ref(charge)}:underpaid",
+                    payment_ref=_ledger_ref(charge),
+                    amount_minor=paid,
+                    asset=currency or charge.currency,
+                    reason=f"underpaid: {paid} {currency} of {charge.amount_minor} {charge.currency}",
+                ),
+                None,
+            )
         await self._payment_outcome(PaymentStatus.UNDERPAID, paid, currency, reason="underpaid")
         raise _Terminal(FlowState.UNDERPAID, f"paid {paid} {currency} of {charge.amount_minor} {charge.currency}")
 
-    async def _payment_outcome(self, status: PaymentStatus, paid: int | None = None, currency: str | None = None,
-                               reason: str = "") -> None:
+    async def _payment_outcome(
+        self, status: PaymentStatus, paid: int | None = None, currency: str | None = None, reason: str = ""
+    ) -> None:
         assert self._payment is not None
-        await self._db(RECORD_OUTCOME, RecordOutcomeRequest(payment_key=self._payment.payment_key, status=status,
-                                                            paid_minor=paid, paid_currency=currency, reason=reason), None)
+        await self._db(
+            RECORD_OUTCOME,
+            RecordOutcomeRequest(
+                payment_key=self._payment.payment_key,
+                status=status,
+                paid_minor=paid,
+                paid_currency=currency,
+                reason=reason,
+            ),
+            None,
+        )
 
     async def _find_onchain(self, begin: BeginResult, tx_hash: str | None) -> Paid:
         assert self._input is not None
         return await workflow.execute_activity(
             FIND_ONCHAIN_CLAIM,
-            FindOnchainClaim(program=self._input.program, wallet=self._input.wallet, from_block=begin.from_block, tx_hash=tx_hash),
+            FindOnchainClaim(
+                program=self._input.program, wallet=self._input.wallet, from_block=begin.from_block, tx_hash=tx_hash
+            ),
             result_type=Paid,
             start_to_close_timeout=timedelta(seconds=30),
             # "not on chain yet" is a retryable failure: Temporal's retries poll for us, no slot held.
-            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=1.5,
-                                     maximum_interval=timedelta(seconds=15)),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1), backoff_coefficient=1.5, maximum_interval=timedelta(seconds=15)
+            ),
         )
 
     # --- helpers -------------------------------------------------------------------------------------
     async def _chain_call(self, key: str, label: str, call: ContractCall) -> TxOutcome:
         ref: TxRef = await workflow.execute_activity(
-            RELAYER_SUBMIT, SubmitTx(key=key, label=label, call=call), result_type=TxRef,
-            retry_policy=PATIENT, **CHAIN_SUBMIT,
+            RELAYER_SUBMIT,
+            SubmitTx(key=key, label=label, call=call),
+            result_type=TxRef,
+            retry_policy=PATIENT,
+            **CHAIN_SUBMIT,
         )
         if ref.revert_reason and not ref.hash:  # would revert: nothing was sent
             return TxOutcome(key=key, status="failed", revert_reason=ref.revert_reason)
@@ -392,15 +473,23 @@ class OnboardingWorkflow:
             RELAYER_WAIT_FINAL, key, result_type=TxOutcome, retry_policy=PATIENT, **CHAIN_WAIT
         )
         if outcome.fee_wei:
-            await self._db(CHAIN_COSTS, ChainCosts(tx_key=key, fee_wei=outcome.fee_wei, tx_hash=outcome.hash or ""), None)
+            await self._db(
+                CHAIN_COSTS, ChainCosts(tx_key=key, fee_wei=outcome.fee_wei, tx_hash=outcome.hash or ""), None
+            )
         return outcome
 
     async def _db(self, name: str, arg, result_type):
         args = [] if arg is None else [arg]
-        return await workflow.execute_local_activity(name, args=args, result_type=result_type, retry_policy=PATIENT, **DB)
+        return await workflow.execute_local_activity(
+            name, args=args, result_type=result_type, retry_policy=PATIENT, **DB
+        )
 
     async def _record(self, **fields) -> None:
-        await self._db(RECORD, Record(flow_id=self._fid, state=self._state, state_since=self._since, reason=self._reason, **fields), None)
+        await self._db(
+            RECORD,
+            Record(flow_id=self._fid, state=self._state, state_since=self._since, reason=self._reason, **fields),
+            None,
+        )
 
     async def _enter(self, state: FlowState, reason: str = "") -> None:
         self._state = state

@@ -22,7 +22,6 @@ from models.affiliates.records import (
 from models.platform import Program
 
 
-
 class AttributionResult(BaseModel):
     """`new`: locked now. `existing`: locked earlier (`ignored_code` reports a later code that was
     ignored). `refused`: nothing written; `error_code` says why (self_referral, unknown_referral_code,
@@ -41,18 +40,28 @@ class AttributionResult(BaseModel):
     message: str = ""
 
 
-def _result(status, program: Program, att: Attribution, session: Session, ignored: str | None = None) -> AttributionResult:
+def _result(
+    status, program: Program, att: Attribution, session: Session, ignored: str | None = None
+) -> AttributionResult:
     referrer = session.get(Affiliate, att.referrer_id) if att.referrer_id else None
     return AttributionResult(
-        status=status, program=program.slug, wallet=att.wallet, referrer_affiliate_id=att.referrer_id,
-        referrer_wallet=referrer.wallet if referrer else None, referrer_code=att.code, source=att.source,
-        locked_at=att.created_at, ignored_code=ignored,
+        status=status,
+        program=program.slug,
+        wallet=att.wallet,
+        referrer_affiliate_id=att.referrer_id,
+        referrer_wallet=referrer.wallet if referrer else None,
+        referrer_code=att.code,
+        source=att.source,
+        locked_at=att.created_at,
+        ignored_code=ignored,
         message="a later referral code was ignored: the referrer was fixed at first registration" if ignored else "",
     )
 
 
 def attribution_of(session: Session, program_id: int, wallet: str) -> Attribution | None:
-    return session.exec(select(Attribution).where(Attribution.program_id == program_id, Attribution.wallet == wallet)).first()
+    return session.exec(
+        select(Attribution).where(Attribution.program_id == program_id, Attribution.wallet == wallet)
+    ).first()
 
 
 def referrer_for(session: Session, program: Program, wallet: str, code: str) -> Affiliate:
@@ -68,7 +77,9 @@ def referrer_for(session: Session, program: Program, wallet: str, code: str) -> 
     return referrer
 
 
-def attribute(session: Session, program_slug: str, wallet: str, code: str | None, source: str = "") -> AttributionResult:
+def attribute(
+    session: Session, program_slug: str, wallet: str, code: str | None, source: str = ""
+) -> AttributionResult:
     """Lock the wallet's referrer at its first registration in the program (see the module doc)."""
     refused = lambda err: AttributionResult(  # noqa: E731
         status="refused", program=program_slug, wallet=str(wallet), error_code=err.code, message=str(err)
@@ -88,7 +99,9 @@ def attribute(session: Session, program_slug: str, wallet: str, code: str | None
         referrer = referrer_for(session, program, wallet, code) if code else None
     except AffiliateError as err:
         return refused(err)
-    att = Attribution(program_id=program.id, wallet=wallet, referrer_id=referrer.id if referrer else None, code=code, source=source)
+    att = Attribution(
+        program_id=program.id, wallet=wallet, referrer_id=referrer.id if referrer else None, code=code, source=source
+    )
     try:
         with session.begin_nested():
             session.add(att)

@@ -39,7 +39,9 @@ class Affiliate(SQLModel, table=True):
     program_id: int = Field(sa_column=Column(Integer, ForeignKey("program.id"), nullable=False, index=True))
     wallet: str = Field(max_length=42, description="EIP-55 checksum address.")
     code: str = Field(max_length=8, description="Referral code: 8 upper-case hex characters.")
-    parent_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("affiliate.id"), nullable=True, index=True))
+    parent_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("affiliate.id"), nullable=True, index=True)
+    )
     depth: int = Field(ge=1, description="Root affiliates are at depth 1.")
     status: str = Field(default=AffiliateStatus.ACTIVE.value, max_length=16)
     status_reason: str = Field(default="", max_length=500)
@@ -70,7 +72,9 @@ class Attribution(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     program_id: int = Field(sa_column=Column(Integer, ForeignKey("program.id"), nullable=False))
     wallet: str = Field(max_length=42)
-    referrer_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("affiliate.id"), nullable=True, index=True))
+    referrer_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("affiliate.id"), nullable=True, index=True)
+    )
     code: str | None = Field(default=None, max_length=8, description="The code presented (proof).")
     source: str = Field(default="", max_length=64, description="Where the registration came from (proof).")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -62,7 +62,11 @@ def issue_nonce(session: Session, program_slug: str, wallet: str, *, ttl: timede
     now = utcnow().replace(microsecond=0)
     expires = now + ttl
     message = nonce_message(program, wallet, nonce, now, expires)
-    session.add(AffiliateNonce(nonce=nonce, program_id=program.id, wallet=wallet, message=message, created_at=now, expires_at=expires))
+    session.add(
+        AffiliateNonce(
+            nonce=nonce, program_id=program.id, wallet=wallet, message=message, created_at=now, expires_at=expires
+        )
+    )
     session.flush()
     return NonceIssued(nonce=nonce, message=message, expires_at=expires)
 
@@ -90,10 +94,14 @@ def register_affiliate(
         raise AffiliateError("this nonce has expired; request a new one", code="nonce_expired")
     signer = recover_signer(row.message, signature)
     if signer is None or signer != wallet:
-        raise AffiliateError("the signature is not the wallet's signature of the nonce message", code="invalid_signature", status=401)
+        raise AffiliateError(
+            "the signature is not the wallet's signature of the nonce message", code="invalid_signature", status=401
+        )
     # Consume the nonce atomically: of two concurrent uses exactly one updates the row.
     used = session.connection().execute(
-        update(AffiliateNonce).where(AffiliateNonce.nonce == nonce, AffiliateNonce.used_at.is_(None)).values(used_at=utcnow())
+        update(AffiliateNonce)
+        .where(AffiliateNonce.nonce == nonce, AffiliateNonce.used_at.is_(None))
+        .values(used_at=utcnow())
     )
     if used.rowcount != 1:
         raise AffiliateError("this nonce was already used; request a new one", code="nonce_used", status=409)
@@ -104,7 +112,9 @@ def register_affiliate(
     if parent_code:
         parent = by_code(session, program.id, normalize_code(parent_code))
         if parent is None:
-            raise AffiliateError(f"no affiliate with code {parent_code!r} in {program.slug}", code="unknown_parent_code", status=404)
+            raise AffiliateError(
+                f"no affiliate with code {parent_code!r} in {program.slug}", code="unknown_parent_code", status=404
+            )
         if parent.status != AffiliateStatus.ACTIVE.value:
             raise AffiliateError("the parent affiliate is suspended", code="parent_suspended", status=409)
         depth = parent.depth + 1
@@ -126,12 +136,18 @@ def register_affiliate(
         except IntegrityError:
             session.expunge(affiliate) if affiliate in session else None
             if by_wallet(session, program.id, wallet) is not None:  # a concurrent registration won
-                raise AffiliateError("this wallet is already an affiliate of the program", code="wallet_registered", status=409) from None
+                raise AffiliateError(
+                    "this wallet is already an affiliate of the program", code="wallet_registered", status=409
+                ) from None
             continue  # the code collided: draw another
-    raise AffiliateError("could not draw a free referral code; try again", code="code_space_exhausted", status=503, retryable=True)
+    raise AffiliateError(
+        "could not draw a free referral code; try again", code="code_space_exhausted", status=503, retryable=True
+    )
 
 
-def set_status(session: Session, actor: Actor, affiliate_id: int, status: AffiliateStatus, reason: str = "") -> Affiliate:
+def set_status(
+    session: Session, actor: Actor, affiliate_id: int, status: AffiliateStatus, reason: str = ""
+) -> Affiliate:
     """Suspend or reinstate an affiliate (audited). Suspended affiliates earn nothing."""
     affiliate = session.get(Affiliate, affiliate_id)
     if affiliate is None:
@@ -143,5 +159,13 @@ def set_status(session: Session, actor: Actor, affiliate_id: int, status: Affili
     session.add(affiliate)
     session.flush()
     action = "affiliate.suspend" if status == AffiliateStatus.SUSPENDED else "affiliate.reinstate"
-    audit(session, actor, action, "affiliate", affiliate.id, before, {"status": affiliate.status, "status_reason": affiliate.status_reason})
+    audit(
+        session,
+        actor,
+        action,
+        "affiliate",
+        affiliate.id,
+        before,
+        {"status": affiliate.status, "status_reason": affiliate.status_reason},
+    )
     return affiliate

@@ -31,8 +31,13 @@ def affiliate_view(session: Session, affiliate: Affiliate, program_slug: str | N
     if program_slug is None:
         program_slug = session.get(Program, affiliate.program_id).slug
     return AffiliateView(
-        id=affiliate.id, program=program_slug, wallet=affiliate.wallet, code=affiliate.code,
-        parent_code=parent.code if parent else None, depth=affiliate.depth, status=AffiliateStatus(affiliate.status),
+        id=affiliate.id,
+        program=program_slug,
+        wallet=affiliate.wallet,
+        code=affiliate.code,
+        parent_code=parent.code if parent else None,
+        depth=affiliate.depth,
+        status=AffiliateStatus(affiliate.status),
         created_at=affiliate.created_at,
     )
 
@@ -59,7 +64,10 @@ def tree(session: Session, root: Affiliate, *, depth: int = 2, limit: int = 100,
 
     def node(a: Affiliate) -> TreeNode:
         return TreeNode(
-            code=a.code, depth=a.depth, status=AffiliateStatus(a.status), joined_at=a.created_at,
+            code=a.code,
+            depth=a.depth,
+            status=AffiliateStatus(a.status),
+            joined_at=a.created_at,
             wallet=a.wallet if with_wallets else None,
         )
 
@@ -71,7 +79,10 @@ def tree(session: Session, root: Affiliate, *, depth: int = 2, limit: int = 100,
             break
         by_id = dict(frontier)
         children = session.exec(
-            select(Affiliate).where(Affiliate.parent_id.in_(list(by_id))).order_by(Affiliate.id).limit(limit - count + 1)
+            select(Affiliate)
+            .where(Affiliate.parent_id.in_(list(by_id)))
+            .order_by(Affiliate.id)
+            .limit(limit - count + 1)
         ).all()
         next_frontier = []
         for child in children:
@@ -84,8 +95,11 @@ def tree(session: Session, root: Affiliate, *, depth: int = 2, limit: int = 100,
             count += 1
         frontier = next_frontier
     else:
-        if frontier and session.exec(
-            select(func.count()).select_from(Affiliate).where(Affiliate.parent_id.in_([i for i, _ in frontier]))
-        ).one():
+        if (
+            frontier
+            and session.exec(
+                select(func.count()).select_from(Affiliate).where(Affiliate.parent_id.in_([i for i, _ in frontier]))
+            ).one()
+        ):
             truncated = True
     return Tree(root=top, nodes=count, truncated=truncated)

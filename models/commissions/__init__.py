@@ -28,8 +28,21 @@ Modules: `records` (tables, errors, shared helpers), `settlement` (settle, the r
 from __future__ import annotations
 
 from models import ledger  # noqa: F401 - kept reachable as `commissions.ledger` (tests patch its post_transaction)
-from models.commissions.payouts import ReleaseResult, ReleaseSummary, complete_payout, release_due, reserve_payout, void_payout
-from models.commissions.reads import AffiliateStats, CommissionPage, affiliate_stats, commission_statement, payment_commissions
+from models.commissions.payouts import (
+    ReleaseResult,
+    ReleaseSummary,
+    complete_payout,
+    release_due,
+    reserve_payout,
+    void_payout,
+)
+from models.commissions.reads import (
+    AffiliateStats,
+    CommissionPage,
+    affiliate_stats,
+    commission_statement,
+    payment_commissions,
+)
 from models.commissions.records import (
     MAX_PAYMENT_REF,
     SETTLEMENT_ASSETS,
@@ -44,10 +57,30 @@ from models.commissions.reversal import ReversalResult, ReverseRequest, reverse_
 from models.commissions.settlement import SettlementResult, SkippedLevel, commission_amount, settle_payment
 
 __all__ = [
-    "MAX_PAYMENT_REF", "SETTLEMENT_ASSETS",
-    "AffiliateStats", "Commission", "CommissionLine", "CommissionPage", "CommissionStatus", "PaymentSettlement", "ReleaseResult",
-    "ReleaseSummary", "ReversalResult", "ReverseRequest", "SettlementConflict", "SettlementError",
-    "SettlementResult", "SkippedLevel",
-    "affiliate_stats", "commission_amount", "commission_statement", "complete_payout", "payment_commissions", "release_due",
-    "reserve_payout", "reverse_payment", "settle_payment", "void_payout",
+    "MAX_PAYMENT_REF",
+    "SETTLEMENT_ASSETS",
+    "AffiliateStats",
+    "Commission",
+    "CommissionLine",
+    "CommissionPage",
+    "CommissionStatus",
+    "PaymentSettlement",
+    "ReleaseResult",
+    "ReleaseSummary",
+    "ReversalResult",
+    "ReverseRequest",
+    "SettlementConflict",
+    "SettlementError",
+    "SettlementResult",
+    "SkippedLevel",
+    "affiliate_stats",
+    "commission_amount",
+    "commission_statement",
+    "complete_payout",
+    "payment_commissions",
+    "release_due",
+    "reserve_payout",
+    "reverse_payment",
+    "settle_payment",
+    "void_payout",
 ]

@@ -44,8 +44,11 @@ def release_due(session: Session, *, now: datetime | None = None, limit: int = 2
     stmt = (
         select(_C.c.id, _C.c.affiliate_id, _C.c.amount, _C.c.asset, _C.c.payment_ref)
         .join(Affiliate.__table__, Affiliate.__table__.c.id == _C.c.affiliate_id)
-        .where(_C.c.status == CommissionStatus.ACCRUED.value, _C.c.payable_at <= now,
-               Affiliate.__table__.c.status == AffiliateStatus.ACTIVE.value)
+        .where(
+            _C.c.status == CommissionStatus.ACCRUED.value,
+            _C.c.payable_at <= now,
+            Affiliate.__table__.c.status == AffiliateStatus.ACTIVE.value,
+        )
         .order_by(_C.c.id)
         .limit(limit + 1)
     )
@@ -56,8 +59,13 @@ def release_due(session: Session, *, now: datetime | None = None, limit: int = 2
     released = 0
     for row in rows[:limit]:
         done = session.connection().execute(
-            update(_C).where(_C.c.id == row.id, _C.c.status == CommissionStatus.ACCRUED.value).values(
-                status=CommissionStatus.PAYABLE.value, release_tx_id=f"commission:{row.id}:release", released_at=now, updated_at=now
+            update(_C)
+            .where(_C.c.id == row.id, _C.c.status == CommissionStatus.ACCRUED.value)
+            .values(
+                status=CommissionStatus.PAYABLE.value,
+                release_tx_id=f"commission:{row.id}:release",
+                released_at=now,
+                updated_at=now,
             )
         )
         if done.rowcount != 1:
@@ -65,10 +73,14 @@ def release_due(session: Session, *, now: datetime | None = None, limit: int = 2
         asset = Asset(row.asset)
         amount = int(row.amount)
         ledger.post_transaction(
-            session, f"commission:{row.id}:release", "commission.release",
+            session,
+            f"commission:{row.id}:release",
+            "commission.release",
             {"commission_id": row.id, "payment_ref": row.payment_ref},
-            [debit(Accounts.affiliate_accrued(row.affiliate_id), asset, amount),
-             credit(Accounts.affiliate_payable(row.affiliate_id), asset, amount)],
+            [
+                debit(Accounts.affiliate_accrued(row.affiliate_id), asset, amount),
+                credit(Accounts.affiliate_payable(row.affiliate_id), asset, amount),
+            ],
         )
         released += 1
     return ReleaseResult(released=released, more=more)
@@ -86,36 +98,51 @@ def reserve_payout(session: Session, key: str, program_slug: str, commission_ids
     program = session.execute(select(Program).where(Program.slug == program_slug)).scalars().first()
     if program is None:
         raise SettlementError(f"no program {program_slug!r}", code="program_not_found", status=404)
-    rows = session.connection().execute(
-        select(_C.c.id, _C.c.program_id, _C.c.affiliate_id, _C.c.amount, _C.c.asset, _C.c.status, _C.c.payout_key).where(_C.c.id.in_(ids))
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                _C.c.id, _C.c.program_id, _C.c.affiliate_id, _C.c.amount, _C.c.asset, _C.c.status, _C.c.payout_key
+            ).where(_C.c.id.in_(ids))
+        )
+        .all()
+    )
     if len(rows) != len(ids) or any(r.program_id != program.id for r in rows):
         raise SettlementError("unknown commission, or one of another program", code="invalid_commissions")
     # A clear refusal up front (the conditional update below is what makes it atomic).
     if any(r.status != CommissionStatus.PAYABLE.value and r.payout_key != key for r in rows):
-        raise SettlementError("some commissions are not payable (held, reserved, paid or cancelled)", code="commissions_not_payable", status=409)
+        raise SettlementError(
+            "some commissions are not payable (held, reserved, paid or cancelled)",
+            code="commissions_not_payable",
+            status=409,
+        )
     per: dict[tuple[int, str], int] = defaultdict(int)
     for r in rows:
         per[(r.affiliate_id, r.asset)] += int(r.amount)
     legs: list[Posting] = []
     for (aff, asset), amount in sorted(per.items()):
-        legs += [debit(Accounts.affiliate_payable(aff), asset, amount), credit(Accounts.payouts_in_flight(program.slug), asset, amount)]
+        legs += [
+            debit(Accounts.affiliate_payable(aff), asset, amount),
+            credit(Accounts.payouts_in_flight(program.slug), asset, amount),
+        ]
     refs = {"program": program.slug, "commissions": ",".join(map(str, ids))}
     before = ledger.pending_row(session, key)
     entry = ledger.create_pending(session, key, "payout.reserve", refs, legs)
     if before is not None:
         return entry  # a replay with the same content (create_pending checked it)
     done = session.connection().execute(
-        update(_C).where(_C.c.id.in_(ids), _C.c.status == CommissionStatus.PAYABLE.value).values(
-            status=CommissionStatus.RESERVED.value, payout_key=key, updated_at=utcnow()
-        )
+        update(_C)
+        .where(_C.c.id.in_(ids), _C.c.status == CommissionStatus.PAYABLE.value)
+        .values(status=CommissionStatus.RESERVED.value, payout_key=key, updated_at=utcnow())
     )
     if done.rowcount != len(ids):
         raise SettlementError("some commissions are no longer payable", code="commissions_not_payable", status=409)
     return entry
 
 
-def complete_payout(session: Session, key: str, *, payout_asset: Asset = Asset.USDC, chain_ref: str = "") -> ledger.PendingEntry:
+def complete_payout(
+    session: Session, key: str, *, payout_asset: Asset = Asset.USDC, chain_ref: str = ""
+) -> ledger.PendingEntry:
     """The payout went out: RESERVED → PAID (clawed-back ones → CLAWED_BACK) and the pending entry
     posted (payouts_in_flight → payout_contract in `payout_asset`, via equity:conversion when the
     commissions are in another USD unit)."""
@@ -130,15 +157,24 @@ def complete_payout(session: Session, key: str, *, payout_asset: Asset = Asset.U
         if Asset(asset) == payout_asset:
             legs.append(credit(Accounts.payout_contract, payout_asset, amount))
         else:  # 1:1 USD-unit conversion (same 6-decimal scale)
-            legs += [credit(Accounts.conversion, asset, amount), debit(Accounts.conversion, payout_asset, amount),
-                     credit(Accounts.payout_contract, payout_asset, amount)]
+            legs += [
+                credit(Accounts.conversion, asset, amount),
+                debit(Accounts.conversion, payout_asset, amount),
+                credit(Accounts.payout_contract, payout_asset, amount),
+            ]
     entry = ledger.post_pending(session, key, legs, {"chain_tx": chain_ref} if chain_ref else None)
     now = utcnow()
     conn = session.connection()
-    conn.execute(update(_C).where(_C.c.payout_key == key, _C.c.status == CommissionStatus.RESERVED.value, _C.c.clawback_tx_id.is_(None))
-                 .values(status=CommissionStatus.PAID.value, paid_at=now, updated_at=now))
-    conn.execute(update(_C).where(_C.c.payout_key == key, _C.c.status == CommissionStatus.RESERVED.value, _C.c.clawback_tx_id.is_not(None))
-                 .values(status=CommissionStatus.CLAWED_BACK.value, paid_at=now, updated_at=now))
+    conn.execute(
+        update(_C)
+        .where(_C.c.payout_key == key, _C.c.status == CommissionStatus.RESERVED.value, _C.c.clawback_tx_id.is_(None))
+        .values(status=CommissionStatus.PAID.value, paid_at=now, updated_at=now)
+    )
+    conn.execute(
+        update(_C)
+        .where(_C.c.payout_key == key, _C.c.status == CommissionStatus.RESERVED.value, _C.c.clawback_tx_id.is_not(None))
+        .values(status=CommissionStatus.CLAWED_BACK.value, paid_at=now, updated_at=now)
+    )
     return entry
 
 
@@ -153,13 +189,21 @@ def void_payout(session: Session, key: str) -> ledger.PendingEntry:
     if already:
         return entry
     now = utcnow()
-    rows = session.execute(select(Commission).where(Commission.payout_key == key, Commission.status == CommissionStatus.RESERVED.value)).scalars().all()
+    rows = (
+        session.execute(
+            select(Commission).where(Commission.payout_key == key, Commission.status == CommissionStatus.RESERVED.value)
+        )
+        .scalars()
+        .all()
+    )
     settle_legs: list[Posting] = []
     for c in rows:
         if c.clawback_tx_id is not None:
             amount = int(c.amount)
-            settle_legs += [debit(Accounts.affiliate_payable(c.affiliate_id), c.asset, amount),
-                            credit(Accounts.affiliate_clawback(c.affiliate_id), c.asset, amount)]
+            settle_legs += [
+                debit(Accounts.affiliate_payable(c.affiliate_id), c.asset, amount),
+                credit(Accounts.affiliate_clawback(c.affiliate_id), c.asset, amount),
+            ]
             c.status, c.cancel_tx_id, c.cancelled_at = CommissionStatus.CANCELLED.value, f"{key}:void:clawbacks", now
         else:
             c.status = CommissionStatus.PAYABLE.value

@@ -23,16 +23,21 @@ class AffiliateStats(BaseModel):
 
 def affiliate_stats(session: Session, affiliate_id: int) -> AffiliateStats:
 
-
-    direct = session.execute(select(func.count()).select_from(Affiliate).where(Affiliate.parent_id == affiliate_id)).scalar_one()
-    users = session.execute(select(func.count()).select_from(Attribution).where(Attribution.referrer_id == affiliate_id)).scalar_one()
+    direct = session.execute(
+        select(func.count()).select_from(Affiliate).where(Affiliate.parent_id == affiliate_id)
+    ).scalar_one()
+    users = session.execute(
+        select(func.count()).select_from(Attribution).where(Attribution.referrer_id == affiliate_id)
+    ).scalar_one()
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for asset, status, amount in session.connection().execute(
         select(_C.c.asset, _C.c.status, _C.c.amount).where(_C.c.affiliate_id == affiliate_id)
     ):
         totals[asset][status] += int(amount)  # summed in Python: exact on SQLite too
     return AffiliateStats(
-        affiliate_id=affiliate_id, direct_referrals=direct, attributed_users=users,
+        affiliate_id=affiliate_id,
+        direct_referrals=direct,
+        attributed_users=users,
         totals={a: {s: str(v) for s, v in sorted(by.items())} for a, by in sorted(totals.items())},
     )
 
@@ -47,12 +52,17 @@ class CommissionPage(BaseModel):
     next_cursor: int | None
 
 
-def commission_statement(session: Session, affiliate_id: int, *, after: int | None = None, limit: int = 100) -> CommissionPage:
+def commission_statement(
+    session: Session, affiliate_id: int, *, after: int | None = None, limit: int = 100
+) -> CommissionPage:
     """An affiliate's commissions, oldest first, paged by commission id."""
     limit = max(1, min(limit, 500))
     rows = list(
         session.execute(
-            select(Commission).where(Commission.affiliate_id == affiliate_id, Commission.id > (after or 0)).order_by(Commission.id).limit(limit + 1)
+            select(Commission)
+            .where(Commission.affiliate_id == affiliate_id, Commission.id > (after or 0))
+            .order_by(Commission.id)
+            .limit(limit + 1)
         ).scalars()
     )
     more = len(rows) > limit

@@ -54,9 +54,13 @@ class PaymentSettlement(SQLModel, table=True):
     rail: str = Field(max_length=32)
     referrer_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("affiliate.id"), nullable=True))
     status: str = Field(default="settled", max_length=16)
-    settle_tx_id: str | None = Field(default=None, sa_column=Column(String(200), ForeignKey("ledger_tx.id"), nullable=True))
+    settle_tx_id: str | None = Field(
+        default=None, sa_column=Column(String(200), ForeignKey("ledger_tx.id"), nullable=True)
+    )
     skipped: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    reverse_tx_id: str | None = Field(default=None, sa_column=Column(String(200), ForeignKey("ledger_tx.id"), nullable=True))
+    reverse_tx_id: str | None = Field(
+        default=None, sa_column=Column(String(200), ForeignKey("ledger_tx.id"), nullable=True)
+    )
     reverse_reason: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     reversed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
@@ -107,8 +111,15 @@ class CommissionLine(BaseModel):
 
 def commission_line(c: Commission, wallet: str) -> CommissionLine:
     return CommissionLine(
-        id=c.id, level=c.level, affiliate_id=c.affiliate_id, affiliate_wallet=wallet, rate_bps=c.rate_bps,
-        base_amount=int(c.base_amount), amount=int(c.amount), asset=Asset(c.asset), status=CommissionStatus(c.status),
+        id=c.id,
+        level=c.level,
+        affiliate_id=c.affiliate_id,
+        affiliate_wallet=wallet,
+        rate_bps=c.rate_bps,
+        base_amount=int(c.base_amount),
+        amount=int(c.amount),
+        asset=Asset(c.asset),
+        status=CommissionStatus(c.status),
         payable_at=c.payable_at,
     )
 
@@ -129,7 +140,15 @@ def commission_lines(session: Session, rows: list[Commission]) -> list[Commissio
 
 
 def check_payment_ref(payment_ref: str) -> str:
-    if not isinstance(payment_ref, str) or not payment_ref or len(payment_ref) > MAX_PAYMENT_REF or payment_ref != payment_ref.strip():
-        raise SettlementError(f"payment_ref must be 1..{MAX_PAYMENT_REF} characters without surrounding spaces", code="invalid_payment_ref")
+    if (
+        not isinstance(payment_ref, str)
+        or not payment_ref
+        or len(payment_ref) > MAX_PAYMENT_REF
+        or payment_ref != payment_ref.strip()
+    ):
+        raise SettlementError(
+            f"payment_ref must be 1..{MAX_PAYMENT_REF} characters without surrounding spaces",
+            code="invalid_payment_ref",
+        )
     ledger.rail_of(payment_ref)
     return payment_ref

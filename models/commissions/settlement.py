@@ -32,7 +32,6 @@ from models.platform import Program
 _S = PaymentSettlement.__table__
 
 
-
 class SkippedLevel(BaseModel):
     level: int
     affiliate_id: int | None
@@ -68,9 +67,17 @@ def _settlement_result(session: Session, s: PaymentSettlement, program: Program,
     rows = commissions_of(session, s.payment_ref)
     lines = commission_lines(session, rows)
     return SettlementResult(
-        payment_ref=s.payment_ref, program=program.slug, wallet=s.wallet, amount_minor=int(s.amount), asset=Asset(s.asset),
-        ledger_tx_id=s.settle_tx_id, replayed=replayed, status=s.status, referrer_affiliate_id=s.referrer_id,
-        commissions=lines, skipped=[SkippedLevel(**k) for k in s.skipped],
+        payment_ref=s.payment_ref,
+        program=program.slug,
+        wallet=s.wallet,
+        amount_minor=int(s.amount),
+        asset=Asset(s.asset),
+        ledger_tx_id=s.settle_tx_id,
+        replayed=replayed,
+        status=s.status,
+        referrer_affiliate_id=s.referrer_id,
+        commissions=lines,
+        skipped=[SkippedLevel(**k) for k in s.skipped],
         platform_net_minor=int(s.amount) - sum(line.amount for line in lines),
     )
 
@@ -79,7 +86,14 @@ def _settlement_result(session: Session, s: PaymentSettlement, program: Program,
 
 
 def settle_payment(
-    session: Session, payment_ref: str, program_slug: str, wallet: str, amount_minor: int, asset: Asset | str, *, now: datetime | None = None
+    session: Session,
+    payment_ref: str,
+    program_slug: str,
+    wallet: str,
+    amount_minor: int,
+    asset: Asset | str,
+    *,
+    now: datetime | None = None,
 ) -> SettlementResult:
     """Record a confirmed payment: revenue plus commissions to each eligible ancestor of the wallet's
     attributed referrer, in one ledger transaction, in the caller's DB transaction. Idempotent on
@@ -109,15 +123,29 @@ def settle_payment(
     claimed = conn.execute(
         dialect_insert(session, _S)
         .values(
-            payment_ref=payment_ref, program_id=program.id, wallet=wallet, amount=amount_minor, asset=asset.value, rail=rail,
-            status="settled", settle_tx_id=None, skipped=[], reverse_reason="", created_at=now,
+            payment_ref=payment_ref,
+            program_id=program.id,
+            wallet=wallet,
+            amount=amount_minor,
+            asset=asset.value,
+            rail=rail,
+            status="settled",
+            settle_tx_id=None,
+            skipped=[],
+            reverse_reason="",
+            created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["payment_ref"])
         .returning(_S.c.payment_ref)
     ).first()
     if claimed is None:
         existing = session.get(PaymentSettlement, payment_ref, populate_existing=True)
-        same = (existing.program_id, existing.wallet, int(existing.amount), existing.asset) == (program.id, wallet, amount_minor, asset.value)
+        same = (existing.program_id, existing.wallet, int(existing.amount), existing.asset) == (
+            program.id,
+            wallet,
+            amount_minor,
+            asset.value,
+        )
         if not same:
             raise SettlementConflict(
                 f"payment {payment_ref} was settled with other facts ({existing.wallet}, {existing.amount} {existing.asset})"
@@ -152,15 +180,27 @@ def settle_payment(
         legs.append(credit(Accounts.affiliate_accrued(aff.id), asset, amount))
     refs = {"payment_ref": payment_ref, "program": program.slug, "wallet": wallet}
     posted = ledger.post_transaction(session, tx_key, "payment.settle", refs, legs)
-    conn.execute(update(_S).where(_S.c.payment_ref == payment_ref).values(
-        settle_tx_id=posted.tx_id, referrer_id=referrer.id if referrer else None, skipped=skipped
-    ))
+    conn.execute(
+        update(_S)
+        .where(_S.c.payment_ref == payment_ref)
+        .values(settle_tx_id=posted.tx_id, referrer_id=referrer.id if referrer else None, skipped=skipped)
+    )
     for level, aff, bps, amount in planned:
         session.add(
             Commission(
-                program_id=program.id, payment_ref=payment_ref, level=level, affiliate_id=aff.id, base_amount=amount_minor,
-                rate_bps=bps, amount=amount, asset=asset.value, status=CommissionStatus.ACCRUED.value, payable_at=payable_at,
-                accrue_tx_id=posted.tx_id, created_at=now, updated_at=now,
+                program_id=program.id,
+                payment_ref=payment_ref,
+                level=level,
+                affiliate_id=aff.id,
+                base_amount=amount_minor,
+                rate_bps=bps,
+                amount=amount,
+                asset=asset.value,
+                status=CommissionStatus.ACCRUED.value,
+                payable_at=payable_at,
+                accrue_tx_id=posted.tx_id,
+                created_at=now,
+                updated_at=now,
             )
         )
     session.flush()

@@ -40,14 +40,23 @@ class AccountSpec:
 
 
 CHART: tuple[AccountSpec, ...] = (
-    AccountSpec(rf"asset:processor_receivable:(?:{_RAIL})", AccountType.ASSET, False, "collected by a payment rail for us"),
+    AccountSpec(
+        rf"asset:processor_receivable:(?:{_RAIL})", AccountType.ASSET, False, "collected by a payment rail for us"
+    ),
     AccountSpec(r"asset:treasury", AccountType.ASSET, False, "settled funds in the platform treasury"),
     AccountSpec(r"asset:payout_contract", AccountType.ASSET, True, "stablecoin held by the payout contract"),
     AccountSpec(r"asset:sge_inventory", AccountType.ASSET, False, "SGE held for claims"),
     AccountSpec(r"asset:relayer_eth", AccountType.ASSET, False, "the relayer's ETH"),
-    AccountSpec(rf"asset:affiliate:{_ID}:clawback", AccountType.ASSET, True, "owed back by an affiliate (refunded, paid commission)"),
+    AccountSpec(
+        rf"asset:affiliate:{_ID}:clawback",
+        AccountType.ASSET,
+        True,
+        "owed back by an affiliate (refunded, paid commission)",
+    ),
     AccountSpec(rf"liability:affiliate:{_ID}:accrued", AccountType.LIABILITY, True, "commissions in their hold period"),
-    AccountSpec(rf"liability:affiliate:{_ID}:payable", AccountType.LIABILITY, True, "commissions payable, not yet paid"),
+    AccountSpec(
+        rf"liability:affiliate:{_ID}:payable", AccountType.LIABILITY, True, "commissions payable, not yet paid"
+    ),
     AccountSpec(rf"liability:payouts_in_flight:{_SLUG}", AccountType.LIABILITY, True, "reserved for a payout batch"),
     AccountSpec(rf"liability:suspense:(?:{_RAIL})", AccountType.LIABILITY, False, "arrived but not matched"),
     AccountSpec(rf"revenue:fees:{_SLUG}", AccountType.REVENUE, False, "registration fees"),
@@ -132,4 +141,3 @@ class Accounts:
     @staticmethod
     def sge_delivered(program: str) -> str:
         return f"expense:sge_delivered:{program}"
-

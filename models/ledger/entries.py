@@ -52,7 +52,9 @@ class SuspenseReason(StrEnum):
     OTHER = "other"
 
 
-def post_suspense(session: Session, key: str, payment_ref: str, amount_minor: int, asset: Asset | str, reason: str) -> PostResult:
+def post_suspense(
+    session: Session, key: str, payment_ref: str, amount_minor: int, asset: Asset | str, reason: str
+) -> PostResult:
     """Money that arrived but cannot be matched: Dr processor_receivable:<rail> / Cr suspense:<rail>.
 
     `reason` is one of SuspenseReason (underpayment, overpayment = the excess, unknown_charge, ...).
@@ -70,7 +72,10 @@ def post_suspense(session: Session, key: str, payment_ref: str, amount_minor: in
         key,
         "suspense",
         {"payment_ref": payment_ref, "reason": why.value},
-        [debit(Accounts.processor_receivable(rail), asset, amount_minor), credit(Accounts.suspense(rail), asset, amount_minor)],
+        [
+            debit(Accounts.processor_receivable(rail), asset, amount_minor),
+            credit(Accounts.suspense(rail), asset, amount_minor),
+        ],
     )
 
 
@@ -83,7 +88,10 @@ def post_claim_delivery(session: Session, req: ClaimDeliveryRequest) -> PostResu
         req.key,
         "claim.delivery",
         {k: v for k, v in refs.items() if v},
-        [debit(Accounts.sge_delivered(req.program), Asset.SGE, req.amount_minor), credit(Accounts.sge_inventory, Asset.SGE, req.amount_minor)],
+        [
+            debit(Accounts.sge_delivered(req.program), Asset.SGE, req.amount_minor),
+            credit(Accounts.sge_inventory, Asset.SGE, req.amount_minor),
+        ],
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field as PField, field_validator
+from pydantic import BaseModel, field_validator
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel
@@ -49,7 +49,8 @@ class LedgerPosting(SQLModel, table=True):
     __table_args__ = (Index("ix_ledger_posting_account", "account", "asset", "id"),)
 
     id: int | None = Field(
-        default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     )
     tx_id: str = Field(sa_column=Column(String(MAX_KEY_LEN), ForeignKey("ledger_tx.id"), nullable=False, index=True))
     account: str = Field(max_length=120)
@@ -86,7 +87,6 @@ def debit(account: str, asset: Asset | str, amount: int) -> Posting:
 
 def credit(account: str, asset: Asset | str, amount: int) -> Posting:
     return Posting(account=account, asset=Asset(asset), amount=-amount)
-
 
 
 class PostResult(BaseModel):
@@ -175,13 +175,13 @@ def _guard_non_negative(session: Session, risky: list[tuple[str, str, int]]) -> 
     pg = is_pg(session)
     for account, asset, delta in sorted(risky):
         if pg:
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"ledger:{account}:{asset}"})
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"ledger:{account}:{asset}"}
+            )
         current = balance(session, account, asset)
         after = current + delta
         if (after < 0) if account_spec(account).type.debit_normal else (after > 0):
-            raise LedgerNegativeBalance(
-                f"{account} would go negative in {asset} (balance {current}, change {delta})"
-            )
+            raise LedgerNegativeBalance(f"{account} would go negative in {asset} (balance {current}, change {delta})")
 
 
 def post_transaction(

@@ -68,11 +68,17 @@ def pending_row(session: Session, key: str, *, lock: bool = False):
 
 def _entry(row) -> PendingEntry:
     return PendingEntry(
-        key=row.key, kind=row.kind, status=PendingStatus(row.status), reserve_tx_id=row.reserve_tx_id, resolve_tx_id=row.resolve_tx_id
+        key=row.key,
+        kind=row.kind,
+        status=PendingStatus(row.status),
+        reserve_tx_id=row.reserve_tx_id,
+        resolve_tx_id=row.resolve_tx_id,
     )
 
 
-def create_pending(session: Session, key: str, kind: str, refs: Mapping[str, Any] | None, postings: Sequence[Posting]) -> PendingEntry:
+def create_pending(
+    session: Session, key: str, kind: str, refs: Mapping[str, Any] | None, postings: Sequence[Posting]
+) -> PendingEntry:
     """Reserve value: post `postings` (which move it into a holding account) as `<key>` and open a
     pending entry. Idempotent like post_transaction (same key + same postings → the same entry)."""
     result = post_transaction(session, key, kind, refs, postings)
@@ -124,7 +130,9 @@ def _resolve(session: Session, key: str, to: PendingStatus, postings: Sequence[P
     return _entry(pending_row(session, key))
 
 
-def post_pending(session: Session, key: str, postings: Sequence[Posting], refs: Mapping[str, Any] | None = None) -> PendingEntry:
+def post_pending(
+    session: Session, key: str, postings: Sequence[Posting], refs: Mapping[str, Any] | None = None
+) -> PendingEntry:
     """Complete a reservation: `postings` must take out of the holding accounts exactly what the
     reservation put in (e.g. Dr payouts_in_flight / Cr payout_contract)."""
     row = pending_row(session, key)

@@ -41,20 +41,28 @@ def balances(session: Session, prefix: str | None = None, asset: Asset | str | N
         conds.append(_POSTING.c.asset == Asset(asset).value)
     totals: dict[tuple[str, str], int] = defaultdict(int)
     if is_pg(session):
-        stmt = select(_POSTING.c.account, _POSTING.c.asset, func.sum(_POSTING.c.amount)).where(*conds).group_by(
-            _POSTING.c.account, _POSTING.c.asset
+        stmt = (
+            select(_POSTING.c.account, _POSTING.c.asset, func.sum(_POSTING.c.amount))
+            .where(*conds)
+            .group_by(_POSTING.c.account, _POSTING.c.asset)
         )
         for account, a, total in conn.execute(stmt):
             totals[(account, a)] = int(total)
     else:
-        for account, a, amount in conn.execute(select(_POSTING.c.account, _POSTING.c.asset, _POSTING.c.amount).where(*conds)):
+        for account, a, amount in conn.execute(
+            select(_POSTING.c.account, _POSTING.c.asset, _POSTING.c.amount).where(*conds)
+        ):
             totals[(account, a)] += int(amount)
     out = []
     for (account, a), total in sorted(totals.items()):
         spec = account_spec(account)
         out.append(
             AccountBalance(
-                account=account, asset=Asset(a), balance=total, type=spec.type, normal_balance=total if spec.type.debit_normal else -total
+                account=account,
+                asset=Asset(a),
+                balance=total,
+                type=spec.type,
+                normal_balance=total if spec.type.debit_normal else -total,
             )
         )
     return out
@@ -79,7 +87,9 @@ class Statement(BaseModel):
     next_cursor: int | None  # pass as `after` for the next page
 
 
-def statement(session: Session, account: str, asset: Asset | str, *, after: int | None = None, limit: int = 100) -> Statement:
+def statement(
+    session: Session, account: str, asset: Asset | str, *, after: int | None = None, limit: int = 100
+) -> Statement:
     """Postings of one account in one asset, oldest first, `limit` per page after posting id `after`."""
     try:
         account_spec(account)
@@ -93,10 +103,14 @@ def statement(session: Session, account: str, asset: Asset | str, *, after: int 
     if after:
         if is_pg(session):
             opening = int(
-                conn.execute(select(func.coalesce(func.sum(_POSTING.c.amount), 0)).where(*base, _POSTING.c.id <= after)).scalar_one()
+                conn.execute(
+                    select(func.coalesce(func.sum(_POSTING.c.amount), 0)).where(*base, _POSTING.c.id <= after)
+                ).scalar_one()
             )
         else:
-            opening = sum(int(v) for (v,) in conn.execute(select(_POSTING.c.amount).where(*base, _POSTING.c.id <= after)))
+            opening = sum(
+                int(v) for (v,) in conn.execute(select(_POSTING.c.amount).where(*base, _POSTING.c.id <= after))
+            )
     stmt = (
         select(_POSTING.c.id, _POSTING.c.tx_id, _POSTING.c.amount, _POSTING.c.created_at, _TX.c.kind, _TX.c.refs)
         .join(_TX, _TX.c.id == _POSTING.c.tx_id)
@@ -113,12 +127,21 @@ def statement(session: Session, account: str, asset: Asset | str, *, after: int 
         running += int(row.amount)
         lines.append(
             StatementLine(
-                posting_id=row.id, tx_id=row.tx_id, kind=row.kind, refs=row.refs or {}, amount=int(row.amount),
-                balance_after=running, created_at=row.created_at,
+                posting_id=row.id,
+                tx_id=row.tx_id,
+                kind=row.kind,
+                refs=row.refs or {},
+                amount=int(row.amount),
+                balance_after=running,
+                created_at=row.created_at,
             )
         )
     return Statement(
-        account=account, asset=asset, opening_balance=opening, closing_balance=running, lines=lines,
+        account=account,
+        asset=asset,
+        opening_balance=opening,
+        closing_balance=running,
+        lines=lines,
         next_cursor=lines[-1].posting_id if more and lines else None,
     )
 
@@ -128,6 +151,8 @@ def get_transaction(session: Session, tx_id: str) -> tuple[LedgerTx, list[Postin
     if tx is None:
         return None
     rows = session.connection().execute(
-        select(_POSTING.c.account, _POSTING.c.asset, _POSTING.c.amount).where(_POSTING.c.tx_id == tx_id).order_by(_POSTING.c.id)
+        select(_POSTING.c.account, _POSTING.c.asset, _POSTING.c.amount)
+        .where(_POSTING.c.tx_id == tx_id)
+        .order_by(_POSTING.c.id)
     )
     return tx, [Posting(account=a, asset=Asset(s), amount=int(n)) for a, s, n in rows]

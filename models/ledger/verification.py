@@ -47,7 +47,15 @@ def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:
     asset_totals: dict[str, int] = defaultdict(int)
     n_tx = n_postings = 0
     stmt = (
-        select(_TX.c.id, _TX.c.kind, _TX.c.refs, _TX.c.content_hash, _POSTING.c.account, _POSTING.c.asset, _POSTING.c.amount)
+        select(
+            _TX.c.id,
+            _TX.c.kind,
+            _TX.c.refs,
+            _TX.c.content_hash,
+            _POSTING.c.account,
+            _POSTING.c.asset,
+            _POSTING.c.amount,
+        )
         .select_from(_TX.outerjoin(_POSTING, _POSTING.c.tx_id == _TX.c.id))
         .order_by(_TX.c.id, _POSTING.c.id)
         .execution_options(yield_per=5000)

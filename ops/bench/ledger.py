@@ -21,8 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from core import migrate
-from models import ledger
 from core.db import make_engine, session_scope
+from models import ledger
 from models.money import Asset
 
 FLOOR_PG_TX_PER_S = 1000
@@ -88,7 +88,9 @@ def _legs(i: int) -> list[ledger.Posting]:
     ]
 
 
-def _worker(engine: Engine, prefix: str, stop_at: float, counts: list[int], slot: int, errors: list[BaseException]) -> None:
+def _worker(
+    engine: Engine, prefix: str, stop_at: float, counts: list[int], slot: int, errors: list[BaseException]
+) -> None:
     i = 0
     try:
         while time.perf_counter() < stop_at:
@@ -105,7 +107,10 @@ def _threads(engine: Engine, prefix: str, threads: int, seconds: float) -> tuple
     counts = [0] * threads
     errors: list[BaseException] = []
     started = time.perf_counter()
-    pool = [threading.Thread(target=_worker, args=(engine, prefix, started + seconds, counts, t, errors)) for t in range(threads)]
+    pool = [
+        threading.Thread(target=_worker, args=(engine, prefix, started + seconds, counts, t, errors))
+        for t in range(threads)
+    ]
     for t in pool:
         t.start()
     for t in pool:
@@ -147,7 +152,10 @@ def run(
             ctx = multiprocessing.get_context("spawn")  # no forked engines or threads
             barrier, results = ctx.Barrier(processes), ctx.Queue()
             scratch_url = engine.url.render_as_string(hide_password=False)
-            procs = [ctx.Process(target=_process, args=(scratch_url, n, threads, seconds, warmup, barrier, results)) for n in range(processes)]
+            procs = [
+                ctx.Process(target=_process, args=(scratch_url, n, threads, seconds, warmup, barrier, results))
+                for n in range(processes)
+            ]
             for proc in procs:
                 proc.start()
             outcomes = [results.get(timeout=seconds + warmup + 120) for _ in procs]

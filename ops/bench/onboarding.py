@@ -27,10 +27,10 @@ from eth_account import Account
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from ops.devstack.demo import DemoClient
 from contracts.manifest import load_manifest
-from models.onboarding import OnboardingStatus, flow_id
 from core.settings import Settings
+from models.onboarding import OnboardingStatus, flow_id
+from ops.devstack.demo import DemoClient
 from temporal.client import connect
 
 SUSTAIN_COMPLETION = 0.95
@@ -189,15 +189,29 @@ async def ceiling(client: Client, settings: Settings, workflows: int) -> float:
     """No-op one-activity workflows/s on the same server and worker: the orchestration ceiling."""
     batch = uuid.uuid4().hex[:8]
     begin = time.monotonic()
-    await asyncio.gather(*(
-        client.execute_workflow("Probe", "x", id=f"bench-probe-{batch}-{i}", task_queue=settings.temporal_task_queue)
-        for i in range(workflows)
-    ))
+    await asyncio.gather(
+        *(
+            client.execute_workflow(
+                "Probe", "x", id=f"bench-probe-{batch}-{i}", task_queue=settings.temporal_task_queue
+            )
+            for i in range(workflows)
+        )
+    )
     return workflows / (time.monotonic() - begin)
 
 
-async def run(settings: Settings, *, referral_code: str | None, say, window: float = 15.0, grace: float = 15.0,
-              ceiling_workflows: int = 200, single_runs: int = 10, start_rate: float = 1.0, max_rate: float = 64.0) -> BenchReport:
+async def run(
+    settings: Settings,
+    *,
+    referral_code: str | None,
+    say,
+    window: float = 15.0,
+    grace: float = 15.0,
+    ceiling_workflows: int = 200,
+    single_runs: int = 10,
+    start_rate: float = 1.0,
+    max_rate: float = 64.0,
+) -> BenchReport:
     report = BenchReport()
     client = await connect(settings)
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http:
@@ -253,4 +267,3 @@ async def run(settings: Settings, *, referral_code: str | None, say, window: flo
         f"half max rate p95 < {FLOOR_HALF_RATE_P95_S:g} s": half_p95 is not None and half_p95 < FLOOR_HALF_RATE_P95_S,
     }
     return report
-

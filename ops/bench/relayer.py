@@ -71,12 +71,19 @@ class _Anvil:
         self.log = open(workdir / "anvil.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [binary, "--host", "127.0.0.1", "--port", str(self.port), "--chain-id", "31337"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                if httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).status_code == 200:
+                if (
+                    httpx.post(
+                        self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+                    ).status_code
+                    == 200
+                ):
                     return
             except httpx.HTTPError:
                 time.sleep(0.05)
@@ -136,12 +143,20 @@ def _timed(mode: str, n: int, concurrency: int, work) -> ModeResult:
 
 
 def _send_as(w3: Web3, sender: LocalAccount, to: str, data: bytes) -> None:
-    tx: dict[str, Any] = {"from": sender.address, "to": to, "data": data, "value": 0, "chainId": 31337,
-                          "nonce": w3.eth.get_transaction_count(sender.address, "pending")}
+    tx: dict[str, Any] = {
+        "from": sender.address,
+        "to": to,
+        "data": data,
+        "value": 0,
+        "chainId": 31337,
+        "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+    }
     tx["gas"] = w3.eth.estimate_gas(tx) * 2
     base = w3.eth.get_block("latest")["baseFeePerGas"]
     tx.update(maxPriorityFeePerGas=10**8, maxFeePerGas=2 * base + 10**8)
-    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+    )
     if receipt["status"] != 1:
         raise RuntimeError("setup transaction reverted")
 
@@ -155,16 +170,16 @@ def run(
     anvil_binary: str | None = None,
     progress=print,
 ) -> BenchReport:
-    from relayer.engine import Relayer
-    from ops.devstack.processes import anvil_binary as default_anvil
     from contracts.abi import encode_call, mint_identity
     from contracts.deploy import deploy_all
     from contracts.rpc import connect, lean
     from core import migrate
-    from models.chain import ContractCall, SubmitTx
     from core.db import make_engine
     from core.devchain import anvil_accounts
     from core.settings import Settings
+    from models.chain import ContractCall, SubmitTx
+    from ops.devstack.processes import anvil_binary as default_anvil
+    from relayer.engine import Relayer
 
     workdir = Path(tempfile.mkdtemp(prefix="sge-bench-relayer-"))
     node = _Anvil(anvil_binary or default_anvil(), workdir)
@@ -174,9 +189,16 @@ def run(
         db_url = database_url or f"sqlite:///{workdir / 'bench.db'}"
         relayer_key = "0x" + os.urandom(32).hex()
         settings = Settings(
-            _env_file=None, home=workdir / "home", environment="test", database_url=db_url,
-            eth_rpc_urls=[node.url], chain_id=31337, relayer_private_key=relayer_key,
-            relayer_poll_interval_seconds=poll_interval, log_format="console", log_level="WARNING",
+            _env_file=None,
+            home=workdir / "home",
+            environment="test",
+            database_url=db_url,
+            eth_rpc_urls=[node.url],
+            chain_id=31337,
+            relayer_private_key=relayer_key,
+            relayer_poll_interval_seconds=poll_interval,
+            log_format="console",
+            log_level="WARNING",
         )
         engine = make_engine(settings.db_url, pool_size=max(10, concurrency + 4))
         migrate.upgrade(engine)
@@ -208,8 +230,11 @@ def run(
             outcomes: list = [None] * transactions
 
             def one(i: int) -> None:
-                req = SubmitTx(key=f"bench:{run_id}:{name}:{i}", label="bench mint",
-                               call=ContractCall(contract="SGEID", function="mint", args=[wallets[i]]))
+                req = SubmitTx(
+                    key=f"bench:{run_id}:{name}:{i}",
+                    label="bench mint",
+                    call=ContractCall(contract="SGEID", function="mint", args=[wallets[i]]),
+                )
                 relayer.submit(req)
                 outcomes[i] = relayer.wait_final(req.key, timeout=300)
 

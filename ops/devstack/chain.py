@@ -39,8 +39,13 @@ def post_funding(settings: Settings, key: str, account: str, asset: str, amount:
     """Value put into the platform from outside (capital) enters the books, so the ledger's relayer
     ETH, SGE inventory and payout-contract balances can be reconciled with the chain."""
     with session_scope(get_engine(settings.db_url)) as session:
-        ledger.post_transaction(session, key, "funding", {"chain_tx": chain_tx},
-                                [ledger.debit(account, asset, amount), ledger.credit(ledger.Accounts.capital, asset, amount)])
+        ledger.post_transaction(
+            session,
+            key,
+            "funding",
+            {"chain_tx": chain_tx},
+            [ledger.debit(account, asset, amount), ledger.credit(ledger.Accounts.capital, asset, amount)],
+        )
 
 
 async def opening_balances(_sup: Any, settings: Settings, info: Any) -> None:
@@ -48,7 +53,12 @@ async def opening_balances(_sup: Any, settings: Settings, info: Any) -> None:
     manifest = load_manifest(settings.deployments_dir, settings.chain_id)
     funded = [
         ("fund SGEClaim inventory", ledger.Accounts.sge_inventory, "SGE", int(manifest.params["claim_inventory"])),
-        ("fund AffiliatePayout TestUSDC", ledger.Accounts.payout_contract, "USDC", int(manifest.params.get("payout_funding", 0))),
+        (
+            "fund AffiliatePayout TestUSDC",
+            ledger.Accounts.payout_contract,
+            "USDC",
+            int(manifest.params.get("payout_funding", 0)),
+        ),
     ]
     for step, account, asset, amount in funded:
         tx = manifest.role_grants.get(step)
@@ -65,8 +75,11 @@ def sync_programs(settings: Settings, slugs: list[str] | None = None) -> dict[st
     w3 = connect_rpc(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
     admin = Account.from_key(deployer_key(settings))
     with session_scope(get_engine(settings.db_url)) as session:
-        programs = [(p.slug, p.claim_amount_minor, p.fee_usd_minor, p.active) for p in list_programs(session)
-                    if slugs is None or p.slug in slugs]
+        programs = [
+            (p.slug, p.claim_amount_minor, p.fee_usd_minor, p.active)
+            for p in list_programs(session)
+            if slugs is None or p.slug in slugs
+        ]
     sent: dict[str, str] = {}
     for slug, claim_amount, fee, active in programs:
         sent.update(sync_program(w3, admin, manifest, slug, claim_amount, fee, active=active))
@@ -93,7 +106,9 @@ async def fund_relayer(_sup: Any, settings: Settings, info: Any) -> None:
         top_up = DEV_RELAYER_FUNDING_WEI - balance
         w3 = Web3(Web3.HTTPProvider(url))
         tx = await asyncio.to_thread(processes.send_signed, w3, Account.from_key(deployer_key), relayer, "0x", top_up)
-        post_funding(settings, f"funding:{ledger.Accounts.relayer_eth}:{tx}", ledger.Accounts.relayer_eth, "ETH", top_up, tx)
+        post_funding(
+            settings, f"funding:{ledger.Accounts.relayer_eth}:{tx}", ledger.Accounts.relayer_eth, "ETH", top_up, tx
+        )
         balance = DEV_RELAYER_FUNDING_WEI
     info.add("relayer", relayer, f"{balance // 10**18} ETH, dev key {key_file}")
 

@@ -86,8 +86,11 @@ class DemoClient:
                 resp = None
             if resp is not None and resp.status_code in expect:
                 return resp.json()
-            retryable = resp is None or resp.status_code == 503 or (
-                resp.status_code == 409 and resp.json().get("error", {}).get("code") == "idempotency_in_flight")
+            retryable = (
+                resp is None
+                or resp.status_code == 503
+                or (resp.status_code == 409 and resp.json().get("error", {}).get("code") == "idempotency_in_flight")
+            )
             if not retryable or time.monotonic() > deadline:
                 detail = f"{resp.status_code}: {resp.text[:300]}" if resp is not None else "no answer"
                 raise RuntimeError(f"POST {path} → {detail}")
@@ -100,8 +103,16 @@ class DemoClient:
     async def register_affiliate(self, account: LocalAccount, parent_code: str | None) -> dict:
         issued = await self.post("/v1/affiliates/nonce", {"program": DEMO_PROGRAM, "wallet": account.address})
         signature = account.sign_message(encode_defunct(text=issued["message"])).signature.hex()
-        return await self.post("/v1/affiliates", {"program": DEMO_PROGRAM, "wallet": account.address, "nonce": issued["nonce"],
-                                                  "signature": "0x" + signature.removeprefix("0x"), "parent_code": parent_code})
+        return await self.post(
+            "/v1/affiliates",
+            {
+                "program": DEMO_PROGRAM,
+                "wallet": account.address,
+                "nonce": issued["nonce"],
+                "signature": "0x" + signature.removeprefix("0x"),
+                "parent_code": parent_code,
+            },
+        )
 
     async def wait_state(self, wallet: str, states: set[str], timeout: float = FLOW_TIMEOUT_S) -> dict:
         deadline = time.monotonic() + timeout
@@ -125,7 +136,9 @@ class DemoClient:
         await asyncio.to_thread(self._fund_user, user)
         await self.post("/v1/register", {"program": DEMO_PROGRAM, "wallet": user.address, "referral_code": code})
         await self.wait_state(user.address, {FlowState.AWAITING_PAYMENT.value})
-        prepared = await self.post("/v1/claims/prepare", {"program": DEMO_PROGRAM, "wallet": user.address, "token": "USDT"})
+        prepared = await self.post(
+            "/v1/claims/prepare", {"program": DEMO_PROGRAM, "wallet": user.address, "token": "USDT"}
+        )
         claim_tx = None
         for step in prepared["steps"]:
             claim_tx = await asyncio.to_thread(self._send, user, step["to"], step["data"])
@@ -137,7 +150,11 @@ class DemoClient:
         faucet = anvil_accounts()[0]  # the deployer: admin/minter of the test stablecoins
         self._send(faucet, user.address, "0x", value=10**17)
         usdt = self.manifest.address("TestUSDT")
-        fee = int(call_view(self.w3, "SGEClaim", self.manifest.address("SGEClaim"), "feeOf", program_id(DEMO_PROGRAM), usdt)[0])
+        fee = int(
+            call_view(self.w3, "SGEClaim", self.manifest.address("SGEClaim"), "feeOf", program_id(DEMO_PROGRAM), usdt)[
+                0
+            ]
+        )
         self._send(faucet, usdt, "0x" + encode_call("TestUSDT", "mint", user.address, fee).hex())
         # A leftover allowance below the fee: USDT would refuse approve(fee) on top of it.
         self._send(user, usdt, "0x" + encode_call("TestUSDT", "approve", self.manifest.address("SGEClaim"), 1).hex())
@@ -157,24 +174,44 @@ def ensure_demo_program(settings: Settings, manifest: Manifest) -> None:
     engine = get_engine(settings.db_url)
     with session_scope(engine) as session:
         if get_program(session, DEMO_PROGRAM) is None:
-            create_program(session, Actor(name="sge demo"), ProgramCreate(
-                slug=DEMO_PROGRAM, name="SGE demo program", treasury_address=manifest.treasury,
-                payment_provider=PaymentProvider.COINBASE_COMMERCE))
+            create_program(
+                session,
+                Actor(name="sge demo"),
+                ProgramCreate(
+                    slug=DEMO_PROGRAM,
+                    name="SGE demo program",
+                    treasury_address=manifest.treasury,
+                    payment_provider=PaymentProvider.COINBASE_COMMERCE,
+                ),
+            )
     sync_programs(settings, [DEMO_PROGRAM])
 
 
 async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
     manifest = load_manifest(settings.deployments_dir, settings.chain_id)
     await asyncio.to_thread(ensure_demo_program, settings, manifest)  # sends transactions: off the loop
-    report = DemoReport(api=settings.api_base_url, web_ui=f"{settings.temporal_web_url}/namespaces/{settings.temporal_namespace}/workflows")
+    report = DemoReport(
+        api=settings.api_base_url,
+        web_ui=f"{settings.temporal_web_url}/namespaces/{settings.temporal_namespace}/workflows",
+    )
     async with httpx.AsyncClient(timeout=30) as http:
         client = DemoClient(settings, manifest, http)
         root, child = Account.create(), Account.create()
         top = await client.register_affiliate(root, None)
         below = await client.register_affiliate(child, top["code"])
         report.affiliates = [
-            {"wallet": root.address, "code": top["code"], "depth": top["depth"], "role": "root (earns the 5 % override)"},
-            {"wallet": child.address, "code": below["code"], "depth": below["depth"], "role": "refers the users (earns 10 %)"},
+            {
+                "wallet": root.address,
+                "code": top["code"],
+                "depth": top["depth"],
+                "role": "root (earns the 5 % override)",
+            },
+            {
+                "wallet": child.address,
+                "code": below["code"],
+                "depth": below["depth"],
+                "role": "refers the users (earns 10 %)",
+            },
         ]
         say(f"affiliates: {top['code']} (root) ← {below['code']}; {n_flows} users referred by {below['code']}")
 
@@ -186,8 +223,11 @@ async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
             flow = FlowReport(wallet=user.address, rail=rail, referred_by=below["code"])
             started = time.monotonic()
             try:
-                final = await (client.pay_on_chain(user, below["code"]) if i == onchain_index
-                               else client.pay_with_coinbase(user.address, below["code"]))
+                final = await (
+                    client.pay_on_chain(user, below["code"])
+                    if i == onchain_index
+                    else client.pay_with_coinbase(user.address, below["code"])
+                )
             except Exception as exc:  # noqa: BLE001 - reported per flow; the demo goes on
                 flow.state, flow.reason = "error", f"{type(exc).__name__}: {exc}"
                 return flow
@@ -200,7 +240,9 @@ async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
             if final.get("claimed"):
                 flow.claim_tx = final["claimed"]["claim"]["tx_hash"]
             flow.sge_balance = format_amount(await asyncio.to_thread(client.sge_balance, user.address), 18)
-            say(f"{'✓' if flow.state == 'completed' else '✗'} {user.address} {flow.state} via {rail} in {flow.seconds}s")
+            say(
+                f"{'✓' if flow.state == 'completed' else '✗'} {user.address} {flow.state} via {rail} in {flow.seconds}s"
+            )
             return flow
 
         report.flows = list(await asyncio.gather(*(one(i, u) for i, u in enumerate(users[:n_flows]))))
@@ -212,5 +254,3 @@ async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
         report.commissions = [b.model_dump(mode="json") for b in ledger.balances(session, prefix="liability:")]
     report.ok = verified.ok and all(f.state == FlowState.COMPLETED.value for f in report.flows)
     return report
-
-

@@ -11,7 +11,6 @@ from ops.devstack import processes
 from ops.devstack.console import console
 
 
-
 def _dev_secret(path: Path, make) -> Path:
     """A secret generated once per app home (0600), like the dev relayer key."""
     if not path.exists():
@@ -54,8 +53,12 @@ async def start_payments_sandbox(sup, settings: Settings, info) -> None:
     """Dev-stack step (before the worker): the sandbox as a supervised child; its settings go to every later child."""
     console.print("[cyan]…[/] starting payment sandbox")
     info.env.update(dev_payment_env(settings))
-    child = sup.start("sandbox", processes.python_module_cmd("cli", "payments-sandbox"), processes.child_env(settings, info.env))
+    child = sup.start(
+        "sandbox", processes.python_module_cmd("cli", "payments-sandbox"), processes.child_env(settings, info.env)
+    )
     health = f"http://{settings.sandbox_host}:{settings.sandbox_port}/healthz"
     took = await sup.wait_healthy(child, lambda: processes.http_ok(health), 60.0)
     info.add("payment sandbox", settings.sandbox_base_url, f"Coinbase Commerce + Business stand-in, {took:.1f}s")
-    info.add("payment webhooks", f"{settings.api_base_url}/v1/webhooks/coinbase-{{commerce,business}}", "signed, retried")
+    info.add(
+        "payment webhooks", f"{settings.api_base_url}/v1/webhooks/coinbase-{{commerce,business}}", "signed, retried"
+    )

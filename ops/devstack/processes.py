@@ -213,9 +213,13 @@ def send_signed(w3: Web3, account: LocalAccount, to: str, data: str = "0x", valu
     platform transactions go through the relayer)."""
     to = Web3.to_checksum_address(to)
     tx = {
-        "to": to, "data": data, "value": value, "chainId": w3.eth.chain_id,
+        "to": to,
+        "data": data,
+        "value": value,
+        "chainId": w3.eth.chain_id,
         "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-        "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9, "maxPriorityFeePerGas": 10**9,
+        "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,
+        "maxPriorityFeePerGas": 10**9,
     }
     tx["gas"] = int(w3.eth.estimate_gas({"from": account.address, "to": to, "data": data, "value": value}) * 12 // 10)
     tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)

@@ -89,9 +89,16 @@ async def _start_anvil(sup: processes.Supervisor, settings: Settings, info: Stac
     state.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         processes.anvil_binary(),
-        "--host", host, "--port", str(port),
-        "--chain-id", str(settings.chain_id),
-        "--state", str(state), "--state-interval", "5",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--chain-id",
+        str(settings.chain_id),
+        "--state",
+        str(state),
+        "--state-interval",
+        "5",
     ]
     child = sup.start("anvil", cmd)
     url = settings.eth_rpc_urls[0]
@@ -137,8 +144,17 @@ async def _start_api(sup: processes.Supervisor, settings: Settings, info: StackI
 
 
 # The stack, in start order. Later capabilities insert their steps (contracts, payment sandbox).
-STEPS = [_start_temporal, _start_anvil, fund_relayer, dev_deploy_step, sync_programs_step, opening_balances,
-         start_payments_sandbox, _start_worker, _start_api]
+STEPS = [
+    _start_temporal,
+    _start_anvil,
+    fund_relayer,
+    dev_deploy_step,
+    sync_programs_step,
+    opening_balances,
+    start_payments_sandbox,
+    _start_worker,
+    _start_api,
+]
 
 
 def local_stack_settings(settings: Settings) -> Settings:
@@ -172,11 +188,11 @@ async def wait_for_stop(sup: processes.Supervisor) -> int:
         for child in sup.children:
             if not child.alive() and child.name not in reported:
                 reported.add(child.name)
-                console.print(f"[bold red]{child.name} exited[/] (code {child.proc.returncode}); last lines of {child.log_path}:\n{child.tail()}")
+                console.print(
+                    f"[bold red]{child.name} exited[/] (code {child.proc.returncode}); last lines of {child.log_path}:\n{child.tail()}"
+                )
         try:
             await asyncio.wait_for(stop.wait(), timeout=1.0)
         except TimeoutError:
             pass
     return 1 if reported else 0
-
-

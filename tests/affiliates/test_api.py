@@ -1,9 +1,9 @@
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from core.db import session_scope
 from models import affiliates as aff
 from models import commissions as com
-from core.db import session_scope
 from tests.helpers.ledger import make_operator, make_program, row_counts
 
 
@@ -18,7 +18,13 @@ async def api_register(client, account, parent_code=None, program="demo"):
     signature = account.sign_message(encode_defunct(text=body["message"])).signature.hex()
     return await client.post(
         "/v1/affiliates",
-        json={"program": program, "wallet": account.address, "nonce": body["nonce"], "signature": signature, "parent_code": parent_code},
+        json={
+            "program": program,
+            "wallet": account.address,
+            "nonce": body["nonce"],
+            "signature": signature,
+            "parent_code": parent_code,
+        },
     )
 
 
@@ -42,7 +48,10 @@ async def test_register_over_http_and_refusals_are_json(api_client, db_engine):
     victim, attacker = Account.create(), Account.create()
     issued = (await api_client.post("/v1/affiliates/nonce", json={"program": "demo", "wallet": victim.address})).json()
     forged = attacker.sign_message(encode_defunct(text=issued["message"])).signature.hex()
-    resp = await api_client.post("/v1/affiliates", json={"program": "demo", "wallet": victim.address, "nonce": issued["nonce"], "signature": forged})
+    resp = await api_client.post(
+        "/v1/affiliates",
+        json={"program": "demo", "wallet": victim.address, "nonce": issued["nonce"], "signature": forged},
+    )
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "invalid_signature"
     bad_wallet = await api_client.post("/v1/affiliates/nonce", json={"program": "demo", "wallet": "0xnope"})
     assert bad_wallet.status_code == 422 and bad_wallet.json()["error"]["code"] == "invalid_wallet"
@@ -79,31 +88,50 @@ async def test_operator_affiliate_views_suspension_and_ledger(api_client, db_eng
 
     detail = (await api_client.get(f"/v1/ops/affiliates/{child['id']}", headers=auth(viewer))).json()
     assert detail["affiliate"]["wallet"] == child["wallet"]
-    assert detail["stats"] == {"affiliate_id": child["id"], "direct_referrals": 0, "attributed_users": 1, "totals": {"USD": {"accrued": "10000000"}}}
+    assert detail["stats"] == {
+        "affiliate_id": child["id"],
+        "direct_referrals": 0,
+        "attributed_users": 1,
+        "totals": {"USD": {"accrued": "10000000"}},
+    }
     statement = (await api_client.get(f"/v1/ops/affiliates/{child['id']}/commissions", headers=auth(viewer))).json()
     assert [(c["level"], c["amount"], c["status"]) for c in statement["lines"]] == [(1, 10_000_000, "accrued")]
     tree = (await api_client.get(f"/v1/ops/affiliates/{root['id']}/tree", headers=auth(viewer))).json()
     assert tree["root"]["children"][0]["wallet"] == child["wallet"]
     listing = (await api_client.get("/v1/ops/programs/demo/affiliates?limit=1", headers=auth(viewer))).json()
     assert [a["id"] for a in listing["affiliates"]] == [root["id"]] and listing["next_cursor"] == root["id"]
-    by_payment = (await api_client.get("/v1/ops/commissions?payment_ref=coinbase_commerce:OPS-1", headers=auth(viewer))).json()
+    by_payment = (
+        await api_client.get("/v1/ops/commissions?payment_ref=coinbase_commerce:OPS-1", headers=auth(viewer))
+    ).json()
     assert [c["affiliate_id"] for c in by_payment] == [child["id"], root["id"]]
 
-    resp = await api_client.post(f"/v1/ops/affiliates/{child['id']}/suspend", json={"reason": "fraud review"}, headers=auth(admin))
+    resp = await api_client.post(
+        f"/v1/ops/affiliates/{child['id']}/suspend", json={"reason": "fraud review"}, headers=auth(admin)
+    )
     assert resp.status_code == 200 and resp.json()["status"] == "suspended"
-    log = (await api_client.get(f"/v1/ops/audit?target_type=affiliate&target_id={child['id']}", headers=auth(admin))).json()
+    log = (
+        await api_client.get(f"/v1/ops/audit?target_type=affiliate&target_id={child['id']}", headers=auth(admin))
+    ).json()
     assert log[0]["action"] == "affiliate.suspend" and log[0]["before"]["status"] == "active"
     assert log[0]["after"] == {"status": "suspended", "status_reason": "fraud review"}
     assert (await api_client.post("/v1/ops/affiliates/999/suspend", json={}, headers=auth(admin))).status_code == 404
 
-    balances = (await api_client.get("/v1/ops/ledger/balances?prefix=liability:affiliate:", headers=auth(viewer))).json()
+    balances = (
+        await api_client.get("/v1/ops/ledger/balances?prefix=liability:affiliate:", headers=auth(viewer))
+    ).json()
     assert {(b["account"], b["normal_balance_minor"], b["normal_balance"]) for b in balances} == {
         (f"liability:affiliate:{child['id']}:accrued", "10000000", "10.000000"),
         (f"liability:affiliate:{root['id']}:accrued", "5000000", "5.000000"),
     }
-    st = (await api_client.get("/v1/ops/ledger/accounts/revenue:fees:demo/statement?asset=USD", headers=auth(viewer))).json()
-    assert [(line["tx_id"], line["amount_minor"]) for line in st["lines"]] == [("settle:coinbase_commerce:OPS-1", "-100000000")]
-    tx = (await api_client.get("/v1/ops/ledger/transactions/settle:coinbase_commerce:OPS-1", headers=auth(viewer))).json()
+    st = (
+        await api_client.get("/v1/ops/ledger/accounts/revenue:fees:demo/statement?asset=USD", headers=auth(viewer))
+    ).json()
+    assert [(line["tx_id"], line["amount_minor"]) for line in st["lines"]] == [
+        ("settle:coinbase_commerce:OPS-1", "-100000000")
+    ]
+    tx = (
+        await api_client.get("/v1/ops/ledger/transactions/settle:coinbase_commerce:OPS-1", headers=auth(viewer))
+    ).json()
     assert tx["kind"] == "payment.settle" and len(tx["postings"]) == 6
     assert (await api_client.get("/v1/ops/ledger/transactions/none", headers=auth(viewer))).status_code == 404
     bad_asset = await api_client.get("/v1/ops/ledger/balances?asset=DOGE", headers=auth(viewer))

@@ -1,7 +1,7 @@
 from eth_account import Account
 
-from models import affiliates as aff
 from core.db import session_scope
+from models import affiliates as aff
 from tests.helpers.ledger import CLI, make_program, register, row_counts
 
 
@@ -60,5 +60,3 @@ def test_refusals_write_nothing(db_engine):
     assert row_counts(db_engine) == before
     # a refusal does not lock anything: the user can still register with a valid code
     assert attribute(db_engine, user, mine.code).status == "new"
-
-

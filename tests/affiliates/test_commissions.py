@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from activities.ledger import LedgerActivities
+from core.columns import utcnow
+from core.db import session_scope
 from models import affiliates as aff
 from models import commissions as com
 from models import ledger
-from core.columns import utcnow
-from core.db import session_scope
 from models.ledger import Accounts
 from tests.helpers.ledger import CLI, balances, check_ledger_invariants, make_program, register, row_counts
 
@@ -21,7 +21,9 @@ FEE = 100_000_000  # 100 USD at 6 decimals
 # --- the rounding rule ----------------------------------------------------------------------------
 
 
-@given(amount=st.integers(min_value=0, max_value=10**30), plan=st.lists(st.integers(0, 10_000), min_size=1, max_size=10))
+@given(
+    amount=st.integers(min_value=0, max_value=10**30), plan=st.lists(st.integers(0, 10_000), min_size=1, max_size=10)
+)
 @settings(max_examples=200, deadline=None)
 def test_rounding_rule_floor_per_level_remainder_stays_with_the_platform(amount, plan):
     if sum(plan) > 10_000:
@@ -66,7 +68,10 @@ def test_settle_posts_revenue_and_commissions_in_one_transaction(db_engine, tree
     root, child, user = tree
     result = settle(db_engine, "coinbase_commerce:CH-1", user, 100_000_007)
     assert not result.replayed and result.referrer_affiliate_id == child.id
-    assert [(c.level, c.affiliate_id, c.amount) for c in result.commissions] == [(1, child.id, 10_000_000), (2, root.id, 5_000_000)]
+    assert [(c.level, c.affiliate_id, c.amount) for c in result.commissions] == [
+        (1, child.id, 10_000_000),
+        (2, root.id, 5_000_000),
+    ]
     assert result.platform_net_minor == 100_000_007 - 15_000_000
     assert all(c.status == com.CommissionStatus.ACCRUED for c in result.commissions)
     with Session(db_engine) as s:
@@ -209,8 +214,13 @@ def test_refund_cancels_unpaid_and_claws_back_paid(db_engine, tree):
     release(db_engine, utcnow() + timedelta(days=31))  # payable
     settle(db_engine, "coinbase_commerce:R-3", user)  # accrued
     with session_scope(db_engine) as s:
-        ledger.post_transaction(s, "fund:payouts", "funding", {}, [
-            ledger.debit(Accounts.payout_contract, "USDC", 10**12), ledger.credit(Accounts.capital, "USDC", 10**12)])
+        ledger.post_transaction(
+            s,
+            "fund:payouts",
+            "funding",
+            {},
+            [ledger.debit(Accounts.payout_contract, "USDC", 10**12), ledger.credit(Accounts.capital, "USDC", 10**12)],
+        )
     with Session(db_engine) as s:
         r2 = [c.id for c in com.payment_commissions(s, "coinbase_commerce:R-2")]
     with session_scope(db_engine) as s:
@@ -222,7 +232,10 @@ def test_refund_cancels_unpaid_and_claws_back_paid(db_engine, tree):
 
     with session_scope(db_engine) as s:
         accrued_refund = com.reverse_payment(s, "coinbase_commerce:R-3", "customer refund")
-    assert [c.status for c in accrued_refund.cancelled] == ["cancelled", "cancelled"] and accrued_refund.clawed_back == []
+    assert [c.status for c in accrued_refund.cancelled] == [
+        "cancelled",
+        "cancelled",
+    ] and accrued_refund.clawed_back == []
     with session_scope(db_engine) as s:
         payable_refund = com.reverse_payment(s, "coinbase_commerce:R-1", "chargeback")
     assert len(payable_refund.cancelled) == 2
@@ -277,7 +290,11 @@ def test_ledger_activities_raise_domain_errors(db_engine, tree):
     with pytest.raises(com.SettlementError) as err:
         acts.reverse_payment(com.ReverseRequest(payment_ref="coinbase_commerce:none", reason="x"))
     assert err.value.code == "payment_not_settled" and not err.value.retryable
-    suspense = acts.post_suspense(ledger.SuspenseRequest(key="s:1", payment_ref="coinbase_commerce:X", amount_minor=5, asset="USD", reason="overpayment"))
+    suspense = acts.post_suspense(
+        ledger.SuspenseRequest(
+            key="s:1", payment_ref="coinbase_commerce:X", amount_minor=5, asset="USD", reason="overpayment"
+        )
+    )
     assert suspense.created
     assert acts.release_due(100).released == 0
     check_ledger_invariants(db_engine)

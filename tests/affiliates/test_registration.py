@@ -7,9 +7,9 @@ from eth_account.messages import encode_defunct
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from models import affiliates as aff
 from core.columns import utcnow
 from core.db import session_scope
+from models import affiliates as aff
 from tests.helpers.ledger import CLI, make_program, register, row_counts
 
 
@@ -71,7 +71,9 @@ def test_forged_signature_is_refused(db_engine):
     victim, attacker = Account.create(), Account.create()
     issued = nonce_for(db_engine, victim)
     refused(db_engine, "invalid_signature", victim.address, issued.nonce, sign(attacker, issued.message))
-    refused(db_engine, "invalid_signature", victim.address, issued.nonce, sign(victim, issued.message + " "))  # other text
+    refused(
+        db_engine, "invalid_signature", victim.address, issued.nonce, sign(victim, issued.message + " ")
+    )  # other text
     refused(db_engine, "invalid_signature", victim.address, issued.nonce, "0x" + "00" * 65)
     refused(db_engine, "invalid_signature", victim.address, issued.nonce, "not hex")
     assert attempt(db_engine, victim.address, issued.nonce, sign(victim, issued.message)).wallet == victim.address
@@ -85,12 +87,18 @@ def test_wrong_expired_and_reused_nonces_are_refused(db_engine):
     sig = sign(acct, issued.message)
     refused(db_engine, "invalid_nonce", acct.address, "f" * 32, sig)  # never issued
     theirs = nonce_for(db_engine, someone)
-    refused(db_engine, "invalid_nonce", acct.address, theirs.nonce, sign(acct, theirs.message))  # issued to another wallet
+    refused(
+        db_engine, "invalid_nonce", acct.address, theirs.nonce, sign(acct, theirs.message)
+    )  # issued to another wallet
     refused(db_engine, "invalid_nonce", acct.address, issued.nonce, sig, program="other")  # issued for another program
     # expired
     stale = nonce_for(db_engine, acct)
     with session_scope(db_engine) as s:
-        s.connection().execute(update(aff.AffiliateNonce).where(aff.AffiliateNonce.nonce == stale.nonce).values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.connection().execute(
+            update(aff.AffiliateNonce)
+            .where(aff.AffiliateNonce.nonce == stale.nonce)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     refused(db_engine, "nonce_expired", acct.address, stale.nonce, sign(acct, stale.message))
     # used once → refused the second time, even for the same wallet and a valid signature
     attempt(db_engine, acct.address, issued.nonce, sig)

@@ -10,10 +10,10 @@ from temporalio.worker import Worker
 
 from activities.ledger import LedgerActivities
 from activities.platform import PlatformActivities
-from models import affiliates as aff
-from models import commissions as com
 from core.columns import utcnow
 from core.db import session_scope
+from models import affiliates as aff
+from models import commissions as com
 from models.platform import HALT_FLAG, PlatformFlag
 from temporal.schedules import RELEASE_COMMISSIONS_SCHEDULE, ensure_schedules
 from tests.helpers.ledger import check_ledger_invariants, make_program, register
@@ -40,8 +40,11 @@ def statuses(engine, ref):
 
 def worker(client, queue, engine, pool):
     return Worker(
-        client, task_queue=queue, workflows=[ReleaseCommissionsWorkflow],
-        activities=LedgerActivities(engine).all() + PlatformActivities(engine).all(), activity_executor=pool,
+        client,
+        task_queue=queue,
+        workflows=[ReleaseCommissionsWorkflow],
+        activities=LedgerActivities(engine).all() + PlatformActivities(engine).all(),
+        activity_executor=pool,
     )
 
 

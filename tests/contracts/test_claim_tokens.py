@@ -63,7 +63,10 @@ def test_claim_with_usdt_from_a_non_zero_allowance(chain: Chain):
     fee = chain.view("SGEClaim", "feeOf", program, usdt)
     wallet = payer(chain, "TestUSDT")
     chain.tx(wallet, "TestUSDT", "approve", claim, 5 * USD)  # a stale, too-small allowance
-    assert chain.revert(wallet, "TestUSDT", "approve", claim, fee) == f"AllowanceNotZero(spender={claim}, current={5 * USD})"
+    assert (
+        chain.revert(wallet, "TestUSDT", "approve", claim, fee)
+        == f"AllowanceNotZero(spender={claim}, current={5 * USD})"
+    )
     assert chain.revert(wallet, "SGEClaim", "claim", program, usdt, ref()) == (
         f"InsufficientAllowance(spender={claim}, allowance={5 * USD}, needed={fee})"
     )
@@ -123,9 +126,14 @@ def test_fee_and_claim_amount_are_per_program(chain: Chain):
     assert chain.view("TestUSDC", "balanceOf", treasury) == before + 255 * USD
     assert chain.view("SGEToken", "balanceOf", wallet.address) == 2010 * SGE
     usdt_payer = payer(chain, "TestUSDT")
-    assert chain.revert(usdt_payer, "SGEClaim", "claim", dear, usdt, ref()) == f"TokenNotAccepted(programId={dear}, token={usdt})"
+    assert (
+        chain.revert(usdt_payer, "SGEClaim", "claim", dear, usdt, ref())
+        == f"TokenNotAccepted(programId={dear}, token={usdt})"
+    )
     # a delivery pays out the program's own amount
-    delivered = chain.event(chain.tx(chain.relayer, "SGEClaim", "deliverClaim", cheap, usdt_payer.address, ref()), "SGEClaim", "Claimed")
+    delivered = chain.event(
+        chain.tx(chain.relayer, "SGEClaim", "deliverClaim", cheap, usdt_payer.address, ref()), "SGEClaim", "Claimed"
+    )
     assert delivered["amount"] == 10 * SGE
 
 
@@ -133,7 +141,10 @@ def test_claim_rejects_bad_input(chain: Chain):
     usdc, sge = chain.addr("TestUSDC"), chain.addr("SGEToken")
     program = chain.program()
     wallet = payer(chain, "TestUSDC")
-    assert chain.revert(wallet, "SGEClaim", "claim", program, sge, ref()) == f"TokenNotAccepted(programId={program}, token={sge})"
+    assert (
+        chain.revert(wallet, "SGEClaim", "claim", program, sge, ref())
+        == f"TokenNotAccepted(programId={program}, token={sge})"
+    )
     assert chain.revert(wallet, "SGEClaim", "claim", program, usdc, "0x" + "00" * 32) == "ZeroPaymentRef()"
     unknown = "0x" + program_id("no-such-program").hex()
     assert chain.revert(wallet, "SGEClaim", "claim", unknown, usdc, ref()) == f"ProgramNotActive(programId={unknown})"
@@ -182,14 +193,19 @@ def test_relayer_delivers_a_claim_once_per_payment_id(chain: Chain):
             f"PaymentAlreadyUsed(paymentId={payment_hex})"
         )
     assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", program, ZERO, ref()) == "ZeroAddress()"
-    assert chain.revert(chain.relayer, "SGEClaim", "deliverClaim", program, other.address, "0x" + "00" * 32) == "ZeroPaymentRef()"
+    assert (
+        chain.revert(chain.relayer, "SGEClaim", "deliverClaim", program, other.address, "0x" + "00" * 32)
+        == "ZeroPaymentRef()"
+    )
 
 
 def test_delivery_is_relayer_only(chain: Chain):
     other, stranger = chain.new_account(0), chain.new_account()
     program = chain.program()
     for sender in (stranger, chain.deployer):
-        assert chain.revert(sender, "SGEClaim", "deliverClaim", program, other.address, ref()) == unauthorized(sender.address, "RELAYER_ROLE")
+        assert chain.revert(sender, "SGEClaim", "deliverClaim", program, other.address, ref()) == unauthorized(
+            sender.address, "RELAYER_ROLE"
+        )
 
 
 def test_claims_are_found_by_program_wallet_and_ref(chain: Chain):
@@ -204,8 +220,13 @@ def test_claims_are_found_by_program_wallet_and_ref(chain: Chain):
     start = chain.manifest.deploy_block
     found = find_claims(chain.w3, claim, a.address, from_block=start)
     assert [(e.program_id, e.payment_ref) for e in found] == [(program, ref_a), (other_program, ref_a2)]
-    assert [e.payment_ref for e in find_claims(chain.w3, claim, a.address, program_id=program, from_block=start)] == [ref_a]
-    assert [e.wallet for e in find_claims(chain.w3, claim, program_id=program, from_block=start)] == [a.address, b.address]
+    assert [e.payment_ref for e in find_claims(chain.w3, claim, a.address, program_id=program, from_block=start)] == [
+        ref_a
+    ]
+    assert [e.wallet for e in find_claims(chain.w3, claim, program_id=program, from_block=start)] == [
+        a.address,
+        b.address,
+    ]
     # by (program, wallet): one view call, then the exact log
     one = find_claim(chain.w3, claim, bytes.fromhex(program[2:]), a.address, from_block=start)
     assert one is not None and (one.wallet, one.payment_ref, one.token, one.fee) == (a.address, ref_a, usdc, 100 * USD)
@@ -246,15 +267,27 @@ def test_admin_settings_and_their_events(chain: Chain):
         ("withdrawInventory", (stranger.address, 1)),
     ):
         assert chain.revert(stranger, "SGEClaim", fn, *args) == unauthorized(stranger.address, "DEFAULT_ADMIN_ROLE")
-        assert chain.revert(chain.relayer, "SGEClaim", fn, *args) == unauthorized(chain.relayer.address, "DEFAULT_ADMIN_ROLE")
-    assert chain.event(chain.tx(admin, "SGEClaim", "setProgram", program, 999 * SGE, True), "SGEClaim", "ProgramUpdated") == {
-        "programId": program, "claimAmount": 999 * SGE, "active": True,
+        assert chain.revert(chain.relayer, "SGEClaim", fn, *args) == unauthorized(
+            chain.relayer.address, "DEFAULT_ADMIN_ROLE"
+        )
+    assert chain.event(
+        chain.tx(admin, "SGEClaim", "setProgram", program, 999 * SGE, True), "SGEClaim", "ProgramUpdated"
+    ) == {
+        "programId": program,
+        "claimAmount": 999 * SGE,
+        "active": True,
     }
-    assert chain.event(chain.tx(admin, "SGEClaim", "setProgramFee", program, usdc, 101 * USD), "SGEClaim", "ProgramFeeUpdated") == {
-        "programId": program, "token": usdc, "fee": 101 * USD,
+    assert chain.event(
+        chain.tx(admin, "SGEClaim", "setProgramFee", program, usdc, 101 * USD), "SGEClaim", "ProgramFeeUpdated"
+    ) == {
+        "programId": program,
+        "token": usdc,
+        "fee": 101 * USD,
     }
     old_treasury = chain.view("SGEClaim", "treasury")
-    assert chain.event(chain.tx(admin, "SGEClaim", "setTreasury", stranger.address), "SGEClaim", "TreasuryUpdated") == {"treasury": stranger.address}
+    assert chain.event(chain.tx(admin, "SGEClaim", "setTreasury", stranger.address), "SGEClaim", "TreasuryUpdated") == {
+        "treasury": stranger.address
+    }
     chain.tx(admin, "SGEClaim", "setTreasury", old_treasury)
     assert chain.revert(admin, "SGEClaim", "setProgram", "0x" + "00" * 32, 1, True) == "ZeroProgramId()"
     assert chain.revert(admin, "SGEClaim", "setProgram", program, 0, True) == "ZeroAmount()"
@@ -317,7 +350,9 @@ def test_sge_token_has_a_fixed_supply(chain: Chain):
 def test_test_usdc_is_a_six_decimal_minter_only_token(chain: Chain):
     stranger = chain.new_account()
     assert chain.view("TestUSDC", "decimals") == 6
-    assert chain.revert(stranger, "TestUSDC", "mint", stranger.address, 1) == unauthorized(stranger.address, "MINTER_ROLE")
+    assert chain.revert(stranger, "TestUSDC", "mint", stranger.address, 1) == unauthorized(
+        stranger.address, "MINTER_ROLE"
+    )
     assert chain.deploy_revert(chain.deployer, "TestUSDC", ZERO) == "ZeroAddress()"
 
 

@@ -66,20 +66,29 @@ def test_deploy_refuses_mainnet_without_the_flag(anvil_factory, tmp_path):
 
 def test_dev_stack_syncs_the_database_programs_on_chain(anvil, settings, db_engine):
     """The `sge dev up` step: every program in the database gets its claim config on chain, once."""
-    from ops.devstack.chain import sync_programs
     from contracts.abi import program_id
+    from core.db import session_scope
     from models.operators import Actor
     from models.programs import ProgramCreate, create_program
-    from core.db import session_scope
+    from ops.devstack.chain import sync_programs
     from tests.helpers.chain import deploy_chain
 
     migrate.upgrade(db_engine)
     chain = deploy_chain(anvil, settings.deployments_dir)
     with session_scope(db_engine) as session:
         for slug, fee, claim, active in (("alpha", "100", "1000", True), ("beta", "12.5", "250", False)):
-            create_program(session, Actor(name="test"), ProgramCreate(
-                slug=slug, name=slug, treasury_address=chain.manifest.treasury, fee_usd=fee, claim_amount_sge=claim,
-                active=active))
+            create_program(
+                session,
+                Actor(name="test"),
+                ProgramCreate(
+                    slug=slug,
+                    name=slug,
+                    treasury_address=chain.manifest.treasury,
+                    fee_usd=fee,
+                    claim_amount_sge=claim,
+                    active=active,
+                ),
+            )
     sent = sync_programs(settings)
     assert len(sent) == 6  # per program: setProgram + a fee per stablecoin
     alpha, beta = program_id("alpha"), program_id("beta")

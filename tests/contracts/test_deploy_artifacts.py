@@ -104,7 +104,11 @@ def test_artifact_source_hashes_match_the_sources():
         raw = json.loads((ARTIFACTS_DIR / f"{name}.json").read_text())
         parts = []
         for unit in raw["sources"]:
-            path = REPO_ROOT / "node_modules" / unit if unit.startswith("@openzeppelin/") else REPO_ROOT / "contracts" / unit
+            path = (
+                REPO_ROOT / "node_modules" / unit
+                if unit.startswith("@openzeppelin/")
+                else REPO_ROOT / "contracts" / unit
+            )
             parts.append(f"{unit}\n{hashlib.sha256(path.read_bytes()).hexdigest()}\n")
         assert hashlib.sha256("".join(parts).encode()).hexdigest() == raw["sourceHash"], f"{name}: stale artifact"
 

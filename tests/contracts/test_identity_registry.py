@@ -81,7 +81,9 @@ def test_pause_stops_mints_and_transfers(chain: Chain):
     try:
         assert chain.view("SGEID", "paused") is True
         assert chain.revert(chain.relayer, "SGEID", "mint", fresh.address) == "EnforcedPause()"
-        assert chain.revert(holder, "SGEID", "transferFrom", holder.address, fresh.address, token_id) == "EnforcedPause()"
+        assert (
+            chain.revert(holder, "SGEID", "transferFrom", holder.address, fresh.address, token_id) == "EnforcedPause()"
+        )
         assert chain.revert(chain.deployer, "SGEID", "pause") == "EnforcedPause()"
         assert chain.revert(stranger, "SGEID", "unpause") == unauthorized(stranger.address, "PAUSER_ROLE")
     finally:
@@ -93,7 +95,9 @@ def test_base_uri_is_admin_only(chain: Chain):
     wallet = chain.new_account(0)
     token_id = chain.event(chain.tx(chain.relayer, "SGEID", "mint", wallet.address), "SGEID", "Transfer")["tokenId"]
     stranger = chain.new_account()
-    assert chain.revert(stranger, "SGEID", "setBaseURI", "https://evil/") == unauthorized(stranger.address, "DEFAULT_ADMIN_ROLE")
+    assert chain.revert(stranger, "SGEID", "setBaseURI", "https://evil/") == unauthorized(
+        stranger.address, "DEFAULT_ADMIN_ROLE"
+    )
     receipt = chain.tx(chain.deployer, "SGEID", "setBaseURI", "https://id.sge.example/")
     assert chain.event(receipt, "SGEID", "BaseURIUpdated") == {"baseURI": "https://id.sge.example/"}
     assert chain.view("SGEID", "tokenURI", token_id) == f"https://id.sge.example/{token_id}"
@@ -124,9 +128,9 @@ def test_register_referral_is_write_once_per_program(chain: Chain):
         "referrer": referrer.address,
     }
     assert chain.view("AffiliateRegistry", "referrerOf", program, child.address) == referrer.address
-    assert chain.revert(chain.relayer, "AffiliateRegistry", "registerReferral", program, child.address, other.address) == (
-        f"AlreadyRegistered(programId={program}, child={child.address}, referrer={referrer.address})"
-    )
+    assert chain.revert(
+        chain.relayer, "AffiliateRegistry", "registerReferral", program, child.address, other.address
+    ) == (f"AlreadyRegistered(programId={program}, child={child.address}, referrer={referrer.address})")
     # another program is another tree: the same child may have another referrer there
     assert chain.view("AffiliateRegistry", "referrerOf", elsewhere, child.address) == ZERO
     chain.tx(chain.relayer, "AffiliateRegistry", "registerReferral", elsewhere, child.address, other.address)
@@ -139,8 +143,14 @@ def test_register_referral_rejects_bad_input(chain: Chain):
     reg, program = "AffiliateRegistry", pid("cycles")
     assert chain.revert(chain.relayer, reg, "registerReferral", program, ZERO, a.address) == "ZeroAddress()"
     assert chain.revert(chain.relayer, reg, "registerReferral", program, a.address, ZERO) == "ZeroAddress()"
-    assert chain.revert(chain.relayer, reg, "registerReferral", "0x" + "00" * 32, a.address, b.address) == "ZeroProgramId()"
-    assert chain.revert(chain.relayer, reg, "registerReferral", program, a.address, a.address) == f"SelfReferral(wallet={a.address})"
+    assert (
+        chain.revert(chain.relayer, reg, "registerReferral", "0x" + "00" * 32, a.address, b.address)
+        == "ZeroProgramId()"
+    )
+    assert (
+        chain.revert(chain.relayer, reg, "registerReferral", program, a.address, a.address)
+        == f"SelfReferral(wallet={a.address})"
+    )
     # a → b → c, then c → a would close a loop in this program's tree, but not in another program's
     chain.tx(chain.relayer, reg, "registerReferral", program, a.address, b.address)
     chain.tx(chain.relayer, reg, "registerReferral", program, b.address, c.address)
@@ -154,8 +164,8 @@ def test_register_referral_is_relayer_only(chain: Chain):
     stranger, child = chain.new_account(), chain.new_account(0)
     program = pid("roles")
     for sender in (stranger, chain.deployer):
-        assert chain.revert(sender, "AffiliateRegistry", "registerReferral", program, child.address, stranger.address) == (
-            unauthorized(sender.address, "RELAYER_ROLE")
-        )
+        assert chain.revert(
+            sender, "AffiliateRegistry", "registerReferral", program, child.address, stranger.address
+        ) == (unauthorized(sender.address, "RELAYER_ROLE"))
     assert chain.deploy_revert(chain.deployer, "AffiliateRegistry", ZERO, chain.relayer.address) == "ZeroAddress()"
     assert to_checksum_address(chain.view("AffiliateRegistry", "referrerOf", program, child.address)) == ZERO

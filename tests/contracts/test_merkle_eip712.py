@@ -48,7 +48,10 @@ def test_tree_matches_openzeppelin_merkle_tree_node_for_node():
 
 def test_standard_leaf_hash_matches_the_openzeppelin_readme_example():
     """README of @openzeppelin/merkle-tree: two (address, uint256) values and their root."""
-    values = [("0x1111111111111111111111111111111111111111", 5 * 10**18), ("0x2222222222222222222222222222222222222222", 25 * 10**17)]
+    values = [
+        ("0x1111111111111111111111111111111111111111", 5 * 10**18),
+        ("0x2222222222222222222222222222222222222222", 25 * 10**17),
+    ]
     leaves = [keccak(keccak(abi_encode(["address", "uint256"], list(v)))) for v in values]
     assert merkle.MerkleTree.of(leaves).root.hex() == "d4dee0beab2d53f2cc83e567171bd2820e49898130a22622b10ead383e90bd77"
 
@@ -90,8 +93,9 @@ def test_tree_errors():
 
 def _plan(n: int = 3):
     lines = [PayoutLine.of(f"payout:{i}", Account.create().address, (i + 1) * 10**6) for i in range(n)]
-    return plan_batch("batch:2025-01", program_id("demo"), "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", lines,
-                      deadline=2_000_000_000)
+    return plan_batch(
+        "batch:2025-01", program_id("demo"), "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", lines, deadline=2_000_000_000
+    )
 
 
 def test_plan_batch_totals_and_refusals():
@@ -114,7 +118,12 @@ def test_typed_data_is_json_and_signs_the_same_digest():
     # what a browser receives for eth_signTypedData_v4: plain JSON, big numbers as decimal strings
     wire = json.loads(json.dumps(typed))
     assert wire == typed and wire["primaryType"] == "PayoutBatch"
-    assert wire["domain"] == {"name": "SGE AffiliatePayout", "version": "1", "chainId": 31337, "verifyingContract": CONTRACT}
+    assert wire["domain"] == {
+        "name": "SGE AffiliatePayout",
+        "version": "1",
+        "chainId": 31337,
+        "verifyingContract": CONTRACT,
+    }
     assert wire["message"]["total"] == str(plan.batch.total)
     signable = encode_typed_data(full_message=wire)
     digest = payouts.batch_digest(plan.batch, chain_id=31337, contract=CONTRACT)
@@ -134,10 +143,14 @@ def test_signatures_recover_and_are_ordered_by_signer():
     wire = json.loads(json.dumps(payouts.typed_data(plan.batch, chain_id=31337, contract=CONTRACT)))
     # one signs the JSON as a wallet would, the others through the helper: same signatures
     browser_like = bytes(Account.sign_typed_data(signers[0].key, full_message=wire).signature)
-    sigs = [browser_like] + [payouts.sign_batch(s.key, plan.batch, chain_id=31337, contract=CONTRACT) for s in signers[1:]]
+    sigs = [browser_like] + [
+        payouts.sign_batch(s.key, plan.batch, chain_id=31337, contract=CONTRACT) for s in signers[1:]
+    ]
     assert browser_like == payouts.sign_batch(signers[0].key, plan.batch, chain_id=31337, contract=CONTRACT)
     for signer, sig in zip(signers, sigs, strict=True):
-        assert payouts.recover_approver(plan.batch, "0x" + sig.hex(), chain_id=31337, contract=CONTRACT) == signer.address
+        assert (
+            payouts.recover_approver(plan.batch, "0x" + sig.hex(), chain_id=31337, contract=CONTRACT) == signer.address
+        )
     ordered = payouts.ordered_signatures(plan.batch, sigs, chain_id=31337, contract=CONTRACT)
     recovered = [payouts.recover_approver(plan.batch, s, chain_id=31337, contract=CONTRACT) for s in ordered]
     assert recovered == sorted((s.address for s in signers), key=lambda a: int(a, 16))

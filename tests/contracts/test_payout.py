@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 
 from contracts import payouts
 from contracts.abi import program_id
@@ -43,26 +43,39 @@ def lines_to(chain: Chain, *amounts: int) -> list[PayoutLine]:
 
 
 def plan(chain: Chain, lines: list[PayoutLine], *, token: str | None = None, deadline: int | None = None) -> BatchPlan:
-    return plan_batch(rid(), PROGRAM, token or chain.addr("TestUSDC"), lines,
-                      deadline=deadline if deadline is not None else now(chain) + 3600)
+    return plan_batch(
+        rid(),
+        PROGRAM,
+        token or chain.addr("TestUSDC"),
+        lines,
+        deadline=deadline if deadline is not None else now(chain) + 3600,
+    )
 
 
 def sign(chain: Chain, batch: PayoutBatch, *signers: LocalAccount) -> list[bytes]:
     """Signatures in the order given (callers sort, or deliberately don't)."""
-    return [sign_batch(s.key, batch, chain_id=chain.anvil.chain_id, contract=chain.addr("AffiliatePayout")) for s in signers]
+    return [
+        sign_batch(s.key, batch, chain_id=chain.anvil.chain_id, contract=chain.addr("AffiliatePayout")) for s in signers
+    ]
 
 
 def approve(chain: Chain, batch: PayoutBatch, signatures: list[bytes]):
     return chain.tx(chain.relayer, "AffiliatePayout", "approveBatch", batch.as_abi(), signatures)
 
 
-def approve_reason(chain: Chain, batch: PayoutBatch, signatures: list[bytes], sender: LocalAccount | None = None) -> str:
+def approve_reason(
+    chain: Chain, batch: PayoutBatch, signatures: list[bytes], sender: LocalAccount | None = None
+) -> str:
     return chain.revert(sender or chain.relayer, "AffiliatePayout", "approveBatch", batch.as_abi(), signatures)
 
 
 def pay_args(p: BatchPlan, lines: list[PayoutLine] | None = None, proofs: list[list[bytes]] | None = None) -> tuple:
     chosen = list(p.lines) if lines is None else lines
-    return (p.batch.batch_id, [line.as_abi() for line in chosen], proofs if proofs is not None else [p.proof(line) for line in chosen])
+    return (
+        p.batch.batch_id,
+        [line.as_abi() for line in chosen],
+        proofs if proofs is not None else [p.proof(line) for line in chosen],
+    )
 
 
 def usdc_balance(chain: Chain, who: str) -> int:
@@ -79,8 +92,12 @@ def test_two_approvals_release_a_batch_line_by_line(chain: Chain, approvers):
     sigs = sign(chain, p.batch, a, b)
     receipt = approve(chain, p.batch, sigs)
     assert chain.event(receipt, "AffiliatePayout", "BatchApproved") == {
-        "batchId": "0x" + p.batch.batch_id.hex(), "program": "0x" + PROGRAM.hex(), "token": usdc,
-        "linesRoot": "0x" + p.batch.lines_root.hex(), "lineCount": 7, "total": p.batch.total,
+        "batchId": "0x" + p.batch.batch_id.hex(),
+        "program": "0x" + PROGRAM.hex(),
+        "token": usdc,
+        "linesRoot": "0x" + p.batch.lines_root.hex(),
+        "lineCount": 7,
+        "total": p.batch.total,
         "approvers": [a.address, b.address],
     }
     pool = usdc_balance(chain, contract)
@@ -88,8 +105,13 @@ def test_two_approvals_release_a_batch_line_by_line(chain: Chain, approvers):
     receipt = chain.tx(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, first))
     paid = [e.args for e in chain.events(receipt) if e.event == "PayoutPaid"]
     assert paid == [
-        {"batchId": "0x" + p.batch.batch_id.hex(), "payoutId": "0x" + line.payout_id.hex(), "to": line.to,
-         "token": usdc, "amount": line.amount}
+        {
+            "batchId": "0x" + p.batch.batch_id.hex(),
+            "payoutId": "0x" + line.payout_id.hex(),
+            "to": line.to,
+            "token": usdc,
+            "amount": line.amount,
+        }
         for line in first
     ]
     chain.tx(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, rest))
@@ -98,7 +120,16 @@ def test_two_approvals_release_a_batch_line_by_line(chain: Chain, approvers):
         assert chain.view("AffiliatePayout", "paid", line.payout_id) is True
     assert usdc_balance(chain, contract) == pool - p.batch.total
     batch = chain.view("AffiliatePayout", "batches", p.batch.batch_id)
-    assert batch == ["0x" + PROGRAM.hex(), "0x" + p.batch.lines_root.hex(), usdc, False, 7, p.batch.total, 7, p.batch.total]
+    assert batch == [
+        "0x" + PROGRAM.hex(),
+        "0x" + p.batch.lines_root.hex(),
+        usdc,
+        False,
+        7,
+        p.batch.total,
+        7,
+        p.batch.total,
+    ]
 
 
 def test_calldata_helpers_and_a_one_line_batch(chain: Chain, approvers):
@@ -107,7 +138,9 @@ def test_calldata_helpers_and_a_one_line_batch(chain: Chain, approvers):
     p = plan(chain, lines_to(chain, 5 * USD))
     assert p.proof(p.lines[0]) == [] and p.batch.lines_root == p.lines[0].leaf
     contract = chain.addr("AffiliatePayout")
-    sigs = payouts.ordered_signatures(p.batch, sign(chain, p.batch, c, a, b), chain_id=chain.anvil.chain_id, contract=contract)
+    sigs = payouts.ordered_signatures(
+        p.batch, sign(chain, p.batch, c, a, b), chain_id=chain.anvil.chain_id, contract=contract
+    )
     assert len(sigs) == 3
     assert chain.send_raw(chain.relayer, contract, payouts.approve_batch(p.batch, sigs))["status"] == 1
     assert chain.send_raw(chain.relayer, contract, payouts.pay_lines(p))["status"] == 1
@@ -131,7 +164,9 @@ def test_a_usdt_like_token_is_paid_with_safe_transfers(chain: Chain, approvers):
 
 def test_one_signature_is_not_enough(chain: Chain, approvers):
     p = plan(chain, lines_to(chain, 1 * USD))
-    assert approve_reason(chain, p.batch, sign(chain, p.batch, approvers[0])) == "NotEnoughApprovals(given=1, required=2)"
+    assert (
+        approve_reason(chain, p.batch, sign(chain, p.batch, approvers[0])) == "NotEnoughApprovals(given=1, required=2)"
+    )
     assert approve_reason(chain, p.batch, []) == "NotEnoughApprovals(given=0, required=2)"
 
 
@@ -164,7 +199,11 @@ def test_signatures_over_other_lines_are_refused(chain: Chain, approvers):
     assert recovered != a.address
     assert approve_reason(chain, forged, sigs) == f"NotApprover(signer={recovered})"
     # any other field changed (total, token, deadline) breaks the signatures just the same
-    for change in ({"total": signed.batch.total + 1}, {"token": chain.addr("TestUSDT")}, {"deadline": signed.batch.deadline + 1}):
+    for change in (
+        {"total": signed.batch.total + 1},
+        {"token": chain.addr("TestUSDT")},
+        {"deadline": signed.batch.deadline + 1},
+    ):
         assert approve_reason(chain, replace(signed.batch, **change), sigs).startswith("NotApprover(")
     # a signature for another chain or another contract is refused too
     elsewhere = sign_batch(a.key, signed.batch, chain_id=1, contract=contract)
@@ -179,7 +218,9 @@ def test_the_same_approver_counts_once(chain: Chain, approvers):
     # out of order is refused as well: strictly ascending is what makes the signers distinct
     assert approve_reason(chain, p.batch, sign(chain, p.batch, b, a)) == f"SignersNotAscending(signer={a.address})"
     with pytest.raises(payouts.PayoutError, match="signed twice"):
-        payouts.ordered_signatures(p.batch, [sig_a, sig_a], chain_id=chain.anvil.chain_id, contract=chain.addr("AffiliatePayout"))
+        payouts.ordered_signatures(
+            p.batch, [sig_a, sig_a], chain_id=chain.anvil.chain_id, contract=chain.addr("AffiliatePayout")
+        )
 
 
 def test_malleable_and_malformed_signatures_are_refused(chain: Chain, approvers):
@@ -207,7 +248,10 @@ def test_a_batch_is_approved_once(chain: Chain, approvers):
     a, b, c = approvers
     p = plan(chain, lines_to(chain, 1 * USD))
     approve(chain, p.batch, sign(chain, p.batch, a, b))
-    assert approve_reason(chain, p.batch, sign(chain, p.batch, a, c)) == f"BatchAlreadyApproved(batchId=0x{p.batch.batch_id.hex()})"
+    assert (
+        approve_reason(chain, p.batch, sign(chain, p.batch, a, c))
+        == f"BatchAlreadyApproved(batchId=0x{p.batch.batch_id.hex()})"
+    )
 
 
 def test_high_value_batches_need_three_approvals(chain: Chain, approvers):
@@ -234,7 +278,10 @@ def test_eip712_digest_matches_the_contract(chain: Chain):
     assert chain.view("AffiliatePayout", "hashBatch", p.batch.as_abi()) == "0x" + digest.hex()
     signable = encode_typed_data(full_message=payouts.typed_data(p.batch, chain_id=chain_id, contract=contract))
     assert keccak(b"\x19" + signable.version + signable.header + signable.body) == digest
-    assert chain.view("AffiliatePayout", "DOMAIN_SEPARATOR") == "0x" + payouts.domain_separator(chain_id=chain_id, contract=contract).hex()
+    assert (
+        chain.view("AffiliatePayout", "DOMAIN_SEPARATOR")
+        == "0x" + payouts.domain_separator(chain_id=chain_id, contract=contract).hex()
+    )
     assert chain.view("AffiliatePayout", "PAYOUT_BATCH_TYPEHASH") == "0x" + payouts.BATCH_TYPEHASH.hex()
     fields, name, version, domain_chain, verifying, _salt, _ext = chain.view("AffiliatePayout", "eip712Domain")
     assert (fields, name, version, domain_chain, verifying) == ("0x0f", "SGE AffiliatePayout", "1", chain_id, contract)
@@ -256,16 +303,25 @@ def test_a_line_with_a_bad_proof_reverts_the_call(chain: Chain, approvers):
     approve(chain, p.batch, sign(chain, p.batch, a, b))
     good, victim = p.lines[0], p.lines[1]
     # another recipient, or another amount, under a genuine line's proof
-    for forged in (PayoutLine(victim.payout_id, chain.new_account(0).address, victim.amount),
-                   PayoutLine(victim.payout_id, victim.to, victim.amount - 1)):
-        assert chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [good, forged], [p.proof(good), p.proof(victim)])) == (
-            f"InvalidProof(payoutId=0x{victim.payout_id.hex()})"
-        )
+    for forged in (
+        PayoutLine(victim.payout_id, chain.new_account(0).address, victim.amount),
+        PayoutLine(victim.payout_id, victim.to, victim.amount - 1),
+    ):
+        assert chain.revert(
+            chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [good, forged], [p.proof(good), p.proof(victim)])
+        ) == (f"InvalidProof(payoutId=0x{victim.payout_id.hex()})")
     # a genuine line with another line's proof, or none
-    assert chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [victim], [p.proof(good)])).startswith("InvalidProof(")
-    assert chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [victim], [[]])).startswith("InvalidProof(")
+    assert chain.revert(
+        chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [victim], [p.proof(good)])
+    ).startswith("InvalidProof(")
+    assert chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [victim], [[]])).startswith(
+        "InvalidProof("
+    )
     assert chain.view("AffiliatePayout", "paid", good.payout_id) is False  # all or nothing
-    assert chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [good], [])) == "LengthMismatch(lines=1, proofs=0)"
+    assert (
+        chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [good], []))
+        == "LengthMismatch(lines=1, proofs=0)"
+    )
     assert chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [], [])) == "EmptyBatch()"
 
 
@@ -301,9 +357,9 @@ def test_a_batch_never_pays_more_than_it_was_signed_for(chain: Chain, approvers)
     q = plan(chain, lines_to(chain, 1 * USD, 2 * USD))
     one_line = replace(q.batch, line_count=1)
     approve(chain, one_line, sign(chain, one_line, a, b))
-    assert chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(BatchPlan(one_line, q.lines, q.tree))) == (
-        f"BatchLineCountExceeded(batchId=0x{q.batch.batch_id.hex()}, paidLines=2, lineCount=1)"
-    )
+    assert chain.revert(
+        chain.relayer, "AffiliatePayout", "payLines", *pay_args(BatchPlan(one_line, q.lines, q.tree))
+    ) == (f"BatchLineCountExceeded(batchId=0x{q.batch.batch_id.hex()}, paidLines=2, lineCount=1)")
 
 
 def test_the_per_transaction_cap_splits_a_batch(chain: Chain, approvers):
@@ -349,18 +405,31 @@ def test_a_revoked_batch_pays_no_more(chain: Chain, approvers):
         unauthorized(chain.relayer.address, "DEFAULT_ADMIN_ROLE")
     )
     receipt = chain.tx(chain.deployer, "AffiliatePayout", "revokeBatch", p.batch.batch_id)
-    assert chain.event(receipt, "AffiliatePayout", "BatchRevokedBy") == {"batchId": batch_hex, "admin": chain.deployer.address}
-    assert chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [p.lines[1]])) == f"BatchRevoked(batchId={batch_hex})"
-    assert chain.revert(chain.deployer, "AffiliatePayout", "revokeBatch", p.batch.batch_id) == f"BatchRevoked(batchId={batch_hex})"
+    assert chain.event(receipt, "AffiliatePayout", "BatchRevokedBy") == {
+        "batchId": batch_hex,
+        "admin": chain.deployer.address,
+    }
+    assert (
+        chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p, [p.lines[1]]))
+        == f"BatchRevoked(batchId={batch_hex})"
+    )
+    assert (
+        chain.revert(chain.deployer, "AffiliatePayout", "revokeBatch", p.batch.batch_id)
+        == f"BatchRevoked(batchId={batch_hex})"
+    )
     assert chain.revert(chain.deployer, "AffiliatePayout", "revokeBatch", rid()).startswith("BatchNotApproved(")
 
 
 def test_bad_batches_are_refused(chain: Chain, approvers):
     a, b, _ = approvers
     p = plan(chain, lines_to(chain, 1 * USD))
-    for change, reason in (({"batch_id": bytes(32)}, "ZeroBatchId()"), ({"lines_root": bytes(32)}, "ZeroLinesRoot()"),
-                           ({"line_count": 0}, "EmptyBatch()"), ({"total": 0}, "EmptyBatch()"),
-                           ({"token": chain.addr("SGEToken")}, f"TokenNotEnabled(token={chain.addr('SGEToken')})")):
+    for change, reason in (
+        ({"batch_id": bytes(32)}, "ZeroBatchId()"),
+        ({"lines_root": bytes(32)}, "ZeroLinesRoot()"),
+        ({"line_count": 0}, "EmptyBatch()"),
+        ({"total": 0}, "EmptyBatch()"),
+        ({"token": chain.addr("SGEToken")}, f"TokenNotEnabled(token={chain.addr('SGEToken')})"),
+    ):
         bad = replace(p.batch, **change)
         assert approve_reason(chain, bad, sign(chain, bad, a, b)) == reason
     zero_line = PayoutLine(os.urandom(32), chain.new_account(0).address, 0)  # PayoutLine.of refuses this
@@ -377,15 +446,23 @@ def test_bad_batches_are_refused(chain: Chain, approvers):
 def test_only_the_admin_changes_approvers_and_policy(chain: Chain, approvers):
     stranger, newcomer = chain.new_account(), chain.new_account(0)
     for sender in (stranger, chain.relayer, approvers[0]):
-        for fn, args in (("setApprover", (newcomer.address, True)), ("setApprovalPolicy", (2, 4, 1)),
-                         ("setCap", (chain.addr("TestUSDC"), 1)), ("withdraw", (chain.addr("TestUSDC"), stranger.address, 1))):
-            assert chain.revert(sender, "AffiliatePayout", fn, *args) == unauthorized(sender.address, "DEFAULT_ADMIN_ROLE")
+        for fn, args in (
+            ("setApprover", (newcomer.address, True)),
+            ("setApprovalPolicy", (2, 4, 1)),
+            ("setCap", (chain.addr("TestUSDC"), 1)),
+            ("withdraw", (chain.addr("TestUSDC"), stranger.address, 1)),
+        ):
+            assert chain.revert(sender, "AffiliatePayout", fn, *args) == unauthorized(
+                sender.address, "DEFAULT_ADMIN_ROLE"
+            )
     count = chain.view("AffiliatePayout", "approverCount")
     receipt = chain.tx(chain.deployer, "AffiliatePayout", "setApprover", newcomer.address, True)
     assert chain.event(receipt, "AffiliatePayout", "ApproverUpdated") == {"approver": newcomer.address, "enabled": True}
     assert chain.view("AffiliatePayout", "isApprover", newcomer.address) is True
     assert chain.view("AffiliatePayout", "approverCount") == count + 1
-    assert chain.events(chain.tx(chain.deployer, "AffiliatePayout", "setApprover", newcomer.address, True)) == []  # no change
+    assert (
+        chain.events(chain.tx(chain.deployer, "AffiliatePayout", "setApprover", newcomer.address, True)) == []
+    )  # no change
     assert chain.view("AffiliatePayout", "approverCount") == count + 1
     chain.tx(chain.deployer, "AffiliatePayout", "setApprover", newcomer.address, False)
     assert chain.view("AffiliatePayout", "isApprover", newcomer.address) is False
@@ -409,7 +486,9 @@ def test_the_approval_policy(chain: Chain, approvers):
     receipt = chain.tx(chain.deployer, "AffiliatePayout", "setApprovalPolicy", 3, 3, old)
     try:
         assert chain.event(receipt, "AffiliatePayout", "ApprovalPolicyUpdated") == {
-            "baseApprovals": 3, "highApprovals": 3, "highValueTotal": old,
+            "baseApprovals": 3,
+            "highApprovals": 3,
+            "highValueTotal": old,
         }
         p = plan(chain, lines_to(chain, 1 * USD))
         assert approve_reason(chain, p.batch, sign(chain, p.batch, a, b)) == "NotEnoughApprovals(given=2, required=3)"
@@ -424,7 +503,9 @@ def test_roles_and_constructor(chain: Chain, approvers):
     sigs = sign(chain, p.batch, *approvers[:2])
     for sender in (stranger, chain.deployer, approvers[0]):
         assert approve_reason(chain, p.batch, sigs, sender) == unauthorized(sender.address, "PAYER_ROLE")
-        assert chain.revert(sender, "AffiliatePayout", "payLines", *pay_args(p)) == unauthorized(sender.address, "PAYER_ROLE")
+        assert chain.revert(sender, "AffiliatePayout", "payLines", *pay_args(p)) == unauthorized(
+            sender.address, "PAYER_ROLE"
+        )
     assert chain.revert(chain.relayer, "AffiliatePayout", "pause") == unauthorized(chain.relayer.address, "PAUSER_ROLE")
     assert chain.deploy_revert(chain.deployer, "AffiliatePayout", chain.deployer.address, ZERO, 1) == "ZeroAddress()"
     assert chain.deploy_revert(chain.deployer, "AffiliatePayout", ZERO, chain.relayer.address, 1) == "ZeroAddress()"
@@ -439,7 +520,11 @@ def test_pause_stops_payments_but_not_admin_withdrawal(chain: Chain, approvers):
         approve(chain, p.batch, sign(chain, p.batch, a, b))  # recording consent moves no money
         assert chain.revert(chain.relayer, "AffiliatePayout", "payLines", *pay_args(p)) == "EnforcedPause()"
         receipt = chain.tx(chain.deployer, "AffiliatePayout", "withdraw", usdc, to.address, 3 * USD)
-        assert chain.event(receipt, "AffiliatePayout", "Withdrawn") == {"token": usdc, "to": to.address, "amount": 3 * USD}
+        assert chain.event(receipt, "AffiliatePayout", "Withdrawn") == {
+            "token": usdc,
+            "to": to.address,
+            "amount": 3 * USD,
+        }
         assert usdc_balance(chain, to.address) == 3 * USD
     finally:
         chain.tx(chain.deployer, "AffiliatePayout", "unpause")

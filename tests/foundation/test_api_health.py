@@ -36,7 +36,9 @@ async def test_readiness_503_when_the_relayer_is_below_its_floor(api_client, anv
 
 
 async def test_the_api_needs_only_the_relayer_address(settings, db_engine, temporal_dev, anvil):
-    address_only = settings.model_copy(update={"relayer_private_key": None, "relayer_address": settings.relayer_public_address})
+    address_only = settings.model_copy(
+        update={"relayer_private_key": None, "relayer_address": settings.relayer_public_address}
+    )
     _fund(anvil, settings, 10**18)
     resp = await _readyz(address_only, db_engine, temporal_dev.client)
     assert resp.status_code == 200, resp.json()

@@ -57,7 +57,10 @@ def test_smoke_mode_starts_everything_and_leaves_nothing(tmp_path):
     home = tmp_path / "var"
     result = subprocess.run(
         [sys.executable, "-m", "cli", "dev", "up", "--smoke"],
-        env=_stack_env(home), capture_output=True, text=True, timeout=180,
+        env=_stack_env(home),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for component in ("Temporal", "Temporal Web UI", "anvil (RPC)", "worker", "API", "API docs", "stack ready"):
@@ -72,7 +75,11 @@ def test_ctrl_c_stops_every_child_and_readyz_names_what_is_down(tmp_path):
     env = _stack_env(home)
     api = f"http://127.0.0.1:{env['SGE_API_PORT']}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "dev", "up"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        [sys.executable, "-m", "cli", "dev", "up"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
     )
     try:
         lines = []
@@ -115,13 +122,19 @@ def test_dev_down_from_another_terminal(tmp_path):
     home = tmp_path / "var"
     env = _stack_env(home)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "dev", "up"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        [sys.executable, "-m", "cli", "dev", "up"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
     )
     try:
         for line in proc.stderr:  # type: ignore[union-attr]
             if "stack ready" in line:
                 break
-        down = subprocess.run([sys.executable, "-m", "cli", "dev", "down"], env=env, capture_output=True, text=True, timeout=60)
+        down = subprocess.run(
+            [sys.executable, "-m", "cli", "dev", "down"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert down.returncode == 0, down.stderr
         assert "stopped" in down.stdout
         proc.wait(timeout=30)

@@ -35,8 +35,12 @@ class CallEachActivity:
         seen: dict[str, str] = {}
         for name in names:
             try:
-                await workflow.execute_activity(name, args=[], start_to_close_timeout=timedelta(seconds=10),
-                                                retry_policy=RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1)))
+                await workflow.execute_activity(
+                    name,
+                    args=[],
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1)),
+                )
                 seen[name] = "completed"
             except ActivityError as err:
                 cause = err.cause
@@ -53,7 +57,9 @@ def _raiser(name: str):
     return raise_domain_error
 
 
-async def test_every_registered_activity_fails_non_retryable_on_a_domain_error(temporal_dev, settings, db_engine, monkeypatch):
+async def test_every_registered_activity_fails_non_retryable_on_a_domain_error(
+    temporal_dev, settings, db_engine, monkeypatch
+):
     names = [fn.__temporal_activity_definition.name for fn in registry.build_activities(settings, db_engine)]
     assert len(names) == len(set(names)) and names
     monkeypatch.setattr(registry, "build_activities", lambda _s, _e: [_raiser(n) for n in names])
@@ -63,7 +69,8 @@ async def test_every_registered_activity_fails_non_retryable_on_a_domain_error(t
     with ThreadPoolExecutor(max_workers=4) as pool:
         async with worker.build_worker(temporal_dev.client, settings, db_engine, pool):
             seen = await temporal_dev.client.execute_workflow(
-                CallEachActivity.run, names, id=f"errors-{uuid.uuid4()}", task_queue=queue)
+                CallEachActivity.run, names, id=f"errors-{uuid.uuid4()}", task_queue=queue
+            )
     # NON_RETRYABLE_FAILURE: the first attempt failed and nothing was retried (the policy allows 5).
     assert seen == {n: f"refused:{n}:True:NON_RETRYABLE_FAILURE" for n in names}
 

@@ -60,8 +60,14 @@ def test_program_slug_is_unique(db_engine):
     def add():
         with session_scope(db_engine) as session:
             session.add(
-                Program(slug="dup", name="D", treasury_address="0x" + "00" * 20, fee_usd_minor=1,
-                        claim_amount_minor=1, commission_bps=[1000])
+                Program(
+                    slug="dup",
+                    name="D",
+                    treasury_address="0x" + "00" * 20,
+                    fee_usd_minor=1,
+                    claim_amount_minor=1,
+                    commission_bps=[1000],
+                )
             )
 
     add()

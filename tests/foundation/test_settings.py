@@ -84,7 +84,11 @@ def _sge(args, env_overrides, tmp_path):
             {"SGE_RELAYER_PRIVATE_KEY": "0x" + "11" * 32, "SGE_TEMPORAL_ADDRESS": "127.0.0.1:1"},
             "SGE_TEMPORAL_ADDRESS: cannot reach Temporal at 127.0.0.1:1",
         ),
-        (["db", "current"], {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"}, "DATABASE_URL: cannot connect"),
+        (
+            ["db", "current"],
+            {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"},
+            "DATABASE_URL: cannot connect",
+        ),
     ],
 )
 @pytest.mark.integration  # runs the `sge` CLI as a process

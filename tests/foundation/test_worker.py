@@ -34,7 +34,10 @@ async def test_search_attributes_registration_is_idempotent(temporal_ts, tempora
 async def test_workflows_can_set_the_flow_state_attribute(temporal_ts):
     """A workflow task that upserts an unregistered attribute fails forever; ours are registered."""
     handle = await temporal_ts.client.start_workflow(
-        "Probe", "x", id=f"sa-{uuid.uuid4().hex[:8]}", task_queue="unpolled",
+        "Probe",
+        "x",
+        id=f"sa-{uuid.uuid4().hex[:8]}",
+        task_queue="unpolled",
         search_attributes=TypedSearchAttributes([SearchAttributePair(FLOW_STATE, "registering")]),
     )
     desc = await handle.describe()
@@ -48,7 +51,9 @@ def test_halt_switch_is_read_from_the_database(db_engine):
     acts = PlatformActivities(db_engine)
     assert acts.halt_status().halted is False
     with session_scope(db_engine) as session:
-        session.add(PlatformFlag(key=HALT_FLAG, value=True, reason="reconciliation diff", updated_by="ops", updated_at=utcnow()))
+        session.add(
+            PlatformFlag(key=HALT_FLAG, value=True, reason="reconciliation diff", updated_by="ops", updated_at=utcnow())
+        )
     status = acts.halt_status()
     assert status.halted is True and status.reason == "reconciliation diff"
 

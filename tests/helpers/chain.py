@@ -48,8 +48,9 @@ class Chain:
     def addr(self, name: str) -> str:
         return self.manifest.address(name)
 
-    def program(self, slug: str | None = None, *, amount: int = KIT_CLAIM_AMOUNT, fee: int = KIT_FEE,
-                active: bool = True) -> str:
+    def program(
+        self, slug: str | None = None, *, amount: int = KIT_CLAIM_AMOUNT, fee: int = KIT_FEE, active: bool = True
+    ) -> str:
         """Configure a program on chain (a fresh one by default) and return its id as 0x-hex."""
         slug = slug or f"p-{os.urandom(6).hex()}"
         sync_program(self.w3, self.deployer, self.manifest, slug, amount, fee, active=active)
@@ -62,7 +63,9 @@ class Chain:
             self.anvil.rpc("anvil_setBalance", [account.address, hex(eth)])
         return account
 
-    def send_raw(self, sender: LocalAccount, to: str | None, data: bytes, *, value: int = 0, gas: int | None = None) -> Any:
+    def send_raw(
+        self, sender: LocalAccount, to: str | None, data: bytes, *, value: int = 0, gas: int | None = None
+    ) -> Any:
         tx: dict[str, Any] = {
             "from": sender.address,
             "data": data,
@@ -80,7 +83,9 @@ class Chain:
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
 
-    def tx(self, sender: LocalAccount, contract: str, fn: str, *args: Any, at: str | None = None, value: int = 0) -> Any:
+    def tx(
+        self, sender: LocalAccount, contract: str, fn: str, *args: Any, at: str | None = None, value: int = 0
+    ) -> Any:
         """Send `contract.fn(*args)` from `sender` and require success."""
         receipt = self.send_raw(sender, at or self.addr(contract), encode_call(contract, fn, *args), value=value)
         assert receipt["status"] == 1, f"{contract}.{fn} reverted on chain"
@@ -114,19 +119,28 @@ class Chain:
     def events(self, receipt: Any) -> list[DecodedLog]:
         decoded = []
         for entry in receipt["logs"]:
-            d = decode_log(entry["address"], entry["topics"], entry["data"], contract=self.names.get(entry["address"].lower()))
+            d = decode_log(
+                entry["address"], entry["topics"], entry["data"], contract=self.names.get(entry["address"].lower())
+            )
             if d is not None:
                 decoded.append(d)
         return decoded
 
     def event(self, receipt: Any, contract: str, name: str) -> dict[str, Any]:
         matches = [e for e in self.events(receipt) if e.contract == contract and e.event == name]
-        assert len(matches) == 1, f"expected one {contract}.{name}, got {[(e.contract, e.event) for e in self.events(receipt)]}"
+        assert len(matches) == 1, (
+            f"expected one {contract}.{name}, got {[(e.contract, e.event) for e in self.events(receipt)]}"
+        )
         return matches[0].args
 
 
-def deploy_chain(anvil: AnvilProcess, deployments_dir: Path, *, relayer: LocalAccount | None = None,
-                 params: DeployParams | None = None) -> Chain:
+def deploy_chain(
+    anvil: AnvilProcess,
+    deployments_dir: Path,
+    *,
+    relayer: LocalAccount | None = None,
+    params: DeployParams | None = None,
+) -> Chain:
     w3 = connect([anvil.rpc_url], expected_chain_id=anvil.chain_id)
     deployer = anvil.accounts[0]
     relayer = relayer or Account.from_key("0x" + os.urandom(32).hex())
@@ -148,4 +162,6 @@ def role(name: str) -> str:
 
 
 def unauthorized(account: str, role_name: str) -> str:
-    return f"AccessControlUnauthorizedAccount(account={Web3.to_checksum_address(account)}, neededRole={role(role_name)})"
+    return (
+        f"AccessControlUnauthorizedAccount(account={Web3.to_checksum_address(account)}, neededRole={role(role_name)})"
+    )

@@ -57,7 +57,9 @@ class TestDatabase:
                 self._tables = [
                     row[0]
                     for row in conn.execute(
-                        text("SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"),
+                        text(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"
+                        ),
                         {"s": self.schema},
                     )
                 ]

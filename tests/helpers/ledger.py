@@ -23,18 +23,31 @@ CLI = Actor(name="cli:test")
 
 # Every table this work owns (plus program): "writes nothing" compares their row counts.
 TABLES = (
-    "program", "operator", "audit_log", "affiliate", "affiliate_nonce", "attribution", "payment_settlement", "commission",
-    "ledger_tx", "ledger_posting", "ledger_pending",
+    "program",
+    "operator",
+    "audit_log",
+    "affiliate",
+    "affiliate_nonce",
+    "attribution",
+    "payment_settlement",
+    "commission",
+    "ledger_tx",
+    "ledger_posting",
+    "ledger_pending",
 )
 
 
 def make_program(engine: Engine, slug: str = "demo", **fields) -> int:
     with session_scope(engine) as session:
-        program = prg.create_program(session, CLI, prg.ProgramCreate(slug=slug, name=slug.title(), treasury_address=TREASURY, **fields))
+        program = prg.create_program(
+            session, CLI, prg.ProgramCreate(slug=slug, name=slug.title(), treasury_address=TREASURY, **fields)
+        )
         return program.id
 
 
-def register(engine: Engine, account: LocalAccount | None = None, parent_code: str | None = None, program: str = "demo") -> aff.Affiliate:
+def register(
+    engine: Engine, account: LocalAccount | None = None, parent_code: str | None = None, program: str = "demo"
+) -> aff.Affiliate:
     """Register an affiliate the way the API does: nonce, wallet signature, register."""
     account = account or Account.create()
     with session_scope(engine) as session:
@@ -84,8 +97,14 @@ def check_ledger_invariants(engine: Engine) -> None:
                 expected[(ledger.Accounts.payouts_in_flight(program_slugs[c.program_id]), c.asset)] += amount
             if c.clawback_tx_id and c.status in (CommissionStatus.RESERVED, CommissionStatus.CLAWED_BACK):
                 expected[(ledger.Accounts.affiliate_clawback(c.affiliate_id), c.asset)] += amount
-        for key in set(expected) | {k for k in actual if k[0].startswith(("liability:affiliate:", "liability:payouts_in_flight:", "asset:affiliate:"))}:
-            assert actual.get(key, 0) == expected.get(key, 0), f"{key}: ledger {actual.get(key, 0)} vs commissions {expected.get(key, 0)}"
+        for key in set(expected) | {
+            k
+            for k in actual
+            if k[0].startswith(("liability:affiliate:", "liability:payouts_in_flight:", "asset:affiliate:"))
+        }:
+            assert actual.get(key, 0) == expected.get(key, 0), (
+                f"{key}: ledger {actual.get(key, 0)} vs commissions {expected.get(key, 0)}"
+            )
 
 
 def count(engine: Engine, table) -> int:

@@ -17,9 +17,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
-from ops.devstack.processes import free_port
 from core.db import session_scope
 from models.platform import PaymentProvider, Program
+from ops.devstack.processes import free_port
 from sandbox.store import SandboxConfig
 
 COMMERCE_API_KEY = "test-commerce-api-key"
@@ -28,7 +28,9 @@ BUSINESS_KEY_ID = "organizations/test-org/apiKeys/test-key"
 BUSINESS_WEBHOOK_SECRET = "test-business-webhook-secret"
 BUSINESS_KEY_PEM = (
     ec.generate_private_key(ec.SECP256R1())
-    .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    .private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
     .decode()
 )
 # CDP's Ed25519 key format: base64 of seed + public key (64 bytes).
@@ -83,7 +85,9 @@ class ServerThread:
     def __init__(self, app, port: int | None = None):
         self.app = app
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", log_config=None, lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", log_config=None, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from ops.devstack.processes import anvil_binary, free_port
 from core.devchain import anvil_accounts
+from ops.devstack.processes import anvil_binary, free_port
 
 
 @dataclass
@@ -31,7 +31,9 @@ class AnvilProcess:
         return anvil_accounts()
 
     def rpc(self, method: str, params: list | None = None):
-        body = httpx.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).json()
+        body = httpx.post(
+            self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+        ).json()
         if "error" in body:
             raise RuntimeError(body["error"])
         return body["result"]
@@ -45,7 +47,9 @@ class AnvilProcess:
             self.proc.wait()
 
 
-def start_anvil(workdir: Path, *, chain_id: int = 31337, automine: bool = True, block_time: int | None = None) -> AnvilProcess:
+def start_anvil(
+    workdir: Path, *, chain_id: int = 31337, automine: bool = True, block_time: int | None = None
+) -> AnvilProcess:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cmd = [anvil_binary(), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]

@@ -10,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from models import ledger
 from core.db import is_postgres, session_scope
+from models import ledger
 from models.ledger import Accounts, credit, debit
 from models.money import Asset
 from tests.helpers.ledger import row_counts
@@ -49,13 +49,19 @@ def test_post_replay_and_conflict(db_engine):
     "legs, error",
     [
         ([debit(Accounts.treasury, "USD", 5), credit(Accounts.capital, "USD", 4)], ledger.LedgerUnbalanced),
-        ([debit(Accounts.treasury, "USD", 5), credit(Accounts.capital, "USDC", 5)], ledger.LedgerUnbalanced),  # per asset
+        (
+            [debit(Accounts.treasury, "USD", 5), credit(Accounts.capital, "USDC", 5)],
+            ledger.LedgerUnbalanced,
+        ),  # per asset
         ([debit(Accounts.treasury, "USD", 5)], ledger.LedgerUnbalanced),
         ([debit(Accounts.treasury, "USD", 0), credit(Accounts.capital, "USD", 0)], ledger.LedgerError),
         ([debit("asset:nowhere", "USD", 5), credit(Accounts.capital, "USD", 5)], ledger.UnknownAccount),
         ([debit("revenue:fees:Bad_Slug", "USD", 5), credit(Accounts.capital, "USD", 5)], ledger.UnknownAccount),
         # a never-negative account cannot be debited below zero (no commission accrued yet)
-        ([debit(Accounts.affiliate_accrued(7), "USD", 5), credit(Accounts.capital, "USD", 5)], ledger.LedgerNegativeBalance),
+        (
+            [debit(Accounts.affiliate_accrued(7), "USD", 5), credit(Accounts.capital, "USD", 5)],
+            ledger.LedgerNegativeBalance,
+        ),
     ],
 )
 def test_refused_postings_write_nothing(db_engine, legs, error):
@@ -118,11 +124,15 @@ def test_two_phase_post_and_void_resolve_once(db_engine):
         entry = ledger.create_pending(s, "payout:a", "payout.reserve", {}, reserve)
     assert entry.status == ledger.PendingStatus.PENDING
     with session_scope(db_engine) as s:  # replay
-        assert ledger.create_pending(s, "payout:a", "payout.reserve", {}, reserve).status == ledger.PendingStatus.PENDING
+        assert (
+            ledger.create_pending(s, "payout:a", "payout.reserve", {}, reserve).status == ledger.PendingStatus.PENDING
+        )
     complete = [debit(flight, "USDC", 60), credit(Accounts.payout_contract, "USDC", 60)]
     with pytest.raises(ledger.LedgerError, match="exactly"):
         with session_scope(db_engine) as s:
-            ledger.post_pending(s, "payout:a", [debit(flight, "USDC", 50), credit(Accounts.payout_contract, "USDC", 50)])
+            ledger.post_pending(
+                s, "payout:a", [debit(flight, "USDC", 50), credit(Accounts.payout_contract, "USDC", 50)]
+            )
     with session_scope(db_engine) as s:
         assert ledger.post_pending(s, "payout:a", complete).status == ledger.PendingStatus.POSTED
     before = row_counts(db_engine)
@@ -134,12 +144,16 @@ def test_two_phase_post_and_void_resolve_once(db_engine):
     assert row_counts(db_engine) == before
 
     with session_scope(db_engine) as s:
-        ledger.create_pending(s, "payout:b", "payout.reserve", {}, [debit(payable, "USDC", 40), credit(flight, "USDC", 40)])
+        ledger.create_pending(
+            s, "payout:b", "payout.reserve", {}, [debit(payable, "USDC", 40), credit(flight, "USDC", 40)]
+        )
     with session_scope(db_engine) as s:
         assert ledger.void_pending(s, "payout:b").status == ledger.PendingStatus.VOIDED
     with pytest.raises(ledger.PendingAlreadyResolved):
         with session_scope(db_engine) as s:
-            ledger.post_pending(s, "payout:b", [debit(flight, "USDC", 40), credit(Accounts.payout_contract, "USDC", 40)])
+            ledger.post_pending(
+                s, "payout:b", [debit(flight, "USDC", 40), credit(Accounts.payout_contract, "USDC", 40)]
+            )
     with pytest.raises(ledger.PendingNotFound):
         with session_scope(db_engine) as s:
             ledger.void_pending(s, "payout:none")
@@ -152,7 +166,9 @@ def test_two_phase_post_and_void_resolve_once(db_engine):
 def test_domain_helpers_post_the_right_legs(db_engine):
     with session_scope(db_engine) as s:
         ledger.post_suspense(s, "susp:1", "coinbase_commerce:CH1", 5_000_000, "USD", "underpayment")
-        ledger.post_claim_delivery(s, ledger.ClaimDeliveryRequest(key="claim:1", program="demo", wallet="0xabc", amount_minor=10**21))
+        ledger.post_claim_delivery(
+            s, ledger.ClaimDeliveryRequest(key="claim:1", program="demo", wallet="0xabc", amount_minor=10**21)
+        )
         ledger.post_gas(s, ledger.GasRequest(key="gas:1", fee_wei=21000 * 10**9, chain_tx="0xdead"))
     with pytest.raises(ledger.LedgerError, match="reason"):
         with session_scope(db_engine) as s:
@@ -187,12 +203,16 @@ def test_journal_and_audit_log_refuse_update_and_delete(db_engine, table):
 def _bypass_insert(engine, tx_id: str, legs: list[tuple[str, str, int]]) -> None:
     with engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO ledger_tx (id, kind, refs, content_hash, created_at) VALUES (:id, 'rogue', '{}', :h, CURRENT_TIMESTAMP)"),
+            text(
+                "INSERT INTO ledger_tx (id, kind, refs, content_hash, created_at) VALUES (:id, 'rogue', '{}', :h, CURRENT_TIMESTAMP)"
+            ),
             {"id": tx_id, "h": ledger.content_hash("rogue", {}, legs)},
         )
         for account, asset, amount in legs:
             conn.execute(
-                text("INSERT INTO ledger_posting (tx_id, account, asset, amount, created_at) VALUES (:t, :a, :s, :n, CURRENT_TIMESTAMP)"),
+                text(
+                    "INSERT INTO ledger_posting (tx_id, account, asset, amount, created_at) VALUES (:t, :a, :s, :n, CURRENT_TIMESTAMP)"
+                ),
                 {"t": tx_id, "a": account, "s": asset, "n": str(amount) if not is_postgres(engine) else amount},
             )
 
@@ -205,13 +225,21 @@ def test_postgres_trigger_refuses_an_unbalanced_transaction_at_commit(db_engine)
 
 
 def _sge(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.integration  # runs the `sge` CLI as a process
 def test_verify_catches_a_missing_leg_and_the_cli_exits_non_zero(db_engine, db_url, tmp_path):
     post(db_engine, "ok", fund())
-    env = {**os.environ, "DATABASE_URL": db_url, "SGE_HOME": str(tmp_path), "SGE_LOG_FORMAT": "console", "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "SGE_HOME": str(tmp_path),
+        "SGE_LOG_FORMAT": "console",
+        "COLUMNS": "200",
+    }
     env.pop("SGE_DATABASE_URL", None)
     good = _sge("ledger", "verify", "--json", env=env)
     assert good.returncode == 0, good.stderr

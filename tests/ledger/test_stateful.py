@@ -8,21 +8,36 @@ from datetime import timedelta
 from eth_account import Account
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlmodel import Session, select
 
+from core.columns import utcnow
+from core.db import make_engine, session_scope
 from models import affiliates as aff
 from models import commissions as com
 from models import ledger
-from core.columns import utcnow
-from core.db import make_engine, session_scope
 from models.ledger import Accounts
 from models.money import Asset
 from tests.helpers.ledger import CLI, check_ledger_invariants, make_program, row_counts
 
 STABLE = [Asset.USD, Asset.USDC, Asset.USDT]
-FREE_ACCOUNTS = [Accounts.treasury, Accounts.capital, Accounts.gas, Accounts.relayer_eth, Accounts.sge_inventory,
-                 Accounts.suspense("onchain"), Accounts.conversion]
+FREE_ACCOUNTS = [
+    Accounts.treasury,
+    Accounts.capital,
+    Accounts.gas,
+    Accounts.relayer_eth,
+    Accounts.sge_inventory,
+    Accounts.suspense("onchain"),
+    Accounts.conversion,
+]
 
 
 def test_money_core_state_machine(test_database):
@@ -43,8 +58,13 @@ def test_money_core_state_machine(test_database):
                 nodes = []
                 for parent in (None, 0, 1, None):
                     p = nodes[parent] if parent is not None else None
-                    node = aff.Affiliate(program_id=program.id, wallet=Account.create().address, code=aff.new_code(),
-                                         parent_id=p.id if p else None, depth=(p.depth + 1) if p else 1)
+                    node = aff.Affiliate(
+                        program_id=program.id,
+                        wallet=Account.create().address,
+                        code=aff.new_code(),
+                        parent_id=p.id if p else None,
+                        depth=(p.depth + 1) if p else 1,
+                    )
                     s.add(node)
                     s.flush()
                     nodes.append(node)
@@ -55,8 +75,16 @@ def test_money_core_state_machine(test_database):
                     assert aff.attribute(s, "demo", wallet, node.code if node else None, "hypothesis").status == "new"
                     self.users.append(wallet)
             with session_scope(self.engine) as s:  # the payout contract holds stablecoin to pay with
-                ledger.post_transaction(s, "fund:payout_contract", "funding", {}, [
-                    ledger.debit(Accounts.payout_contract, Asset.USDC, 10**15), ledger.credit(Accounts.capital, Asset.USDC, 10**15)])
+                ledger.post_transaction(
+                    s,
+                    "fund:payout_contract",
+                    "funding",
+                    {},
+                    [
+                        ledger.debit(Accounts.payout_contract, Asset.USDC, 10**15),
+                        ledger.credit(Accounts.capital, Asset.USDC, 10**15),
+                    ],
+                )
 
         def teardown(self):
             self.engine.dispose()
@@ -73,8 +101,13 @@ def test_money_core_state_machine(test_database):
 
         # --- payments -------------------------------------------------------------------------
 
-        @rule(target=payments, user=st.integers(0, 4), amount=st.integers(1, 10**12), asset=st.sampled_from(STABLE),
-              rail=st.sampled_from(ledger.RAILS))
+        @rule(
+            target=payments,
+            user=st.integers(0, 4),
+            amount=st.integers(1, 10**12),
+            asset=st.sampled_from(STABLE),
+            rail=st.sampled_from(ledger.RAILS),
+        )
         def settle(self, user, amount, asset, rail):
             ref = self.key(rail)
             with session_scope(self.engine) as s:
@@ -109,6 +142,7 @@ def test_money_core_state_machine(test_database):
             with session_scope(self.engine) as s:
                 first = com.reverse_payment(s, ref, "refund")
             if again:
+
                 def go():
                     with session_scope(self.engine) as s:
                         assert com.reverse_payment(s, ref, "refund again").replayed
@@ -135,6 +169,7 @@ def test_money_core_state_machine(test_database):
             def go():  # a third run finds nothing: releasing is idempotent
                 with session_scope(self.engine) as s:
                     assert com.release_due(s, now=self.now, limit=1000).released == 0
+
             self.unchanged(go)
 
         @rule(which=st.integers(0, 3), suspend=st.booleans())
@@ -147,7 +182,12 @@ def test_money_core_state_machine(test_database):
 
         def payable_ids(self):
             with Session(self.engine) as s:
-                return [c.id for c in s.exec(select(com.Commission).where(com.Commission.status == "payable").order_by(com.Commission.id))]
+                return [
+                    c.id
+                    for c in s.exec(
+                        select(com.Commission).where(com.Commission.status == "payable").order_by(com.Commission.id)
+                    )
+                ]
 
         @precondition(lambda self: bool(self.payable_ids()))
         @rule(target=payouts, mask=st.integers(1, 2**12))
@@ -187,9 +227,15 @@ def test_money_core_state_machine(test_database):
 
         # --- generic postings ------------------------------------------------------------------------
 
-        @rule(target=postings, a=st.sampled_from(FREE_ACCOUNTS), b=st.sampled_from(FREE_ACCOUNTS),
-              c=st.sampled_from(FREE_ACCOUNTS), x=st.integers(1, 10**24), y=st.integers(1, 10**24),
-              asset=st.sampled_from(list(Asset)))
+        @rule(
+            target=postings,
+            a=st.sampled_from(FREE_ACCOUNTS),
+            b=st.sampled_from(FREE_ACCOUNTS),
+            c=st.sampled_from(FREE_ACCOUNTS),
+            x=st.integers(1, 10**24),
+            y=st.integers(1, 10**24),
+            asset=st.sampled_from(list(Asset)),
+        )
         def post(self, a, b, c, x, y, asset):
             legs = [ledger.debit(a, asset, x), ledger.debit(b, asset, y), ledger.credit(c, asset, x + y)]
             key = self.key("generic")
@@ -201,13 +247,18 @@ def test_money_core_state_machine(test_database):
         def replay_post(self, posted, mutate):
             key, legs = posted
             if mutate:
-                legs = [ledger.debit(legs[0].account, legs[0].asset, legs[0].amount + 1), *legs[1:2],
-                        ledger.credit(legs[2].account, legs[2].asset, -legs[2].amount + 1)]
+                legs = [
+                    ledger.debit(legs[0].account, legs[0].asset, legs[0].amount + 1),
+                    *legs[1:2],
+                    ledger.credit(legs[2].account, legs[2].asset, -legs[2].amount + 1),
+                ]
 
             def go():
                 try:
                     with session_scope(self.engine) as s:
-                        result = ledger.post_transaction(s, key, "generic", {"n": key.split(":")[1]}, list(reversed(legs)))
+                        result = ledger.post_transaction(
+                            s, key, "generic", {"n": key.split(":")[1]}, list(reversed(legs))
+                        )
                     assert not mutate and not result.created
                 except ledger.LedgerConflict:
                     assert mutate
@@ -219,8 +270,16 @@ def test_money_core_state_machine(test_database):
             def go():
                 try:
                     with session_scope(self.engine) as s:
-                        ledger.post_transaction(s, self.key("bad"), "generic", {}, [
-                            ledger.debit(Accounts.treasury, Asset.USD, x), ledger.credit(Accounts.capital, Asset.USD, x + off)])
+                        ledger.post_transaction(
+                            s,
+                            self.key("bad"),
+                            "generic",
+                            {},
+                            [
+                                ledger.debit(Accounts.treasury, Asset.USD, x),
+                                ledger.credit(Accounts.capital, Asset.USD, x + off),
+                            ],
+                        )
                     raise AssertionError("an unbalanced transaction was accepted")
                 except ledger.LedgerUnbalanced:
                     pass
@@ -233,6 +292,10 @@ def test_money_core_state_machine(test_database):
 
     run_state_machine_as_test(
         MoneyCore,
-        settings=settings(max_examples=40, stateful_step_count=25, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]),
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
     )

@@ -16,14 +16,14 @@ from collections import Counter
 import pytest
 from sqlmodel import Session, select
 
+from contracts.manifest import load_manifest
+from core.db import make_engine
+from core.settings import Settings
+from models.chain import ChainTx
+from models.onboarding import Onboarding
 from ops.devstack import processes
 from ops.devstack.demo import DemoClient, run_flows
 from ops.devstack.stack import bring_up
-from contracts.manifest import load_manifest
-from models.chain import ChainTx
-from core.db import make_engine
-from models.onboarding import Onboarding
-from core.settings import Settings
 
 pytestmark = pytest.mark.integration  # the `stack` fixture starts the whole platform as processes
 
@@ -35,9 +35,17 @@ async def stack(tmp_path_factory, test_database):
     home = tmp_path_factory.mktemp("stack") / "var"
     free = processes.free_port
     settings = Settings(
-        _env_file=None, home=home, environment="test", database_url=test_database.fresh_url(),
-        temporal_address=f"127.0.0.1:{free()}", temporal_ui_port=free(), eth_rpc_urls=[f"http://127.0.0.1:{free()}"],
-        api_port=free(), sandbox_port=free(), log_format="json", rate_limit_register_ip="100000/hour",
+        _env_file=None,
+        home=home,
+        environment="test",
+        database_url=test_database.fresh_url(),
+        temporal_address=f"127.0.0.1:{free()}",
+        temporal_ui_port=free(),
+        eth_rpc_urls=[f"http://127.0.0.1:{free()}"],
+        api_port=free(),
+        sandbox_port=free(),
+        log_format="json",
+        rate_limit_register_ip="100000/hour",
     )
     sup = processes.Supervisor(home)
     try:

@@ -29,25 +29,37 @@ def keys(db_engine) -> dict[str, str]:
 @pytest.fixture
 def program(db_engine) -> Program:
     with session_scope(db_engine) as session:
-        program = Program(slug=f"p-{uuid.uuid4().hex[:8]}", name="P", treasury_address="0x" + "11" * 20,
-                          fee_usd_minor=100_000_000, claim_amount_minor=10**21, commission_bps=[1000, 500])
+        program = Program(
+            slug=f"p-{uuid.uuid4().hex[:8]}",
+            name="P",
+            treasury_address="0x" + "11" * 20,
+            fee_usd_minor=100_000_000,
+            claim_amount_minor=10**21,
+            commission_bps=[1000, 500],
+        )
         session.add(program)
     return program
 
 
 def _audit(engine) -> list[AuditLog]:
     with Session(engine) as session:
-        return list(session.exec(select(AuditLog).where(AuditLog.action.startswith("flow.") | AuditLog.action.startswith("halt."))).all())
+        return list(
+            session.exec(
+                select(AuditLog).where(AuditLog.action.startswith("flow.") | AuditLog.action.startswith("halt."))
+            ).all()
+        )
 
 
 async def test_roles_are_enforced_and_refusals_write_nothing(api_client, db_engine, keys):
     assert (await api_client.get("/v1/ops/flows")).status_code == 401
     assert (await api_client.get("/v1/ops/flows", headers={"Authorization": "Bearer nope"})).status_code == 401
     assert (await api_client.get("/v1/ops/flows", headers={"Authorization": keys["viewer"]})).status_code == 200
-    for path, body in [("/v1/ops/halt", {"halted": True, "reason": "x" * 5}),
-                       ("/v1/ops/flows/f/terminate", {"reason": "because"}),
-                       ("/v1/ops/flows/f/retry", {"reason": "because"}),
-                       ("/v1/ops/flows/f/reset", {"reason": "because"})]:
+    for path, body in [
+        ("/v1/ops/halt", {"halted": True, "reason": "x" * 5}),
+        ("/v1/ops/flows/f/terminate", {"reason": "because"}),
+        ("/v1/ops/flows/f/retry", {"reason": "because"}),
+        ("/v1/ops/flows/f/reset", {"reason": "because"}),
+    ]:
         resp = await api_client.post(path, json=body, headers={"Authorization": keys["viewer"]})
         assert resp.status_code == 403, path
         assert resp.json()["error"]["code"] == "insufficient_role"
@@ -57,12 +69,15 @@ async def test_roles_are_enforced_and_refusals_write_nothing(api_client, db_engi
 
 
 async def test_halt_switch_is_audited_and_seen_by_the_flows(api_client, db_engine, keys):
-    resp = await api_client.post("/v1/ops/halt", json={"halted": True, "reason": "ledger difference"},
-                                 headers={"Authorization": keys["admin"]})
+    resp = await api_client.post(
+        "/v1/ops/halt", json={"halted": True, "reason": "ledger difference"}, headers={"Authorization": keys["admin"]}
+    )
     assert resp.status_code == 200 and resp.json()["halted"] is True
     status = PlatformActivities(db_engine).halt_status()
     assert status.halted and status.reason == "ledger difference" and status.updated_by == "alice"
-    resp = await api_client.post("/v1/ops/halt", json={"halted": False, "reason": "reconciled"}, headers={"Authorization": keys["admin"]})
+    resp = await api_client.post(
+        "/v1/ops/halt", json={"halted": False, "reason": "reconciled"}, headers={"Authorization": keys["admin"]}
+    )
     assert resp.json()["halted"] is False
     assert [a.action for a in _audit(db_engine)] == ["halt.on", "halt.off"]
     assert (await api_client.get("/v1/ops/halt", headers={"Authorization": keys["viewer"]})).json()["halted"] is False
@@ -70,17 +85,32 @@ async def test_halt_switch_is_audited_and_seen_by_the_flows(api_client, db_engin
 
 async def test_stuck_flows_are_working_states_older_than_ten_minutes(api_client, db_engine, keys, program):
     old = utcnow() - timedelta(minutes=11)
-    states = {"claiming-old": (FlowState.CLAIMING, old), "claiming-new": (FlowState.CLAIMING, utcnow()),
-              "waiting-old": (FlowState.AWAITING_PAYMENT, old), "done-old": (FlowState.COMPLETED, old)}
+    states = {
+        "claiming-old": (FlowState.CLAIMING, old),
+        "claiming-new": (FlowState.CLAIMING, utcnow()),
+        "waiting-old": (FlowState.AWAITING_PAYMENT, old),
+        "done-old": (FlowState.COMPLETED, old),
+    }
     with session_scope(db_engine) as session:
         for name, (state, since) in states.items():
-            session.add(Onboarding(program_id=program.id, wallet=Account.create().address, flow_id=name, state=state, state_since=since))
+            session.add(
+                Onboarding(
+                    program_id=program.id, wallet=Account.create().address, flow_id=name, state=state, state_since=since
+                )
+            )
     resp = await api_client.get("/v1/ops/flows", params={"stuck": "true"}, headers={"Authorization": keys["viewer"]})
     assert [f["flow_id"] for f in resp.json()["flows"]] == ["claiming-old"]
-    page = (await api_client.get("/v1/ops/flows", params={"limit": 2}, headers={"Authorization": keys["viewer"]})).json()
+    page = (
+        await api_client.get("/v1/ops/flows", params={"limit": 2}, headers={"Authorization": keys["viewer"]})
+    ).json()
     assert len(page["flows"]) == 2 and page["next_after_id"] is not None
-    rest = (await api_client.get("/v1/ops/flows", params={"limit": 2, "after_id": page["next_after_id"]},
-                                 headers={"Authorization": keys["viewer"]})).json()
+    rest = (
+        await api_client.get(
+            "/v1/ops/flows",
+            params={"limit": 2, "after_id": page["next_after_id"]},
+            headers={"Authorization": keys["viewer"]},
+        )
+    ).json()
     assert len(rest["flows"]) == 2 and rest["next_after_id"] is None
 
 

@@ -9,8 +9,8 @@ from eth_account import Account
 from sqlmodel import Session, select
 from temporalio.service import RPCError
 
-from models.affiliates import Affiliate, AffiliateStatus
 from core.db import session_scope
+from models.affiliates import Affiliate, AffiliateStatus
 from models.onboarding import FlowState, Onboarding, flow_id
 from models.platform import Program
 
@@ -21,8 +21,14 @@ BAD_CHECKSUM = "0x52908400098527886E0F7030069857D2E4169Ee7"
 @pytest.fixture
 def program(db_engine) -> Program:
     with session_scope(db_engine) as session:
-        program = Program(slug=f"p-{uuid.uuid4().hex[:8]}", name="P", treasury_address="0x" + "11" * 20,
-                          fee_usd_minor=100_000_000, claim_amount_minor=1000 * 10**18, commission_bps=[1000, 500])
+        program = Program(
+            slug=f"p-{uuid.uuid4().hex[:8]}",
+            name="P",
+            treasury_address="0x" + "11" * 20,
+            fee_usd_minor=100_000_000,
+            claim_amount_minor=1000 * 10**18,
+            commission_bps=[1000, 500],
+        )
         session.add(program)
     return program
 
@@ -61,7 +67,9 @@ def _new_wallet() -> str:
         ({"surprise": 1}, 422, "validation_error"),
     ],
 )
-async def test_register_refuses_bad_input_and_changes_nothing(api_client, db_engine, temporal_dev, program, body, status, code):
+async def test_register_refuses_bad_input_and_changes_nothing(
+    api_client, db_engine, temporal_dev, program, body, status, code
+):
     request = {"program": program.slug, "wallet": GOOD, **body}
     resp = await api_client.post("/v1/register", json=request)
     assert resp.status_code == status, resp.text
@@ -74,9 +82,13 @@ async def test_self_referral_and_suspended_referrer(api_client, db_engine, progr
     wallet, other = _new_wallet(), _new_wallet()
     _affiliate(db_engine, program, wallet, "AAAA0001")
     _affiliate(db_engine, program, other, "AAAA0002", status=AffiliateStatus.SUSPENDED)
-    resp = await api_client.post("/v1/register", json={"program": program.slug, "wallet": wallet, "referral_code": "AAAA0001"})
+    resp = await api_client.post(
+        "/v1/register", json={"program": program.slug, "wallet": wallet, "referral_code": "AAAA0001"}
+    )
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "self_referral"
-    resp = await api_client.post("/v1/register", json={"program": program.slug, "wallet": wallet, "referral_code": "AAAA0002"})
+    resp = await api_client.post(
+        "/v1/register", json={"program": program.slug, "wallet": wallet, "referral_code": "AAAA0002"}
+    )
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "referrer_suspended"
 
 
@@ -137,10 +149,22 @@ async def test_completed_wallet_is_answered_from_the_database(api_client, db_eng
     wallet = _new_wallet()
     fid = flow_id(program.slug, wallet)
     with session_scope(db_engine) as session:
-        session.add(Onboarding(program_id=program.id, wallet=wallet, flow_id=fid, state=FlowState.COMPLETED,
-                               token_id=3, mint_tx="0x" + "aa" * 32, claim_tx="0x" + "bb" * 32, sge_amount_minor=10**21,
-                               rail="coinbase_commerce", payment_ref="coinbase_commerce:X", paid_amount_minor=100_000_000,
-                               paid_asset="USD"))
+        session.add(
+            Onboarding(
+                program_id=program.id,
+                wallet=wallet,
+                flow_id=fid,
+                state=FlowState.COMPLETED,
+                token_id=3,
+                mint_tx="0x" + "aa" * 32,
+                claim_tx="0x" + "bb" * 32,
+                sge_amount_minor=10**21,
+                rail="coinbase_commerce",
+                payment_ref="coinbase_commerce:X",
+                paid_amount_minor=100_000_000,
+                paid_asset="USD",
+            )
+        )
     resp = await api_client.post("/v1/register", json={"program": program.slug, "wallet": wallet})
     assert resp.status_code == 200 and resp.json()["state"] == "completed"
     assert await _no_flow(temporal_dev.client, program, wallet)  # never started again
@@ -148,8 +172,12 @@ async def test_completed_wallet_is_answered_from_the_database(api_client, db_eng
     assert status["state"] == "completed"
     assert status["registered"]["token_id"] == 3
     assert status["claimed"]["claim"]["tx_hash"] == "0x" + "bb" * 32
-    assert status["paid"] == {"rail": "coinbase_commerce", "payment_ref": "coinbase_commerce:X",
-                              "amount_minor": 100_000_000, "asset": "USD"}
+    assert status["paid"] == {
+        "rail": "coinbase_commerce",
+        "payment_ref": "coinbase_commerce:X",
+        "amount_minor": 100_000_000,
+        "asset": "USD",
+    }
 
 
 async def test_status_and_flow_endpoints_for_unknown_wallets(api_client, program):
@@ -160,9 +188,13 @@ async def test_status_and_flow_endpoints_for_unknown_wallets(api_client, program
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_wallet"
     resp = await api_client.post("/v1/payments", json={"program": program.slug, "wallet": wallet})
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_registered"
-    resp = await api_client.post("/v1/claims/record", json={"program": program.slug, "wallet": wallet, "tx_hash": "0x" + "ab" * 32})
+    resp = await api_client.post(
+        "/v1/claims/record", json={"program": program.slug, "wallet": wallet, "tx_hash": "0x" + "ab" * 32}
+    )
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "no_open_flow"
-    resp = await api_client.post("/v1/claims/record", json={"program": program.slug, "wallet": wallet, "tx_hash": "0xnothash"})
+    resp = await api_client.post(
+        "/v1/claims/record", json={"program": program.slug, "wallet": wallet, "tx_hash": "0xnothash"}
+    )
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_tx_hash"
     resp = await api_client.post("/v1/claims/prepare", json={"program": program.slug, "wallet": wallet, "token": "DAI"})
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "validation_error"

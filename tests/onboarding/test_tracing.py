@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-
 from eth_account import Account
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -27,8 +26,14 @@ async def test_register_request_and_workflow_start_share_a_trace(settings, db_en
         trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     with session_scope(db_engine) as session:
-        program = Program(slug=f"p-{uuid.uuid4().hex[:8]}", name="P", treasury_address="0x" + "11" * 20,
-                          fee_usd_minor=1, claim_amount_minor=1, commission_bps=[1000])
+        program = Program(
+            slug=f"p-{uuid.uuid4().hex[:8]}",
+            name="P",
+            treasury_address="0x" + "11" * 20,
+            fee_usd_minor=1,
+            claim_amount_minor=1,
+            commission_bps=[1000],
+        )
         session.add(program)
     # The API's own client (temporal.client.connect) carries the tracing interceptor.
     settings = settings.model_copy(update={"temporal_address": temporal_address(temporal_dev.client)})

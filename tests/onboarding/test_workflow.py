@@ -90,7 +90,9 @@ class World:
         @activity.defn(name=BEGIN)
         def begin(req: Begin) -> BeginResult:
             world.calls.append((BEGIN, req))
-            return BeginResult(program_id=1, program_key=DEMO_KEY, referrer_wallet=world.referrer, attribution="new", from_block=1)
+            return BeginResult(
+                program_id=1, program_key=DEMO_KEY, referrer_wallet=world.referrer, attribution="new", from_block=1
+            )
 
         @activity.defn(name=RECORD)
         def record(req: Record) -> None:
@@ -110,16 +112,23 @@ class World:
             if key.endswith(":mint"):
                 events = [ChainEvent(contract="SGEID", event="Transfer", address="0x", args={"tokenId": 7})]
             if key.endswith(":claim"):
-                events = [ChainEvent(contract="SGEClaim", event="Claimed", address="0x", args={"amount": 1000 * 10**18})]
+                events = [
+                    ChainEvent(contract="SGEClaim", event="Claimed", address="0x", args={"amount": 1000 * 10**18})
+                ]
             return TxOutcome(key=key, status="confirmed", hash="0x" + "cd" * 32, fee_wei=21_000 * 10**9, events=events)
 
         @activity.defn(name=CREATE_CHARGE)
         def create_charge(req: CreateChargeRequest) -> Charge:
             world.calls.append((CREATE_CHARGE, req))
             world.charge = Charge(
-                payment_key=req.payment_key, provider=PaymentProvider.COINBASE_COMMERCE, provider_ref="CHG1",
-                hosted_url="http://sandbox/charges/CHG1", amount_minor=FEE, currency="USD",
-                expires_at=activity.info().current_attempt_scheduled_time + world.charge_ttl, status=PaymentStatus.OPEN,
+                payment_key=req.payment_key,
+                provider=PaymentProvider.COINBASE_COMMERCE,
+                provider_ref="CHG1",
+                hosted_url="http://sandbox/charges/CHG1",
+                amount_minor=FEE,
+                currency="USD",
+                expires_at=activity.info().current_attempt_scheduled_time + world.charge_ttl,
+                status=PaymentStatus.OPEN,
             )
             return world.charge
 
@@ -130,17 +139,30 @@ class World:
         @activity.defn(name=PREPARE_ONCHAIN)
         def prepare(req: PrepareOnchain) -> OnchainSteps:
             world.calls.append((PREPARE_ONCHAIN, req))
-            return OnchainSteps(token=req.token, token_address="0xT", claim_contract="0xC", fee_minor=FEE, allowance_minor=0,
-                                balance_minor=FEE, payment_ref_bytes32="0x" + "00" * 32,
-                                steps=[TxStep(description="claim", to="0xC", data="0x")])
+            return OnchainSteps(
+                token=req.token,
+                token_address="0xT",
+                claim_contract="0xC",
+                fee_minor=FEE,
+                allowance_minor=0,
+                balance_minor=FEE,
+                payment_ref_bytes32="0x" + "00" * 32,
+                steps=[TxStep(description="claim", to="0xC", data="0x")],
+            )
 
         @activity.defn(name=FIND_ONCHAIN_CLAIM)
         def find(req: FindOnchainClaim) -> Paid:
             world.calls.append((FIND_ONCHAIN_CLAIM, req))
             if not world.onchain_paid:
                 raise ApplicationError("not yet", type="not_yet_on_chain")
-            return Paid(rail=Rail.ONCHAIN, payment_ref="onchain:0xfeed:0", amount_minor=FEE, asset="USDT",
-                        onchain_tx="0xfeed", sge_amount_minor=1000 * 10**18)
+            return Paid(
+                rail=Rail.ONCHAIN,
+                payment_ref="onchain:0xfeed:0",
+                amount_minor=FEE,
+                asset="USDT",
+                onchain_tx="0xfeed",
+                sge_amount_minor=1000 * 10**18,
+            )
 
         def recorder(name, kind):
             def rec(req):
@@ -150,9 +172,20 @@ class World:
             return activity.defn(name=name)(rec)
 
         return [
-            halt_status, begin, record, submit, wait_final, create_charge, record_outcome, prepare, find,
-            recorder(SETTLE, Settle), recorder(CLAIM_DELIVERED, Delivered), recorder(SUSPENSE, Suspense),
-            recorder(UNDELIVERABLE, Suspense), recorder(CHAIN_COSTS, ChainCosts),
+            halt_status,
+            begin,
+            record,
+            submit,
+            wait_final,
+            create_charge,
+            record_outcome,
+            prepare,
+            find,
+            recorder(SETTLE, Settle),
+            recorder(CLAIM_DELIVERED, Delivered),
+            recorder(SUSPENSE, Suspense),
+            recorder(UNDELIVERABLE, Suspense),
+            recorder(CHAIN_COSTS, ChainCosts),
         ]
 
 
@@ -163,11 +196,18 @@ async def flow(temporal_ts):
     queue = f"onb-{uuid.uuid4().hex[:8]}"
     wallet = WALLET
     pool = ThreadPoolExecutor(8)
-    async with Worker(temporal_ts.client, task_queue=queue, workflows=[OnboardingWorkflow],
-                      activities=world.activities(), activity_executor=pool):
+    async with Worker(
+        temporal_ts.client,
+        task_queue=queue,
+        workflows=[OnboardingWorkflow],
+        activities=world.activities(),
+        activity_executor=pool,
+    ):
         handle = await temporal_ts.client.start_workflow(
-            OnboardingWorkflow.run, OnboardingInput(program="demo", wallet=wallet, referral_code="ABCD1234"),
-            id=f"{flow_id('demo', wallet)}:{uuid.uuid4().hex[:6]}", task_queue=queue,
+            OnboardingWorkflow.run,
+            OnboardingInput(program="demo", wallet=wallet, referral_code="ABCD1234"),
+            id=f"{flow_id('demo', wallet)}:{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
         )
         yield world, handle, temporal_ts
     pool.shutdown()
@@ -192,9 +232,19 @@ async def _result(env, handle: WorkflowHandle):
 
 def _event(world: World, kind: PaymentEventKind, paid: int | None = FEE, **extra) -> PaymentEvent:
     assert world.charge is not None
-    return PaymentEvent(provider=PaymentProvider.COINBASE_COMMERCE, event_id=str(uuid.uuid4()), event_type=f"charge:{kind}",
-                        kind=kind, provider_ref="CHG1", payment_key=world.charge.payment_key, amount_minor=FEE,
-                        currency="USD", paid_minor=paid, paid_currency="USD", **extra)
+    return PaymentEvent(
+        provider=PaymentProvider.COINBASE_COMMERCE,
+        event_id=str(uuid.uuid4()),
+        event_type=f"charge:{kind}",
+        kind=kind,
+        provider_ref="CHG1",
+        payment_key=world.charge.payment_key,
+        amount_minor=FEE,
+        currency="USD",
+        paid_minor=paid,
+        paid_currency="USD",
+        **extra,
+    )
 
 
 async def test_coinbase_happy_path(flow):
@@ -239,10 +289,18 @@ async def test_expiry(temporal_ts):
     world.charge_ttl = -EXPIRY_GRACE + timedelta(seconds=2)  # the flow's deadline: 2 s after the charge
     queue = f"onb-{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(8) as pool:
-        async with Worker(temporal_ts.client, task_queue=queue, workflows=[OnboardingWorkflow],
-                          activities=world.activities(), activity_executor=pool):
+        async with Worker(
+            temporal_ts.client,
+            task_queue=queue,
+            workflows=[OnboardingWorkflow],
+            activities=world.activities(),
+            activity_executor=pool,
+        ):
             handle = await temporal_ts.client.start_workflow(
-                OnboardingWorkflow.run, OnboardingInput(program="demo", wallet=WALLET), id=f"exp-{queue}", task_queue=queue
+                OnboardingWorkflow.run,
+                OnboardingInput(program="demo", wallet=WALLET),
+                id=f"exp-{queue}",
+                task_queue=queue,
             )
             status = await _result(temporal_ts, handle)  # real time: no skipping needed
     assert status.state == FlowState.EXPIRED
@@ -264,7 +322,9 @@ async def test_underpayment_goes_to_suspense(flow):
 async def test_commerce_unresolved_underpaid(flow):
     world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
-    await handle.signal(OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.FAILED, paid=1_000, context="UNDERPAID"))
+    await handle.signal(
+        OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.FAILED, paid=1_000, context="UNDERPAID")
+    )
     assert (await _result(env, handle)).state == FlowState.UNDERPAID
     assert world.named(SUSPENSE)[0].amount_minor == 1_000
 
@@ -278,8 +338,14 @@ async def test_overpayment_settles_the_fee_and_parks_the_excess(flow):
     assert world.named(SETTLE)[0].paid.amount_minor == FEE
 
 
-@pytest.mark.parametrize(("kind", "state"), [(PaymentEventKind.FAILED, FlowState.FAILED), (PaymentEventKind.REFUNDED, FlowState.REFUNDED),
-                                             (PaymentEventKind.EXPIRED, FlowState.EXPIRED)])
+@pytest.mark.parametrize(
+    ("kind", "state"),
+    [
+        (PaymentEventKind.FAILED, FlowState.FAILED),
+        (PaymentEventKind.REFUNDED, FlowState.REFUNDED),
+        (PaymentEventKind.EXPIRED, FlowState.EXPIRED),
+    ],
+)
 async def test_failed_refunded_expired_events(flow, kind, state):
     world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
@@ -291,9 +357,17 @@ async def test_failed_refunded_expired_events(flow, kind, state):
 async def test_duplicate_stale_and_out_of_order_events(flow):
     world, handle, env = flow
     await _until_state(handle, FlowState.AWAITING_PAYMENT)
-    stranger = _event(world, PaymentEventKind.CONFIRMED).model_copy(update={"payment_key": "other", "provider_ref": "OTHER"})
+    stranger = _event(world, PaymentEventKind.CONFIRMED).model_copy(
+        update={"payment_key": "other", "provider_ref": "OTHER"}
+    )
     confirmed = _event(world, PaymentEventKind.CONFIRMED)
-    for event in (stranger, _event(world, PaymentEventKind.CREATED), confirmed, confirmed, _event(world, PaymentEventKind.PENDING)):
+    for event in (
+        stranger,
+        _event(world, PaymentEventKind.CREATED),
+        confirmed,
+        confirmed,
+        _event(world, PaymentEventKind.PENDING),
+    ):
         await handle.signal(OnboardingWorkflow.payment_event, event)
     assert (await _result(env, handle)).state == FlowState.COMPLETED
     assert len(world.named(SETTLE)) == 1
@@ -308,7 +382,9 @@ async def test_a_redelivered_failure_after_confirmation_changes_nothing(flow):
     failed = _event(world, PaymentEventKind.FAILED, paid=None)
     confirmed = _event(world, PaymentEventKind.CONFIRMED)
     await handle.signal(OnboardingWorkflow.payment_event, confirmed)
-    await handle.signal(OnboardingWorkflow.payment_event, confirmed.model_copy(update={"kind": PaymentEventKind.FAILED}))
+    await handle.signal(
+        OnboardingWorkflow.payment_event, confirmed.model_copy(update={"kind": PaymentEventKind.FAILED})
+    )
     await handle.signal(OnboardingWorkflow.payment_event, failed)
     assert (await _result(env, handle)).state == FlowState.COMPLETED
 
@@ -319,10 +395,18 @@ async def test_relayer_errors_are_retried(temporal_ts):
     world.submit_failures["mint SGE-ID"] = 2
     queue = f"onb-{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(8) as pool:
-        async with Worker(temporal_ts.client, task_queue=queue, workflows=[OnboardingWorkflow],
-                          activities=world.activities(), activity_executor=pool):
+        async with Worker(
+            temporal_ts.client,
+            task_queue=queue,
+            workflows=[OnboardingWorkflow],
+            activities=world.activities(),
+            activity_executor=pool,
+        ):
             handle = await temporal_ts.client.start_workflow(
-                OnboardingWorkflow.run, OnboardingInput(program="demo", wallet=WALLET), id=f"retry-{queue}", task_queue=queue
+                OnboardingWorkflow.run,
+                OnboardingInput(program="demo", wallet=WALLET),
+                id=f"retry-{queue}",
+                task_queue=queue,
             )
             await _until_state(handle, FlowState.AWAITING_PAYMENT, timeout=30)
             await handle.signal(OnboardingWorkflow.payment_event, _event(world, PaymentEventKind.CONFIRMED))
@@ -336,10 +420,18 @@ async def test_halt_switch_pauses_and_resumes(temporal_ts):
     world.halted = True
     queue = f"onb-{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(8) as pool:
-        async with Worker(temporal_ts.client, task_queue=queue, workflows=[OnboardingWorkflow],
-                          activities=world.activities(), activity_executor=pool):
+        async with Worker(
+            temporal_ts.client,
+            task_queue=queue,
+            workflows=[OnboardingWorkflow],
+            activities=world.activities(),
+            activity_executor=pool,
+        ):
             handle = await temporal_ts.client.start_workflow(
-                OnboardingWorkflow.run, OnboardingInput(program="demo", wallet=WALLET), id=f"halt-{queue}", task_queue=queue
+                OnboardingWorkflow.run,
+                OnboardingInput(program="demo", wallet=WALLET),
+                id=f"halt-{queue}",
+                task_queue=queue,
             )
             status = await _until_state(handle, FlowState.HALTED)
             assert "test halt" in status.reason

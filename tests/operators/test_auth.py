@@ -3,8 +3,8 @@ and in every refused case nothing is written."""
 
 import pytest
 
-from models import operators as ops
 from core.db import session_scope
+from models import operators as ops
 from tests.helpers.ledger import CLI, make_operator, make_program, register, row_counts
 
 ADMIN, READ = "admin", "read"
@@ -41,8 +41,23 @@ def test_the_table_covers_every_operator_route(api_client):
     from api import ledger, ops
 
     # The operator routes of this module's routers (other routers test their own).
-    routes = {(method, route.path) for router in (ops.router, ledger.router) for route in router.routes for method in route.methods}
-    listed = {(m, p.split("?")[0].replace("{viewer_id}", "{operator_id}").replace("revenue:fees:demo", "{account}").replace("settle:x", "{tx_id:path}").replace("/demo", "/{slug}")) for m, p, _r, _b in ENDPOINTS}
+    routes = {
+        (method, route.path)
+        for router in (ops.router, ledger.router)
+        for route in router.routes
+        for method in route.methods
+    }
+    listed = {
+        (
+            m,
+            p.split("?")[0]
+            .replace("{viewer_id}", "{operator_id}")
+            .replace("revenue:fees:demo", "{account}")
+            .replace("settle:x", "{tx_id:path}")
+            .replace("/demo", "/{slug}"),
+        )
+        for m, p, _r, _b in ENDPOINTS
+    }
     assert routes == listed
 
 
@@ -80,7 +95,10 @@ async def test_operator_endpoint_refuses_and_writes_nothing(api_client, db_engin
         (keys["disabled"], None, 401, "invalid_api_key"),
     ]
     if role == ADMIN:
-        refusals += [(keys["viewer"], None, 403, "insufficient_role"), (keys["approver"], None, 403, "insufficient_role")]
+        refusals += [
+            (keys["viewer"], None, 403, "insufficient_role"),
+            (keys["approver"], None, 403, "insufficient_role"),
+        ]
     for key, raw, status, code in refusals:
         resp = await call(api_client, method, path, body, key, raw)
         assert resp.status_code == status, (key, resp.text)

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from models import operators as ops
 from core.db import session_scope
+from models import operators as ops
 from tests.helpers.ledger import CLI, make_operator, row_counts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +31,13 @@ def test_keys_are_stored_hashed_and_compared_exactly(db_engine):
 
 def test_invalid_operator_input(db_engine):
     make_operator(db_engine, "alice", "admin")
-    for name, roles, code in [("alice", ["viewer"], "operator_exists"), ("bob", [], "invalid_roles"),
-                              ("bob", ["root"], "invalid_roles"), ("", ["viewer"], "invalid_name"), ("42", ["viewer"], "invalid_name")]:
+    for name, roles, code in [
+        ("alice", ["viewer"], "operator_exists"),
+        ("bob", [], "invalid_roles"),
+        ("bob", ["root"], "invalid_roles"),
+        ("", ["viewer"], "invalid_name"),
+        ("42", ["viewer"], "invalid_name"),
+    ]:
         with pytest.raises(ops.OperatorError) as err:
             with session_scope(db_engine) as s:
                 ops.create_operator(s, CLI, name, roles)
@@ -69,12 +74,20 @@ async def test_admin_manages_operators_and_everything_is_audited(api_client, db_
 
 
 def _sge(*args, env):
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.integration  # runs the `sge` CLI as a process
 def test_cli_creates_operators_and_prints_the_key_once(db_engine, db_url, tmp_path):
-    env = {**os.environ, "DATABASE_URL": db_url, "SGE_HOME": str(tmp_path), "SGE_LOG_FORMAT": "console", "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "SGE_HOME": str(tmp_path),
+        "SGE_LOG_FORMAT": "console",
+        "COLUMNS": "200",
+    }
     env.pop("SGE_DATABASE_URL", None)
     created = _sge("operators", "create", "carol", "--role", "admin", "--role", "viewer", env=env)
     assert created.returncode == 0, created.stderr

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from ops.devstack.processes import free_port
 from core.settings import Settings
 from models.platform import PaymentProvider, Program
+from ops.devstack.processes import free_port
 from sandbox.app import create_sandbox_app
 from tests.helpers.payments import (
     BUSINESS_KEY_ID,
@@ -64,4 +64,6 @@ def sandbox(receiver) -> Iterator[ServerThread]:
 @pytest.fixture
 def pay_settings(settings: Settings, sandbox: ServerThread) -> Settings:
     """Settings whose provider base URLs point at the sandbox: the production adapters, unchanged."""
-    return settings.model_copy(update={"coinbase_commerce_api_url": sandbox.url, "coinbase_business_api_url": sandbox.url})
+    return settings.model_copy(
+        update={"coinbase_commerce_api_url": sandbox.url, "coinbase_business_api_url": sandbox.url}
+    )

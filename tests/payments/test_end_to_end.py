@@ -13,14 +13,13 @@ from temporalio.worker import Worker
 
 from activities.payments import PaymentActivities
 from api.app import create_app
-from ops.devstack.processes import free_port
 from core.db import session_scope
 from models.payments import CreateChargeRequest, PaymentEventKind, WebhookEvent
 from models.platform import PaymentProvider
+from ops.devstack.processes import free_port
 from sandbox.app import create_sandbox_app
+from tests.helpers.payments import FEE, WALLET, ServerThread, make_program, sandbox_config
 from tests.helpers.temporal import temporal_address
-from tests.helpers.payments import FEE, WALLET, make_program, sandbox_config
-from tests.helpers.payments import ServerThread
 from tests.helpers.workflows import PaymentSignalRecorder
 
 
@@ -40,7 +39,9 @@ async def test_sandbox_webhooks_reach_the_flow_once_each(settings, db_engine, te
     )
     api = ServerThread(create_app(settings, engine=db_engine), api_port)
     sandbox = ServerThread(create_sandbox_app(sandbox_config(sandbox_port, api.url, duplicate=True)), sandbox_port)
-    settings = settings.model_copy(update={"coinbase_commerce_api_url": sandbox.url, "coinbase_business_api_url": sandbox.url})
+    settings = settings.model_copy(
+        update={"coinbase_commerce_api_url": sandbox.url, "coinbase_business_api_url": sandbox.url}
+    )
     acts = PaymentActivities(settings, db_engine)
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
     with api, sandbox:
@@ -51,7 +52,9 @@ async def test_sandbox_webhooks_reach_the_flow_once_each(settings, db_engine, te
                 handle = await temporal_dev.client.start_workflow(
                     PaymentSignalRecorder.run, 0, id=f"flow-{uuid.uuid4().hex[:8]}", task_queue=queue
                 )
-                req = CreateChargeRequest(payment_key=f"{handle.id}:payment", program=program.slug, wallet=WALLET, flow_id=handle.id)
+                req = CreateChargeRequest(
+                    payment_key=f"{handle.id}:payment", program=program.slug, wallet=WALLET, flow_id=handle.id
+                )
                 charge = await asyncio.to_thread(ActivityEnvironment().run, acts.create_charge, req)
                 async with httpx.AsyncClient() as http:
                     resp = await http.post(f"{sandbox.url}/sandbox/charges/{charge.provider_ref}/pay")
@@ -60,12 +63,20 @@ async def test_sandbox_webhooks_reach_the_flow_once_each(settings, db_engine, te
 
             commerce, commerce_charge = flows[PaymentProvider.COINBASE_COMMERCE]
             events = await wait_signals(commerce, 3)
-            assert [e.kind for e in events] == [PaymentEventKind.CREATED, PaymentEventKind.PENDING, PaymentEventKind.CONFIRMED]
+            assert [e.kind for e in events] == [
+                PaymentEventKind.CREATED,
+                PaymentEventKind.PENDING,
+                PaymentEventKind.CONFIRMED,
+            ]
             assert events[-1].paid_minor == FEE and all(e.provider_ref == commerce_charge.provider_ref for e in events)
 
             business, business_charge = flows[PaymentProvider.COINBASE_BUSINESS]
             [event] = await wait_signals(business, 1)
-            assert (event.kind, event.paid_minor, event.provider_ref) == (PaymentEventKind.CONFIRMED, FEE, business_charge.provider_ref)
+            assert (event.kind, event.paid_minor, event.provider_ref) == (
+                PaymentEventKind.CONFIRMED,
+                FEE,
+                business_charge.provider_ref,
+            )
 
             async with httpx.AsyncClient() as http:  # every second copy answered as a duplicate
                 deliveries = (await http.get(f"{sandbox.url}/sandbox/deliveries")).json()

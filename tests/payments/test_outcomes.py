@@ -28,7 +28,9 @@ def test_overpayment_settles_and_parks_the_excess():
     d = decide(view(FEE + 5), FEE, "USD", Held(), OPEN)
     assert d.outcome == FlowOutcome.SETTLED
     assert [(e.booking, e.amount_minor, e.reason) for e in d.entries] == [
-        (Booking.SETTLE, FEE, None), (Booking.SUSPENSE, 5, SuspenseReason.OVERPAYMENT)]
+        (Booking.SETTLE, FEE, None),
+        (Booking.SUSPENSE, 5, SuspenseReason.OVERPAYMENT),
+    ]
 
 
 def test_underpayment_goes_to_suspense():
@@ -93,8 +95,13 @@ def test_refund_before_and_after_delivery():
     assert before.outcome == FlowOutcome.REFUNDED
     after = decide(view(refunded=True), FEE, "USD", settled, FlowView(accepting=False, delivered=True))
     assert [e.booking for e in after.entries] == [Booking.REVERSE, Booking.SGE_LOSS, Booking.RELEASE_SUSPENSE]
-    again = decide(view(refunded=True), FEE, "USD", Held(received_minor=FEE, settled=True, reversed=True),
-                   FlowView(accepting=False, delivered=True))
+    again = decide(
+        view(refunded=True),
+        FEE,
+        "USD",
+        Held(received_minor=FEE, settled=True, reversed=True),
+        FlowView(accepting=False, delivered=True),
+    )
     assert again.entries == [] and again.outcome == FlowOutcome.NONE
 
 
@@ -104,8 +111,13 @@ def test_refund_of_an_unpaid_charge_ends_the_flow_without_entries():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3 * FEE), st.sampled_from([K.CONFIRMED, K.PENDING, K.FAILED, K.DELAYED])),
-                min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3 * FEE), st.sampled_from([K.CONFIRMED, K.PENDING, K.FAILED, K.DELAYED])),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_every_received_cent_is_booked_exactly_once(events):
     """Provider totals only grow (a later event may repeat an earlier total): whatever the sequence,
     the books end holding exactly the largest total seen, and at most one settlement."""
@@ -117,8 +129,11 @@ def test_every_received_cent_is_booked_exactly_once(events):
         settlements += settled_now
         applied = sum(e.amount_minor for e in d.entries if e.booking == Booking.APPLY_SUSPENSE)
         parked = sum(e.amount_minor for e in d.entries if e.booking == Booking.SUSPENSE)
-        held = Held(received_minor=held.received_minor + d.received_minor,
-                    suspense_minor=held.suspense_minor - applied + parked, settled=held.settled or settled_now)
+        held = Held(
+            received_minor=held.received_minor + d.received_minor,
+            suspense_minor=held.suspense_minor - applied + parked,
+            settled=held.settled or settled_now,
+        )
         if d.outcome in (FlowOutcome.SETTLED, FlowOutcome.UNDERPAID, FlowOutcome.FAILED, FlowOutcome.EXPIRED):
             accepting = False
     assert held.received_minor == high

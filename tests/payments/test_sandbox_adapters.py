@@ -11,7 +11,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.payments import PaymentActivities
-from ops.devstack.processes import free_port
 from core.db import session_scope
 from core.errors import DomainError
 from models.payments import (
@@ -25,6 +24,7 @@ from models.payments import (
     payments_for_wallet,
 )
 from models.platform import PaymentProvider
+from ops.devstack.processes import free_port
 from payments.business import parse_business_webhook, verify_hook0_signature
 from payments.cdp_jwt import cdp_jwt
 from payments.commerce import parse_commerce_webhook, verify_commerce_signature
@@ -36,10 +36,11 @@ from tests.helpers.payments import (
     COMMERCE_WEBHOOK_SECRET,
     FEE,
     WALLET,
+    ServerThread,
     make_program,
     sandbox_config,
+    settled_deliveries,
 )
-from tests.helpers.payments import ServerThread, settled_deliveries
 
 env = ActivityEnvironment()
 
@@ -75,7 +76,9 @@ def received_events(receiver, provider: PaymentProvider):
             verify_commerce_signature(COMMERCE_WEBHOOK_SECRET, req.body, req.headers.get("x-cc-webhook-signature"))
             events.append(parse_commerce_webhook(req.body))
         else:
-            sig = verify_hook0_signature(BUSINESS_WEBHOOK_SECRET, req.body, req.headers.get("x-hook0-signature"), req.headers)
+            sig = verify_hook0_signature(
+                BUSINESS_WEBHOOK_SECRET, req.body, req.headers.get("x-hook0-signature"), req.headers
+            )
             events.append(parse_business_webhook(req.body, req.headers, sig.header_names))
     return events
 
@@ -105,14 +108,18 @@ def test_create_charge_is_idempotent_on_the_payment_key(provider, pay_settings, 
 
 
 @pytest.mark.parametrize("provider", list(PaymentProvider))
-def test_a_crash_between_provider_call_and_db_write_does_not_make_a_second_charge(provider, pay_settings, db_engine, sandbox):
+def test_a_crash_between_provider_call_and_db_write_does_not_make_a_second_charge(
+    provider, pay_settings, db_engine, sandbox
+):
     program = make_program(db_engine, provider)
     acts = PaymentActivities(pay_settings, db_engine)
     first = create(acts, program)
     # Undo the DB write as if the worker died right after the provider answered.
     with session_scope(db_engine) as session:
         session.exec(
-            update(Payment).where(Payment.key == "pay-1").values(provider_ref=None, hosted_url=None, status=PaymentStatus.CREATING.value)
+            update(Payment)
+            .where(Payment.key == "pay-1")
+            .values(provider_ref=None, hosted_url=None, status=PaymentStatus.CREATING.value)
         )
     retried = create(acts, program)
     assert retried.provider_ref == first.provider_ref and retried.hosted_url == first.hosted_url
@@ -135,7 +142,9 @@ def test_payment_key_reuse_and_bad_input_are_not_retried(pay_settings, db_engine
         assert exc.value.non_retryable and exc.value.type == "invalid_payment_request", case
     with pytest.raises(ApplicationError) as exc:
         run(acts.create_charge, CreateChargeRequest(payment_key="pay-3", program="nope", wallet=WALLET, flow_id="f"))
-    assert exc.value.non_retryable and "unknown program" in str(exc.value) and exc.value.type == "invalid_payment_request"
+    assert (
+        exc.value.non_retryable and "unknown program" in str(exc.value) and exc.value.type == "invalid_payment_request"
+    )
     assert len(sandbox_charges(sandbox)) == 1
 
 
@@ -183,13 +192,21 @@ def test_get_charge_and_record_outcome(provider, pay_settings, db_engine, sandbo
     acts = PaymentActivities(pay_settings, db_engine)
     charge = create(acts, make_program(db_engine, provider))
     before = env.run(acts.get_charge, GetChargeRequest(payment_key="pay-1"))
-    assert (before.kind, before.paid_minor, before.provider_ref) == (PaymentEventKind.CREATED, None, charge.provider_ref)
+    assert (before.kind, before.paid_minor, before.provider_ref) == (
+        PaymentEventKind.CREATED,
+        None,
+        charge.provider_ref,
+    )
     act(sandbox, charge.provider_ref, "pay")
     snap = env.run(acts.get_charge, GetChargeRequest(payment_key="pay-1"))
     assert (snap.kind, snap.paid_minor, snap.paid_currency) == (PaymentEventKind.CONFIRMED, FEE, charge.currency)
     assert snap.provider_status == ("COMPLETED")
-    env.run(acts.record_outcome, RecordOutcomeRequest(payment_key="pay-1", status=PaymentStatus.CONFIRMED, paid_minor=FEE,
-                                                      paid_currency=charge.currency.lower()))
+    env.run(
+        acts.record_outcome,
+        RecordOutcomeRequest(
+            payment_key="pay-1", status=PaymentStatus.CONFIRMED, paid_minor=FEE, paid_currency=charge.currency.lower()
+        ),
+    )
     with session_scope(db_engine) as session:
         row = get_payment(session, "pay-1")
         assert (row.status, row.paid_minor, row.paid_currency) == ("confirmed", FEE, charge.currency)
@@ -219,16 +236,41 @@ def commerce_flow(pay_settings, db_engine, program, sandbox, action: str, **para
 @pytest.mark.parametrize(
     ("action", "params", "expected"),
     [
-        ("pay", {}, [("charge:created", "created", None), ("charge:pending", "pending", FEE), ("charge:confirmed", "confirmed", FEE)]),
-        ("pay", {"amount": "120.00"}, [("charge:created", "created", None), ("charge:pending", "pending", 120_000_000),
-                                        ("charge:confirmed", "confirmed", 120_000_000)]),
-        ("underpay", {}, [("charge:created", "created", None), ("charge:pending", "pending", FEE // 2), ("charge:failed", "failed", FEE // 2)]),
+        (
+            "pay",
+            {},
+            [
+                ("charge:created", "created", None),
+                ("charge:pending", "pending", FEE),
+                ("charge:confirmed", "confirmed", FEE),
+            ],
+        ),
+        (
+            "pay",
+            {"amount": "120.00"},
+            [
+                ("charge:created", "created", None),
+                ("charge:pending", "pending", 120_000_000),
+                ("charge:confirmed", "confirmed", 120_000_000),
+            ],
+        ),
+        (
+            "underpay",
+            {},
+            [
+                ("charge:created", "created", None),
+                ("charge:pending", "pending", FEE // 2),
+                ("charge:failed", "failed", FEE // 2),
+            ],
+        ),
         ("fail", {}, [("charge:created", "created", None), ("charge:failed", "failed", None)]),
         ("expire", {}, [("charge:created", "created", None), ("charge:failed", "expired", None)]),
     ],
     ids=["pay", "overpay", "underpay", "fail", "expire"],
 )
-def test_commerce_sequences_are_signed_and_in_order(action, params, expected, pay_settings, db_engine, sandbox, receiver, commerce_program):
+def test_commerce_sequences_are_signed_and_in_order(
+    action, params, expected, pay_settings, db_engine, sandbox, receiver, commerce_program
+):
     charge = commerce_flow(pay_settings, db_engine, commerce_program, sandbox, action, **params)
     settled_deliveries(sandbox.url, charge.provider_ref, len(expected))
     events = received_events(receiver, PaymentProvider.COINBASE_COMMERCE)
@@ -248,13 +290,20 @@ def test_commerce_sequences_are_signed_and_in_order(action, params, expected, pa
         ("expire", "payment_link.payment.expired", "expired", None),
     ],
 )
-def test_business_events_are_hook0_signed(action, event_type, kind, paid, pay_settings, db_engine, sandbox, receiver, business_program):
+def test_business_events_are_hook0_signed(
+    action, event_type, kind, paid, pay_settings, db_engine, sandbox, receiver, business_program
+):
     acts = PaymentActivities(pay_settings, db_engine)
     charge = create(acts, business_program)
     act(sandbox, charge.provider_ref, action)
     settled_deliveries(sandbox.url, charge.provider_ref, 1)
     [event] = received_events(receiver, PaymentProvider.COINBASE_BUSINESS)
-    assert (event.event_type, event.kind.value, event.paid_minor, event.provider_ref) == (event_type, kind, paid, charge.provider_ref)
+    assert (event.event_type, event.kind.value, event.paid_minor, event.provider_ref) == (
+        event_type,
+        kind,
+        paid,
+        charge.provider_ref,
+    )
     assert event.amount_minor == FEE and event.currency == "USDC" and event.payment_key == "pay-1"
     assert not event.event_id.startswith(charge.provider_ref)  # the id came from the signed x-event-id header
 
@@ -283,7 +332,9 @@ def test_out_of_order_switch_reverses_each_actions_events(pay_settings, db_engin
     assert types == ["charge:created", "charge:confirmed", "charge:pending"]
 
 
-def test_non_2xx_answers_are_retried_with_fresh_signatures(pay_settings, db_engine, sandbox, receiver, commerce_program):
+def test_non_2xx_answers_are_retried_with_fresh_signatures(
+    pay_settings, db_engine, sandbox, receiver, commerce_program
+):
     acts = PaymentActivities(pay_settings, db_engine)
     receiver.app.state.receiver.fail_next = 2  # charge:created fails twice, then is accepted
     charge = create(acts, commerce_program)

@@ -13,7 +13,14 @@ from models.platform import PaymentProvider
 from payments.business import parse_business_webhook, verify_hook0_signature
 from payments.cdp_jwt import cdp_jwt, load_cdp_private_key
 from payments.commerce import parse_commerce_webhook, verify_commerce_signature
-from payments.interface import BadSignature, InvalidEvent, MalformedEvent, MissingSignature, StaleSignature, WebhookNotConfigured
+from payments.interface import (
+    BadSignature,
+    InvalidEvent,
+    MalformedEvent,
+    MissingSignature,
+    StaleSignature,
+    WebhookNotConfigured,
+)
 from payments.wire import METADATA_PAYMENT_KEY, money_text, parse_money
 
 SECRET = "s3cret"
@@ -45,7 +52,16 @@ def test_commerce_good_signature_passes():
         (None, BODY, commerce_sig(BODY), WebhookNotConfigured),  # fail closed
         ("", BODY, commerce_sig(BODY, ""), WebhookNotConfigured),
     ],
-    ids=["wrong-secret", "tampered-whitespace", "tampered-type", "empty-header", "missing-header", "garbage", "no-secret", "empty-secret"],
+    ids=[
+        "wrong-secret",
+        "tampered-whitespace",
+        "tampered-type",
+        "empty-header",
+        "missing-header",
+        "garbage",
+        "no-secret",
+        "empty-secret",
+    ],
 )
 def test_commerce_bad_signatures_are_refused(secret, body, header, error):
     with pytest.raises(error) as exc:
@@ -66,13 +82,21 @@ NOW = 1_800_000_000
 
 
 def test_hook0_conformance_vector_verifies():
-    sig = verify_hook0_signature(VEC_SECRET, VEC_BODY, f"t={NOW},h=x-event-id x-delivery-id,v1={VEC_V1}", VEC_HEADERS, now=NOW)
+    sig = verify_hook0_signature(
+        VEC_SECRET, VEC_BODY, f"t={NOW},h=x-event-id x-delivery-id,v1={VEC_V1}", VEC_HEADERS, now=NOW
+    )
     assert sig.header_names == ["x-event-id", "x-delivery-id"]
     # the order the headers are named in is part of what is signed
-    verify_hook0_signature(VEC_SECRET, VEC_BODY, f"t={NOW},h=x-delivery-id x-event-id,v1={VEC_V1_SWAPPED}", VEC_HEADERS, now=NOW)
+    verify_hook0_signature(
+        VEC_SECRET, VEC_BODY, f"t={NOW},h=x-delivery-id x-event-id,v1={VEC_V1_SWAPPED}", VEC_HEADERS, now=NOW
+    )
     # v1 is verified when v0 is offered beside it
     verify_hook0_signature(
-        VEC_SECRET, VEC_BODY, f"t={NOW},h=x-event-id x-delivery-id,v0={VEC_V1_SWAPPED},v1={VEC_V1}", VEC_HEADERS, now=NOW
+        VEC_SECRET,
+        VEC_BODY,
+        f"t={NOW},h=x-event-id x-delivery-id,v0={VEC_V1_SWAPPED},v1={VEC_V1}",
+        VEC_HEADERS,
+        now=NOW,
     )
 
 
@@ -110,8 +134,18 @@ def test_hook0_good_signature_and_window_edges():
         (None, hook0(SECRET, NOW, SIGNED, b"{}"), DELIVERED, b"{}", WebhookNotConfigured),
     ],
     ids=[
-        "wrong-secret", "tampered-body", "tampered-covered-header", "covered-header-missing", "stale", "future",
-        "missing-header", "v0-only", "v1-not-hex", "v1-half-byte", "no-timestamp", "no-secret",
+        "wrong-secret",
+        "tampered-body",
+        "tampered-covered-header",
+        "covered-header-missing",
+        "stale",
+        "future",
+        "missing-header",
+        "v0-only",
+        "v1-not-hex",
+        "v1-half-byte",
+        "no-timestamp",
+        "no-secret",
     ],
 )
 def test_hook0_bad_signatures_are_refused(secret, header, delivered, body, error):
@@ -150,7 +184,11 @@ def payment(amount: str, status: str = "confirmed", tx: str = "0xabc") -> dict:
 
 def test_commerce_event_is_read_under_event_with_exact_amounts():
     event = parse_commerce_webhook(
-        commerce_event("charge:confirmed", [{"status": "NEW"}, {"status": "COMPLETED"}], [payment("60.10"), payment("39.90", tx="0xdef")])
+        commerce_event(
+            "charge:confirmed",
+            [{"status": "NEW"}, {"status": "COMPLETED"}],
+            [payment("60.10"), payment("39.90", tx="0xdef")],
+        )
     )
     assert event.provider == PaymentProvider.COINBASE_COMMERCE
     assert (event.event_id, event.event_type, event.kind) == ("evt-9", "charge:confirmed", PaymentEventKind.CONFIRMED)
@@ -162,7 +200,11 @@ def test_commerce_event_is_read_under_event_with_exact_amounts():
 
 def test_commerce_underpaid_and_expired_are_told_apart():
     under = parse_commerce_webhook(
-        commerce_event("charge:failed", [{"status": "PENDING"}, {"status": "UNRESOLVED", "context": "UNDERPAID"}], [payment("50.00", "pending")])
+        commerce_event(
+            "charge:failed",
+            [{"status": "PENDING"}, {"status": "UNRESOLVED", "context": "UNDERPAID"}],
+            [payment("50.00", "pending")],
+        )
     )
     assert (under.kind, under.context, under.paid_minor) == (PaymentEventKind.FAILED, "UNDERPAID", 50_000_000)
     expired = parse_commerce_webhook(commerce_event("charge:failed", [{"status": "NEW"}, {"status": "EXPIRED"}]))
@@ -176,11 +218,28 @@ def test_commerce_underpaid_and_expired_are_told_apart():
     [
         (b"not json", MalformedEvent),
         (b"[1,2]", MalformedEvent),
-        (json.dumps({"id": "x", "type": "charge:confirmed", "data": {"id": "c"}}).encode(), InvalidEvent),  # not under `event`
+        (
+            json.dumps({"id": "x", "type": "charge:confirmed", "data": {"id": "c"}}).encode(),
+            InvalidEvent,
+        ),  # not under `event`
         (json.dumps({"event": {"id": "e", "type": "charge:pending"}}).encode(), InvalidEvent),
         (commerce_event("charge:confirmed", [{"status": "COMPLETED"}], [payment("1.0000001")]), InvalidEvent),
-        (commerce_event("charge:confirmed", [{"status": "COMPLETED"}]).replace(b'"evt-9"', b'"' + b"e" * 201 + b'"'), InvalidEvent),
-        (json.dumps({"event": {"id": "e", "type": "charge:confirmed", "data": {"id": "c", "pricing": {"local": {"amount": 100.0, "currency": "USD"}}}}}).encode(), InvalidEvent),
+        (
+            commerce_event("charge:confirmed", [{"status": "COMPLETED"}]).replace(b'"evt-9"', b'"' + b"e" * 201 + b'"'),
+            InvalidEvent,
+        ),
+        (
+            json.dumps(
+                {
+                    "event": {
+                        "id": "e",
+                        "type": "charge:confirmed",
+                        "data": {"id": "c", "pricing": {"local": {"amount": 100.0, "currency": "USD"}}},
+                    }
+                }
+            ).encode(),
+            InvalidEvent,
+        ),
     ],
     ids=["not-json", "not-object", "top-level-event", "no-data", "sub-micro-amount", "overlong-id", "float-amount"],
 )
@@ -190,8 +249,16 @@ def test_malformed_commerce_events(body, error):
 
 
 def business_body(event_type: str, status: str, settlement: dict | None = None) -> bytes:
-    link = {"id": "68f7a946db0529ea9b6d3a12", "url": "https://pay/x", "status": status, "amount": "100.00", "currency": "USDC",
-            "metadata": {METADATA_PAYMENT_KEY: "pay-2"}, "eventType": event_type, "updatedAt": "2026-01-02T03:04:05Z"}
+    link = {
+        "id": "68f7a946db0529ea9b6d3a12",
+        "url": "https://pay/x",
+        "status": status,
+        "amount": "100.00",
+        "currency": "USDC",
+        "metadata": {METADATA_PAYMENT_KEY: "pay-2"},
+        "eventType": event_type,
+        "updatedAt": "2026-01-02T03:04:05Z",
+    }
     if settlement:
         link["settlement"] = settlement
     return json.dumps(link).encode()
@@ -203,7 +270,11 @@ def test_business_event_id_comes_from_a_signed_header_only():
     signed = parse_business_webhook(body, headers, ["content-type", "x-event-id"])
     assert signed.event_id == "hook0-evt-1"
     assert (signed.kind, signed.paid_minor, signed.paid_currency, signed.amount_minor) == (
-        PaymentEventKind.CONFIRMED, 99_500_000, "USDC", 100_000_000)
+        PaymentEventKind.CONFIRMED,
+        99_500_000,
+        "USDC",
+        100_000_000,
+    )
     unsigned = parse_business_webhook(body, headers, ["content-type"])
     assert unsigned.event_id == "68f7a946db0529ea9b6d3a12:payment_link.payment.success"
     expired = parse_business_webhook(business_body("payment_link.payment.expired", "EXPIRED"), {}, [])
@@ -227,8 +298,14 @@ def test_cdp_jwt_claims(monkeypatch):
         header = jwt.get_unverified_header(token)
         assert header["alg"] == alg and header["kid"] == BUSINESS_KEY_ID and header["typ"] == "JWT" and header["nonce"]
         public = load_cdp_private_key(secret).public_key()
-        claims = jwt.decode(token, public, algorithms=[alg], options={"verify_exp": False, "verify_nbf": False, "verify_iat": False})
+        claims = jwt.decode(
+            token, public, algorithms=[alg], options={"verify_exp": False, "verify_nbf": False, "verify_iat": False}
+        )
         assert claims == {
-            "sub": BUSINESS_KEY_ID, "iss": "cdp", "iat": NOW, "nbf": NOW, "exp": NOW + 120,
+            "sub": BUSINESS_KEY_ID,
+            "iss": "cdp",
+            "iat": NOW,
+            "nbf": NOW,
+            "exp": NOW + 120,
             "uris": ["POST business.coinbase.com/api/v1/payment-links"],
         }

@@ -16,10 +16,10 @@ from sqlmodel import select
 from temporalio.worker import Worker
 
 from api.app import create_app
-from ops.devstack.processes import free_port
 from core.db import session_scope
 from models.payments import Payment, PaymentEvent, PaymentEventKind, PaymentStatus, WebhookEvent
 from models.platform import PaymentProvider
+from ops.devstack.processes import free_port
 from payments.wire import METADATA_PAYMENT_KEY
 from temporal.client import connect
 from tests.helpers.payments import BUSINESS_WEBHOOK_SECRET, COMMERCE_WEBHOOK_SECRET, FEE, WALLET, make_program
@@ -32,20 +32,31 @@ BUSINESS = "/v1/webhooks/coinbase-business"
 # --- helpers -------------------------------------------------------------------------------------------
 
 
-def add_payment(engine, program, *, provider: PaymentProvider, ref: str | None, flow_id: str, key: str | None = None) -> str:
+def add_payment(
+    engine, program, *, provider: PaymentProvider, ref: str | None, flow_id: str, key: str | None = None
+) -> str:
     key = key or f"pay-{uuid.uuid4().hex[:8]}"
     with session_scope(engine) as session:
         session.add(
             Payment(
-                key=key, program_id=program.id, wallet=WALLET, wallet_lower=WALLET.lower(), provider=provider.value,
-                provider_ref=ref, amount_minor=FEE, currency="USD", flow_id=flow_id,
+                key=key,
+                program_id=program.id,
+                wallet=WALLET,
+                wallet_lower=WALLET.lower(),
+                provider=provider.value,
+                provider_ref=ref,
+                amount_minor=FEE,
+                currency="USD",
+                flow_id=flow_id,
                 status=(PaymentStatus.OPEN if ref else PaymentStatus.CREATING).value,
             )
         )
     return key
 
 
-def commerce_body(ref: str, key: str | None, event_type: str = "charge:confirmed", event_id: str | None = None, paid: str = "100.00") -> bytes:
+def commerce_body(
+    ref: str, key: str | None, event_type: str = "charge:confirmed", event_id: str | None = None, paid: str = "100.00"
+) -> bytes:
     timeline = [{"status": "NEW"}, {"status": "PENDING"}, {"status": "COMPLETED"}]
     return json.dumps(
         {
@@ -62,7 +73,13 @@ def commerce_body(ref: str, key: str | None, event_type: str = "charge:confirmed
                     "pricing": {"local": {"amount": "100.00", "currency": "USD"}},
                     "metadata": {METADATA_PAYMENT_KEY: key} if key else {},
                     "timeline": timeline,
-                    "payments": [{"status": "confirmed", "transaction_id": "0xabc", "value": {"local": {"amount": paid, "currency": "USD"}}}],
+                    "payments": [
+                        {
+                            "status": "confirmed",
+                            "transaction_id": "0xabc",
+                            "value": {"local": {"amount": paid, "currency": "USD"}},
+                        }
+                    ],
                 },
             },
         }
@@ -70,17 +87,31 @@ def commerce_body(ref: str, key: str | None, event_type: str = "charge:confirmed
 
 
 def commerce_headers(body: bytes, secret: str = COMMERCE_WEBHOOK_SECRET) -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-CC-Webhook-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    return {
+        "Content-Type": "application/json",
+        "X-CC-Webhook-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+    }
 
 
 def business_request(ref: str, key: str | None, event_id: str, *, t: int | None = None) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(
-        {"id": ref, "url": "https://pay/x", "status": "COMPLETED", "amount": "100.00", "currency": "USDC",
-         "settlement": {"totalAmount": "100.00", "feeAmount": "1.00", "netAmount": "99.00", "currency": "USDC"},
-         "metadata": {METADATA_PAYMENT_KEY: key} if key else {}, "eventType": "payment_link.payment.success",
-         "updatedAt": "2026-11-28T00:00:00Z"}
+        {
+            "id": ref,
+            "url": "https://pay/x",
+            "status": "COMPLETED",
+            "amount": "100.00",
+            "currency": "USDC",
+            "settlement": {"totalAmount": "100.00", "feeAmount": "1.00", "netAmount": "99.00", "currency": "USDC"},
+            "metadata": {METADATA_PAYMENT_KEY: key} if key else {},
+            "eventType": "payment_link.payment.success",
+            "updatedAt": "2026-11-28T00:00:00Z",
+        }
     ).encode()
-    signed = [("content-type", "application/json"), ("x-event-id", event_id), ("x-event-type", "payment_link.payment.success")]
+    signed = [
+        ("content-type", "application/json"),
+        ("x-event-id", event_id),
+        ("x-event-type", "payment_link.payment.success"),
+    ]
     t = int(time.time()) if t is None else t
     names = " ".join(n for n, _ in signed)
     message = f"{t}.{names}.{'.'.join(v for _, v in signed)}.".encode() + body
@@ -94,7 +125,9 @@ def recorded(engine) -> list[WebhookEvent]:
 
 
 def counted(provider: PaymentProvider, outcome: str) -> float:
-    return REGISTRY.get_sample_value("sge_webhook_events_total", {"provider": provider.value, "outcome": outcome}) or 0.0
+    return (
+        REGISTRY.get_sample_value("sge_webhook_events_total", {"provider": provider.value, "outcome": outcome}) or 0.0
+    )
 
 
 @pytest.fixture
@@ -106,7 +139,9 @@ async def recorder_queue(temporal_dev) -> AsyncIterator[str]:
 
 async def start_flow(temporal_dev, queue: str, finish_after: int = 0):
     flow_id = f"flow-{uuid.uuid4().hex[:8]}"
-    handle = await temporal_dev.client.start_workflow(PaymentSignalRecorder.run, finish_after, id=flow_id, task_queue=queue)
+    handle = await temporal_dev.client.start_workflow(
+        PaymentSignalRecorder.run, finish_after, id=flow_id, task_queue=queue
+    )
     return handle
 
 
@@ -117,7 +152,9 @@ async def signals(handle) -> list[PaymentEvent]:
 # --- Commerce ------------------------------------------------------------------------------------------
 
 
-async def test_good_event_is_signalled_then_recorded_and_a_duplicate_is_ignored(api_client, db_engine, temporal_dev, recorder_queue):
+async def test_good_event_is_signalled_then_recorded_and_a_duplicate_is_ignored(
+    api_client, db_engine, temporal_dev, recorder_queue
+):
     program = make_program(db_engine, PaymentProvider.COINBASE_COMMERCE)
     handle = await start_flow(temporal_dev, recorder_queue)
     key = add_payment(db_engine, program, provider=PaymentProvider.COINBASE_COMMERCE, ref="ch-1", flow_id=handle.id)
@@ -129,9 +166,19 @@ async def test_good_event_is_signalled_then_recorded_and_a_duplicate_is_ignored(
     assert resp.json() == {"status": "handed_off", "event_id": "evt-1"}
     [event] = await signals(handle)
     assert (event.event_id, event.kind, event.provider_ref, event.payment_key, event.paid_minor) == (
-        "evt-1", PaymentEventKind.CONFIRMED, "ch-1", key, FEE)
+        "evt-1",
+        PaymentEventKind.CONFIRMED,
+        "ch-1",
+        key,
+        FEE,
+    )
     [row] = recorded(db_engine)
-    assert (row.event_id, row.outcome, row.duplicates, row.handed_off_at is not None) == ("evt-1", "handed_off", 0, True)
+    assert (row.event_id, row.outcome, row.duplicates, row.handed_off_at is not None) == (
+        "evt-1",
+        "handed_off",
+        0,
+        True,
+    )
     assert row.body_sha256 == hashlib.sha256(body).hexdigest()
     assert counted(PaymentProvider.COINBASE_COMMERCE, "handed_off") == before + 1
 
@@ -144,7 +191,9 @@ async def test_good_event_is_signalled_then_recorded_and_a_duplicate_is_ignored(
     assert row.duplicates == 1
 
 
-async def test_event_arriving_before_the_charge_ref_is_stored_matches_by_payment_key(api_client, db_engine, temporal_dev, recorder_queue):
+async def test_event_arriving_before_the_charge_ref_is_stored_matches_by_payment_key(
+    api_client, db_engine, temporal_dev, recorder_queue
+):
     program = make_program(db_engine, PaymentProvider.COINBASE_COMMERCE)
     handle = await start_flow(temporal_dev, recorder_queue)
     key = add_payment(db_engine, program, provider=PaymentProvider.COINBASE_COMMERCE, ref=None, flow_id=handle.id)
@@ -153,7 +202,14 @@ async def test_event_arriving_before_the_charge_ref_is_stored_matches_by_payment
     assert resp.json()["status"] == "handed_off"
     assert [e.kind for e in await signals(handle)] == [PaymentEventKind.CREATED]
     # An orphan charge (its key names our payment, but another charge was stored) is not handed off.
-    add_payment(db_engine, program, provider=PaymentProvider.COINBASE_COMMERCE, ref="ch-kept", flow_id=handle.id, key="pay-orphan")
+    add_payment(
+        db_engine,
+        program,
+        provider=PaymentProvider.COINBASE_COMMERCE,
+        ref="ch-kept",
+        flow_id=handle.id,
+        key="pay-orphan",
+    )
     orphan = commerce_body("ch-orphan", "pay-orphan")
     resp = await api_client.post(COMMERCE, content=orphan, headers=commerce_headers(orphan))
     assert resp.json()["status"] == "unknown_charge"
@@ -168,13 +224,32 @@ async def test_event_arriving_before_the_charge_ref_is_stored_matches_by_payment
         (lambda body, headers: (body, {"Content-Type": "application/json"}), 401, "missing_signature"),
         (lambda body, headers: (body, commerce_headers(body, "someone-else")), 401, "bad_signature"),
         (lambda body, headers: (body, {**headers, "Content-Type": "text/plain"}), 415, "unsupported_media_type"),
-        (lambda body, headers: (body, {k: v for k, v in headers.items() if k != "Content-Type"}), 415, "unsupported_media_type"),
+        (
+            lambda body, headers: (body, {k: v for k, v in headers.items() if k != "Content-Type"}),
+            415,
+            "unsupported_media_type",
+        ),
         (lambda body, headers: (b"{not json", commerce_headers(b"{not json")), 400, "malformed_event"),
-        (lambda body, headers: (b'{"type": "charge:confirmed"}', commerce_headers(b'{"type": "charge:confirmed"}')), 422, "invalid_event"),
+        (
+            lambda body, headers: (b'{"type": "charge:confirmed"}', commerce_headers(b'{"type": "charge:confirmed"}')),
+            422,
+            "invalid_event",
+        ),
     ],
-    ids=["bad-signature", "tampered-body", "missing-signature", "other-secret", "text-plain", "no-content-type", "malformed-json", "no-event"],
+    ids=[
+        "bad-signature",
+        "tampered-body",
+        "missing-signature",
+        "other-secret",
+        "text-plain",
+        "no-content-type",
+        "malformed-json",
+        "no-event",
+    ],
 )
-async def test_rejected_requests_record_nothing_and_signal_nothing(mutate, status, code, api_client, db_engine, temporal_dev, recorder_queue):
+async def test_rejected_requests_record_nothing_and_signal_nothing(
+    mutate, status, code, api_client, db_engine, temporal_dev, recorder_queue
+):
     program = make_program(db_engine, PaymentProvider.COINBASE_COMMERCE)
     handle = await start_flow(temporal_dev, recorder_queue)
     key = add_payment(db_engine, program, provider=PaymentProvider.COINBASE_COMMERCE, ref="ch-2", flow_id=handle.id)
@@ -200,27 +275,40 @@ async def test_unknown_charge_is_acknowledged_recorded_and_counted(api_client, d
     resp = await api_client.post(COMMERCE, content=body, headers=commerce_headers(body))
     assert resp.status_code == 200 and resp.json() == {"status": "unknown_charge", "event_id": "evt-u"}
     [row] = recorded(db_engine)
-    assert (row.outcome, row.provider_ref, row.payment_key, row.handed_off_at) == ("unknown_charge", "ch-nobody", "pay-nobody", None)
+    assert (row.outcome, row.provider_ref, row.payment_key, row.handed_off_at) == (
+        "unknown_charge",
+        "ch-nobody",
+        "pay-nobody",
+        None,
+    )
     assert counted(PaymentProvider.COINBASE_COMMERCE, "unknown_charge") == before + 1
 
 
 async def test_unknown_charge_becomes_known_on_a_later_delivery(api_client, db_engine, temporal_dev, recorder_queue):
     body = commerce_body("ch-late", None, event_id="evt-late")
-    assert (await api_client.post(COMMERCE, content=body, headers=commerce_headers(body))).json()["status"] == "unknown_charge"
+    assert (await api_client.post(COMMERCE, content=body, headers=commerce_headers(body))).json()[
+        "status"
+    ] == "unknown_charge"
     program = make_program(db_engine, PaymentProvider.COINBASE_COMMERCE)
     handle = await start_flow(temporal_dev, recorder_queue)
     add_payment(db_engine, program, provider=PaymentProvider.COINBASE_COMMERCE, ref="ch-late", flow_id=handle.id)
-    assert (await api_client.post(COMMERCE, content=body, headers=commerce_headers(body))).json()["status"] == "handed_off"
+    assert (await api_client.post(COMMERCE, content=body, headers=commerce_headers(body))).json()[
+        "status"
+    ] == "handed_off"
     [row] = recorded(db_engine)
     assert row.outcome == "handed_off" and len(await signals(handle)) == 1
 
 
-async def test_event_for_a_completed_flow_is_recorded_as_flow_closed(api_client, db_engine, temporal_dev, recorder_queue):
+async def test_event_for_a_completed_flow_is_recorded_as_flow_closed(
+    api_client, db_engine, temporal_dev, recorder_queue
+):
     program = make_program(db_engine, PaymentProvider.COINBASE_COMMERCE)
     handle = await start_flow(temporal_dev, recorder_queue, finish_after=1)
     key = add_payment(db_engine, program, provider=PaymentProvider.COINBASE_COMMERCE, ref="ch-3", flow_id=handle.id)
     first = commerce_body("ch-3", key)
-    assert (await api_client.post(COMMERCE, content=first, headers=commerce_headers(first))).json()["status"] == "handed_off"
+    assert (await api_client.post(COMMERCE, content=first, headers=commerce_headers(first))).json()[
+        "status"
+    ] == "handed_off"
     assert await handle.result() == 1
     late = commerce_body("ch-3", key, event_type="charge:resolved", event_id="evt-after")
     resp = await api_client.post(COMMERCE, content=late, headers=commerce_headers(late))
@@ -244,7 +332,9 @@ async def test_temporal_unreachable_is_503_and_nothing_is_recorded(settings, db_
 
 
 async def test_no_secret_configured_fails_closed(settings, db_engine, temporal_dev):
-    bare = settings.model_copy(update={"coinbase_commerce_webhook_secret": None, "coinbase_business_webhook_secret": None})
+    bare = settings.model_copy(
+        update={"coinbase_commerce_webhook_secret": None, "coinbase_business_webhook_secret": None}
+    )
     app = create_app(bare, temporal_client=temporal_dev.client, engine=db_engine)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
@@ -270,7 +360,11 @@ async def test_business_event_is_verified_and_signalled(api_client, db_engine, t
     assert resp.status_code == 200 and resp.json() == {"status": "handed_off", "event_id": "hook0-evt-1"}
     [event] = await signals(handle)
     assert (event.provider, event.kind, event.paid_minor, event.paid_currency) == (
-        PaymentProvider.COINBASE_BUSINESS, PaymentEventKind.CONFIRMED, FEE, "USDC")
+        PaymentProvider.COINBASE_BUSINESS,
+        PaymentEventKind.CONFIRMED,
+        FEE,
+        "USDC",
+    )
     # replay of the same delivery: duplicate
     resp = await api_client.post(BUSINESS, content=body, headers=headers)
     assert resp.json()["status"] == "duplicate" and len(await signals(handle)) == 1

@@ -12,7 +12,10 @@ pytestmark = pytest.mark.integration  # the benchmark starts its own anvil
 def test_bench_runs_every_mode_and_checks_correctness():
     report = run(transactions=10, concurrency=3, progress=lambda _m: None)
     assert [r.mode for r in report.results] == [
-        "raw web3 sequential", "relayer sequential", "raw web3 concurrent", "relayer concurrent",
+        "raw web3 sequential",
+        "relayer sequential",
+        "raw web3 concurrent",
+        "relayer concurrent",
     ]
     assert all(r.transactions == 10 and r.tx_per_s > 0 for r in report.results)
     assert report.checks == {

@@ -83,6 +83,8 @@ def test_a_bump_is_always_at_least_ten_percent_on_both_fields_and_within_the_cei
     if fees is not None:
         assert fees.max_fee <= ceiling and fees.tip <= fees.max_fee
         assert fees.max_fee >= ceil_pct(old_max, 110) and fees.tip >= ceil_pct(old_tip, 110)
-    elif ceil_pct(old_max, 100 + bump_percent) <= ceiling and ceil_pct(old_tip, 100 + bump_percent) <= ceil_pct(old_max, 100 + bump_percent):
+    elif ceil_pct(old_max, 100 + bump_percent) <= ceiling and ceil_pct(old_tip, 100 + bump_percent) <= ceil_pct(
+        old_max, 100 + bump_percent
+    ):
         # room for the configured bump on both fields: a replacement must be offered
         raise AssertionError("no replacement although the configured bump fits under the ceiling")

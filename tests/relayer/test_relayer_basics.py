@@ -47,10 +47,16 @@ def test_calldata_helpers_match_contract_calls(chain: Chain, relayer: Relayer):
     program = abi.program_id(KIT_PROGRAM)
     cases = [
         (abi.mint_identity(wallet), ContractCall(contract="SGEID", function="mint", args=[wallet])),
-        (abi.register_referral(program, wallet, referrer),
-         ContractCall(contract="AffiliateRegistry", function="registerReferral", args=[abi.hexstr(program), wallet, referrer])),
-        (abi.deliver_claim(program, wallet, payment),
-         ContractCall(contract="SGEClaim", function="deliverClaim", args=[abi.hexstr(program), wallet, payment])),
+        (
+            abi.register_referral(program, wallet, referrer),
+            ContractCall(
+                contract="AffiliateRegistry", function="registerReferral", args=[abi.hexstr(program), wallet, referrer]
+            ),
+        ),
+        (
+            abi.deliver_claim(program, wallet, payment),
+            ContractCall(contract="SGEClaim", function="deliverClaim", args=[abi.hexstr(program), wallet, payment]),
+        ),
     ]
     for n, (data, call) in enumerate(cases):
         to = chain.addr(call.contract)
@@ -59,7 +65,9 @@ def test_calldata_helpers_match_contract_calls(chain: Chain, relayer: Relayer):
         assert outcome.status == "confirmed", outcome.revert_reason
         # the same call described as a ContractCall has the same content: it is the same request
         with pytest.raises(IdempotencyConflict):
-            relayer.submit(SubmitTx(key=f"raw-{n}", call=ContractCall(contract="SGEID", function="mint", args=[new_wallet()])))
+            relayer.submit(
+                SubmitTx(key=f"raw-{n}", call=ContractCall(contract="SGEID", function="mint", args=[new_wallet()]))
+            )
         assert relayer.submit(SubmitTx(key=f"raw-{n}", call=call)).hash == by_data.hash
     claimed = relayer.outcome(rows(relayer.engine)[-1]).event("SGEClaim", "Claimed")
     assert claimed.args["wallet"] == wallet and claimed.args["paymentRef"] == "0x" + abi.ref_to_bytes32(payment).hex()
@@ -171,7 +179,12 @@ def test_reverted_transaction_ends_failed_with_its_reason(chain: Chain, relayer:
     payment = "0x" + os.urandom(32).hex()
     wallet_a, wallet_b = new_wallet(), new_wallet()
     relayer.wait_final(
-        relayer.submit(SubmitTx(key="claim:a", call=ContractCall(contract="SGEClaim", function="deliverClaim", args=[KIT_KEY, wallet_a, payment]))).key,
+        relayer.submit(
+            SubmitTx(
+                key="claim:a",
+                call=ContractCall(contract="SGEClaim", function="deliverClaim", args=[KIT_KEY, wallet_a, payment]),
+            )
+        ).key,
         timeout=30,
     )
     start = chain_nonce(chain, relayer)

@@ -190,4 +190,3 @@ def test_two_processes_bursting_share_one_gapless_nonce_sequence(chain, make_rel
     assert sorted(r.nonce for r in refs) == list(range(start, start + 30))
     assert all(o.status == "confirmed" for o in outcomes)
     assert chain_nonce(chain, first) == db_next_nonce(db_engine) == start + 30
-

@@ -41,7 +41,9 @@ def run_in_worker(env: ActivityEnvironment, fn, *args):
 def attempts(engine, key: str) -> list[ChainTxAttempt]:
     with Session(engine) as s:
         tx = s.exec(select(ChainTx).where(ChainTx.key == key)).one()
-        return list(s.exec(select(ChainTxAttempt).where(ChainTxAttempt.tx_id == tx.id).order_by(ChainTxAttempt.id)).all())
+        return list(
+            s.exec(select(ChainTxAttempt).where(ChainTxAttempt.tx_id == tx.id).order_by(ChainTxAttempt.id)).all()
+        )
 
 
 def poll_until(relayer: Relayer, key: str, predicate) -> None:
@@ -136,7 +138,9 @@ def test_nonce_taken_by_another_transaction_is_reassigned(chain: Chain, make_rel
         raise SimulatedCrash
 
     first.after_persist = crash
-    req = SubmitTx(key="mint:displaced", call=ContractCall(contract="SGEID", function="mint", args=[Account.create().address]))
+    req = SubmitTx(
+        key="mint:displaced", call=ContractCall(contract="SGEID", function="mint", args=[Account.create().address])
+    )
     with pytest.raises(SimulatedCrash):
         first.submit(req)
     (old,) = attempts(db_engine, req.key)
@@ -149,9 +153,13 @@ def test_nonce_taken_by_another_transaction_is_reassigned(chain: Chain, make_rel
     assert statuses == ["dropped", "mined"]
 
 
-def test_balance_floor_makes_callers_wait(chain: Chain, relayer_settings, relayer: Relayer, relayer_account, db_engine, anvil):
+def test_balance_floor_makes_callers_wait(
+    chain: Chain, relayer_settings, relayer: Relayer, relayer_account, db_engine, anvil
+):
     anvil.rpc("anvil_setBalance", [relayer_account.address, hex(relayer_settings.relayer_min_balance_wei - 1)])
-    req = SubmitTx(key="mint:poor", call=ContractCall(contract="SGEID", function="mint", args=[Account.create().address]))
+    req = SubmitTx(
+        key="mint:poor", call=ContractCall(contract="SGEID", function="mint", args=[Account.create().address])
+    )
     with pytest.raises(BalanceTooLow):
         relayer.submit(req)
     with Session(db_engine) as s:
@@ -203,7 +211,10 @@ def test_activities_heartbeat_while_waiting_and_decode_events(chain: Chain, rela
     env = ActivityEnvironment()
     beats: list = []
     env.on_heartbeat = lambda *details: beats.append(details)
-    ref = env.run(fns["relayer.submit"], SubmitTx(key="act:mint", call=ContractCall(contract="SGEID", function="mint", args=[wallet])))
+    ref = env.run(
+        fns["relayer.submit"],
+        SubmitTx(key="act:mint", call=ContractCall(contract="SGEID", function="mint", args=[wallet])),
+    )
     outcome = env.run(fns["relayer.wait_final"], ref.key)
     assert isinstance(outcome, TxOutcome) and outcome.status == "confirmed"
     assert outcome.event("SGEID", "Transfer").args["tokenId"] > 0

@@ -27,8 +27,14 @@ def test_signer_matches_eth_account_byte_for_byte():
         }
         expected = account.sign_transaction(tx)
         raw, tx_hash = Eip1559Signer(bytes(account.key)).sign(
-            chain_id=tx["chainId"], nonce=tx["nonce"], to=tx["to"], value=tx["value"],
-            data=bytes.fromhex(tx["data"][2:]), gas=tx["gas"], max_fee=tx["maxFeePerGas"], tip=tx["maxPriorityFeePerGas"],
+            chain_id=tx["chainId"],
+            nonce=tx["nonce"],
+            to=tx["to"],
+            value=tx["value"],
+            data=bytes.fromhex(tx["data"][2:]),
+            gas=tx["gas"],
+            max_fee=tx["maxFeePerGas"],
+            tip=tx["maxPriorityFeePerGas"],
         )
         assert raw == bytes(expected.raw_transaction)
         assert tx_hash == bytes(expected.hash)

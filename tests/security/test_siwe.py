@@ -28,10 +28,17 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def _message(account, **over) -> SiweMessage:
-    fields = dict(domain="app.sge.test", address=account.address, statement="Register with SGE.",
-                  uri="https://app.sge.test/app/alpha", chain_id=31337, nonce="abcDEF123456",
-                  issued_at=rfc3339(NOW), expiration_time=rfc3339(NOW + timedelta(minutes=10)),
-                  resources=["urn:sge:program:alpha", "urn:sge:terms:1:" + "a" * 64])
+    fields = dict(
+        domain="app.sge.test",
+        address=account.address,
+        statement="Register with SGE.",
+        uri="https://app.sge.test/app/alpha",
+        chain_id=31337,
+        nonce="abcDEF123456",
+        issued_at=rfc3339(NOW),
+        expiration_time=rfc3339(NOW + timedelta(minutes=10)),
+        resources=["urn:sge:program:alpha", "urn:sge:terms:1:" + "a" * 64],
+    )
     fields.update(over)
     return SiweMessage(**fields)
 
@@ -49,22 +56,30 @@ def test_the_eips_example_parses_and_round_trips():
 
 
 def test_example_without_statement_and_optional_fields():
-    text = EIP_EXAMPLE.replace("I accept the ServiceOrg Terms of Service: https://service.org/tos\n", "")  # two blank lines
-    text = text.replace("Issued At: 2021-09-30T16:25:24Z", "Issued At: 2021-09-30T16:25:24Z\nExpiration Time: "
-                        "2021-10-01T16:25:24Z\nNot Before: 2021-09-30T16:25:24Z\nRequest ID: req-1")
+    text = EIP_EXAMPLE.replace(
+        "I accept the ServiceOrg Terms of Service: https://service.org/tos\n", ""
+    )  # two blank lines
+    text = text.replace(
+        "Issued At: 2021-09-30T16:25:24Z",
+        "Issued At: 2021-09-30T16:25:24Z\nExpiration Time: "
+        "2021-10-01T16:25:24Z\nNot Before: 2021-09-30T16:25:24Z\nRequest ID: req-1",
+    )
     msg = parse(text)
     assert msg.statement is None and msg.request_id == "req-1" and msg.render() == text
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda t: t.replace("Version: 1", "Version: 2"),
-    lambda t: t.replace("Nonce: 32891756", "Nonce: 1234"),  # shorter than 8
-    lambda t: t.replace("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", "0xC02AAA39b223FE8D0A0e5C4F27eAD9083C756Cc2"),
-    lambda t: t + "\nextra",
-    lambda t: t.replace("Chain ID: 1\n", ""),
-    lambda t: t.replace("Issued At: 2021-09-30T16:25:24Z", "Issued At: yesterday"),
-    lambda t: t.replace("\n\nURI", "\nURI"),  # the blank line before URI is required
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: t.replace("Version: 1", "Version: 2"),
+        lambda t: t.replace("Nonce: 32891756", "Nonce: 1234"),  # shorter than 8
+        lambda t: t.replace("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", "0xC02AAA39b223FE8D0A0e5C4F27eAD9083C756Cc2"),
+        lambda t: t + "\nextra",
+        lambda t: t.replace("Chain ID: 1\n", ""),
+        lambda t: t.replace("Issued At: 2021-09-30T16:25:24Z", "Issued At: yesterday"),
+        lambda t: t.replace("\n\nURI", "\nURI"),  # the blank line before URI is required
+    ],
+)
 def test_malformed_messages_are_refused(mutate):
     with pytest.raises(SiweError):
         parse(mutate(EIP_EXAMPLE))

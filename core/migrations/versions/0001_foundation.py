@@ -7,8 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from core.columns import UtcDateTime
-from core.columns import AmountType
+from core.columns import AmountType, UtcDateTime
 
 revision = "0001_foundation"
 down_revision = None

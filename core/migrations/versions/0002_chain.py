@@ -7,8 +7,7 @@ Revises: 0001_foundation
 import sqlalchemy as sa
 from alembic import op
 
-from core.columns import UtcDateTime
-from core.columns import AmountType
+from core.columns import AmountType, UtcDateTime
 
 revision = "0002_chain"
 down_revision = "0001_foundation"

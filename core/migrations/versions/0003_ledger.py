@@ -11,8 +11,7 @@ checks at commit that every transaction's postings sum to zero per asset.
 import sqlalchemy as sa
 from alembic import op
 
-from core.columns import UtcDateTime
-from core.columns import AmountType
+from core.columns import AmountType, UtcDateTime
 
 revision = "0003_ledger"
 down_revision = "0002_chain"
@@ -235,6 +234,16 @@ def downgrade() -> None:
         for table in _APPEND_ONLY:
             for action in ("update", "delete"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
-    for table in ("commission", "payment_settlement", "attribution", "affiliate_nonce", "affiliate", "audit_log", "operator",
-                  "ledger_pending", "ledger_posting", "ledger_tx"):
+    for table in (
+        "commission",
+        "payment_settlement",
+        "attribution",
+        "affiliate_nonce",
+        "affiliate",
+        "audit_log",
+        "operator",
+        "ledger_pending",
+        "ledger_posting",
+        "ledger_tx",
+    ):
         op.drop_table(table)

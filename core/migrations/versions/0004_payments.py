@@ -7,8 +7,7 @@ Revises: 0003_ledger
 import sqlalchemy as sa
 from alembic import op
 
-from core.columns import UtcDateTime
-from core.columns import AmountType
+from core.columns import AmountType, UtcDateTime
 
 revision = "0004_payments"
 down_revision = "0003_ledger"
@@ -71,6 +70,12 @@ def downgrade() -> None:
     op.drop_index("ix_webhook_event_outcome", table_name="webhook_event")
     op.drop_index("ix_webhook_event_provider_ref", table_name="webhook_event")
     op.drop_table("webhook_event")
-    for name in ("ix_payment_flow_id", "ix_payment_status", "ix_payment_wallet_lower", "ix_payment_program_id", "ix_payment_key"):
+    for name in (
+        "ix_payment_flow_id",
+        "ix_payment_status",
+        "ix_payment_wallet_lower",
+        "ix_payment_program_id",
+        "ix_payment_key",
+    ):
         op.drop_index(name, table_name="payment")
     op.drop_table("payment")

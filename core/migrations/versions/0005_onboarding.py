@@ -7,8 +7,7 @@ Revises: 0004_payments
 import sqlalchemy as sa
 from alembic import op
 
-from core.columns import UtcDateTime
-from core.columns import AmountType
+from core.columns import AmountType, UtcDateTime
 
 revision = "0005_onboarding"
 down_revision = "0004_payments"
