@@ -35,7 +35,8 @@ _STATUS_CODES = {
 
 
 class ApiError(DomainError):
-    """An HTTP-level refusal raised by a handler: `ApiError(409, "wallet_taken", "this wallet is already registered")`."""
+    """An HTTP-level refusal raised by a handler, e.g.
+    `ApiError(409, "wallet_taken", "this wallet is already registered")`."""
 
     def __init__(self, status: int, code: str, message: str, *, details: Any = None, headers: dict | None = None):
         super().__init__(message, code=code, status=status, details=details, headers=headers)

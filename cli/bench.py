@@ -37,7 +37,8 @@ def relayer(
         out.print(json.dumps(report_dict(report)))
     else:
         table = Table(
-            title=f"relayer benchmark: {report.transactions} mints per mode, concurrency {report.concurrency}, {report.database}"
+            title=f"relayer benchmark: {report.transactions} mints per mode, "
+            f"concurrency {report.concurrency}, {report.database}"
         )
         for column in ("mode", "tx", "seconds", "tx/s"):
             table.add_column(column, justify="right" if column != "mode" else "left")
@@ -80,7 +81,8 @@ def ledger(
         )
         out.print(
             f"ledger: {report.tx_per_s:,.0f} balanced 3-posting transactions/s on {report.backend} {report.database}, "
-            f"{report.processes}×{report.threads} writers, {report.transactions} transactions in {report.seconds:.1f}s{floor}; "
+            f"{report.processes}×{report.threads} writers, {report.transactions} transactions "
+            f"in {report.seconds:.1f}s{floor}; "
             f"ledger verify after the run: {'balanced' if report.verified else 'NOT BALANCED'}"
         )
     hard_exit(0 if report.floor_met and report.verified else 1)

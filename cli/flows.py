@@ -62,7 +62,8 @@ def list_command(
     out.print(table)
     if stuck and rows:
         out.print(
-            "retry a flow that ended: `sge flows retry FLOW_ID --reason ...`; replay a running one: `sge flows reset FLOW_ID --reason ...`"
+            "retry a flow that ended: `sge flows retry FLOW_ID --reason ...`; "
+            "replay a running one: `sge flows reset FLOW_ID --reason ...`"
         )
 
 

@@ -231,7 +231,7 @@ def decode_revert(data: str | bytes | None) -> str:
                 for n, (i, t, v) in enumerate(zip(element["inputs"], types, values, strict=True))
             )
             return f"{element['name']}({args})"
-    except Exception:  # malformed body: fall through to the raw form
+    except Exception:  # noqa: BLE001 - malformed body: fall through to the raw form
         pass
     return f"reverted with data 0x{raw.hex()}"
 
@@ -296,7 +296,7 @@ def decode_log(
             indexed_values = [
                 abi_decode([collapse_if_tuple(i)], t)[0] for i, t in zip(indexed, topic_bytes[1:], strict=True)
             ]
-        except Exception:
+        except Exception:  # noqa: BLE001 - a log this ABI cannot decode is someone else's
             continue
         values = dict(zip([i["name"] for i in plain], plain_values, strict=True))
         values.update(zip([i["name"] for i in indexed], indexed_values, strict=True))

@@ -83,4 +83,4 @@ def check(artifacts_dir: Path = ARTIFACTS_DIR) -> list[str]:
 
 
 if __name__ == "__main__":  # `python -m contracts.build`
-    print(json.dumps({"contracts": build()}))
+    print(json.dumps({"contracts": build()}))  # noqa: T201 - a command-line entry point

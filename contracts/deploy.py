@@ -106,7 +106,7 @@ class _Sender:
             tx["to"] = Web3.to_checksum_address(to)
         try:
             tx["gas"] = self.w3.eth.estimate_gas(tx) * 12 // 10 + 10_000
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any estimate failure is reported as the revert it is
             raise DeployError(f"{label}: would revert: {decode_revert(revert_data_from_exception(exc))}") from None
         base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas", 0)
         tip = self.w3.eth.max_priority_fee

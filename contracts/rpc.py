@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import requests
@@ -37,7 +38,7 @@ def connect(urls: Sequence[str], *, expected_chain_id: int | None = None, timeou
         except RpcError as exc:
             problems.append(str(exc))
             continue
-        except Exception as exc:  # connection refused, timeout, bad JSON: try the next endpoint
+        except Exception as exc:  # noqa: BLE001 - connection refused, timeout, bad JSON: try the next endpoint
             problems.append(f"{url}: {type(exc).__name__}: {exc}")
             continue
         if expected_chain_id is not None and chain_id != expected_chain_id:
@@ -56,10 +57,8 @@ def lean(w3: Web3, *, pool_size: int = 64) -> Web3:
     """`w3` without `_LEAN_REMOVE`, on one shared HTTP session sized for many threads whose proxy
     settings are read from the environment once, not on every request (requests' default)."""
     for name in _LEAN_REMOVE:
-        try:
+        with contextlib.suppress(ValueError, KeyError):
             w3.middleware_onion.remove(name)
-        except (ValueError, KeyError):
-            pass
     provider = w3.provider
     if isinstance(provider, HTTPProvider) and provider.endpoint_uri:
         url = str(provider.endpoint_uri)

@@ -102,7 +102,8 @@ class Settings(BaseSettings):
     )
     relayer_address: str | None = Field(
         None,
-        description="The relayer's public address, for processes that must not hold its key (the API's /readyz balance check).",
+        description="The relayer's public address, for processes that must not hold its key "
+        "(the API's /readyz balance check).",
     )
 
     # --- relayer (amounts in wei, integers) ------------------------------------------------------
@@ -175,7 +176,8 @@ class Settings(BaseSettings):
     coinbase_business_webhook_secret: SecretStr | None = Field(None, description="Business webhook secret. Secret.")
     coinbase_business_api_key_id: str = Field(
         "",
-        description="CDP API key id (`kid`/`sub` of the Business JWT); the key secret is SGE_COINBASE_BUSINESS_API_KEY.",
+        description="CDP API key id (`kid`/`sub` of the Business JWT); "
+        "the key secret is SGE_COINBASE_BUSINESS_API_KEY.",
     )
     payment_expiry_seconds: int = Field(
         3600,
@@ -214,7 +216,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field("json", description="Log format.")
     otel_exporter: Literal["none", "console", "otlp"] = Field(
         "none",
-        description="OpenTelemetry traces: none, console, or otlp (OTLP/HTTP; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT).",
+        description="OpenTelemetry traces: none, console, or otlp "
+        "(OTLP/HTTP; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT).",
     )
 
     # ---------------------------------------------------------------------------------------------

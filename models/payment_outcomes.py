@@ -19,7 +19,7 @@ stale events therefore book nothing twice, and every received cent lands exactly
 | any amount once the flow is settled by another payment | suspense (duplicate_payment) | unchanged |
 | more on the payment that settled the flow | suspense (overpayment) | unchanged |
 | any amount after the flow ended unpaid | suspense (late_payment) | unchanged (an operator applies or refunds it) |
-| refunded / charged back | reverse the settlement (+ SGE loss once delivered); release what sat in suspense | refunded |
+| refunded / charged back | reverse the settlement (+ SGE loss after delivery); release suspense | refunded |
 """
 
 from __future__ import annotations

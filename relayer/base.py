@@ -85,7 +85,7 @@ class RelayerBase:
                         self._w3 = lean(connect(self.settings.eth_rpc_urls, expected_chain_id=self.chain_id))
                     except ChainIdMismatch as exc:
                         raise Misconfigured(str(exc)) from None
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - any connection failure means the chain is unavailable
                         raise ChainUnavailable(str(exc)) from None
                     self._chain_checked_at = time.monotonic()
         return self._w3

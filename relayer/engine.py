@@ -14,6 +14,7 @@ persist, broadcast) → relayer.tracking (receipts, confirmations, replacement) 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -64,10 +65,8 @@ class Relayer(Tracking):
 
     def _decode_events(self, logs: list[LogEntry]) -> list[ChainEvent]:
         names: dict[str, str] = {}
-        try:
+        with contextlib.suppress(RelayerError):  # no manifest: decode by signature alone
             names = {addr.lower(): name for name, addr in self.manifest().addresses.items()}
-        except RelayerError:
-            pass  # no manifest: decode by signature alone
         events = []
         for entry in logs:
             decoded = decode_log(entry.address, entry.topics, entry.data, contract=names.get(entry.address.lower()))

@@ -53,7 +53,7 @@ def relayer_status(settings: Settings, engine: Engine | None = None) -> dict[str
                     break
                 balance = w3.eth.get_balance(address)
                 break
-            except Exception as exc:  # try the next endpoint
+            except Exception as exc:  # noqa: BLE001 - try the next endpoint
                 problems.append(f"{url}: {type(exc).__name__}")
         if balance is None:
             result["error"] = "; ".join(problems) or "no http(s) RPC endpoint configured"
@@ -76,7 +76,7 @@ def relayer_status(settings: Settings, engine: Engine | None = None) -> dict[str
                 f"balance {balance} wei below floor {settings.relayer_min_balance_wei} wei: "
                 "new transactions wait until the relayer is funded"
             )
-    except Exception as exc:  # readiness reports, it does not raise
+    except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
         result["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
     return result
 

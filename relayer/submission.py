@@ -66,7 +66,7 @@ class Submission(RelayerBase):
             to = self._contract_address(req.call.contract)
             try:
                 data = to_hex(encode_call(req.call.contract, req.call.function, *req.call.args))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any encoding failure is a bad request
                 raise BadRequest(f"cannot encode {req.call.contract}.{req.call.function}: {exc}") from None
             return to, data
         assert req.to is not None
@@ -147,7 +147,7 @@ class Submission(RelayerBase):
                 if is_insufficient_funds(text):
                     raise self._balance_too_low() from None
                 raise ChainUnavailable(f"eth_estimateGas failed: {exc}") from None
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - classified below by the node's error text
                 text = error_text(exc)
                 if "revert" in text:
                     return plain_reason(exc)
@@ -181,12 +181,12 @@ class Submission(RelayerBase):
             try:
                 self._create_many(batch)
                 return
-            except Exception as exc:  # e.g. a key already stored: IntegrityError, all rolled back
+            except Exception as exc:  # noqa: BLE001 - e.g. a key already stored: IntegrityError, all rolled back
                 log.info("relayer_batch_fallback", size=len(batch), error=type(exc).__name__)
         for waiter in batch:
             try:
                 waiter.answer(self._create_one(waiter.new, waiter.prepared))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting caller, who re-raises it
                 waiter.answer(error=exc)
 
     def _create_one(self, new: TxRow, prepared: tuple[int, Fees]) -> tuple[TxRow, AttemptRow | None]:
@@ -329,7 +329,7 @@ class Submission(RelayerBase):
         error: str | None = None
         try:
             self._rpc("eth_sendRawTransaction", [attempt.raw_tx])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - classified below by the node's error text
             text = error_text(exc)
             if is_already_known(text):
                 pass

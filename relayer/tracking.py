@@ -175,7 +175,7 @@ class Tracking(Submission):
             )
         except ContractLogicError as exc:
             return revert_reason_of(exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the replay only explains a revert; it must not fail
             return f"reverted (replay failed: {type(exc).__name__})"
         return "reverted (replay on the parent block succeeded; state changed within the block)"
 

@@ -3,7 +3,8 @@
 their expiry expire by themselves.
 
     GET  /pay/{ref}                                  hosted page with the four buttons
-    POST /sandbox/charges/{ref}/pay|underpay|fail|expire   `?amount=12.34` for pay/underpay, `?page=true` → back to the page
+    POST /sandbox/charges/{ref}/pay|underpay|fail|expire
+        `?amount=12.34` for pay/underpay, `?page=true` → back to the page
 
 Event sequences (after Coinbase's documentation; see `payments/commerce.py`, `payments/business.py`):
     Commerce pay      charge:pending (payment detected) → charge:confirmed (COMPLETED; paid more than the
@@ -166,7 +167,8 @@ def hosted_page_html(charge: SandboxCharge) -> str:
     e = html.escape
     ref = e(charge.code or charge.ref)
     buttons = "".join(
-        f'<form method="post" action="/sandbox/charges/{ref}/{action}?page=true"><button {"" if charge.open else "disabled"}>{label}</button></form>'
+        f'<form method="post" action="/sandbox/charges/{ref}/{action}?page=true">'
+        f"<button {'' if charge.open else 'disabled'}>{label}</button></form>"
         for action, label in (("pay", "Pay"), ("underpay", "Underpay (half)"), ("fail", "Fail"), ("expire", "Expire"))
     )
     provider = "Coinbase Commerce charge" if charge.provider == COMMERCE else "Coinbase Business payment link"

@@ -41,7 +41,7 @@ def test_server_binary() -> str:
 
 def dev_server_command(settings: Settings, *, ui: bool = True) -> list[str]:
     """`temporal server start-dev` bound to 127.0.0.1, SQLite (WAL) under the app home."""
-    host, _, port = settings.temporal_address.rpartition(":")
+    _host, _, port = settings.temporal_address.rpartition(":")
     db_file = (settings.home / "temporal.db").resolve()
     db_file.parent.mkdir(parents=True, exist_ok=True)
     cmd = [

@@ -343,8 +343,8 @@ class OnboardingWorkflow:
                 await workflow.wait_condition(
                     lambda: (
                         bool(self._signals)
-                        or (onchain_task is not None and onchain_task.done())
-                        or (self._onchain_hint is not None and onchain_task is None)
+                        or (onchain_task is not None and onchain_task.done())  # noqa: B023 - read when evaluated, in this iteration
+                        or (self._onchain_hint is not None and onchain_task is None)  # noqa: B023
                     ),
                     timeout=timedelta(seconds=remaining),
                 )

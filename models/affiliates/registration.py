@@ -120,7 +120,8 @@ def register_affiliate(
         depth = parent.depth + 1
         if depth > program.max_depth:
             raise AffiliateError(
-                f"the parent is at depth {parent.depth}, the program allows {program.max_depth}: cannot attach below it",
+                f"the parent is at depth {parent.depth}, the program allows {program.max_depth}: "
+                "cannot attach below it",
                 code="depth_exceeded",
                 status=409,
             )

@@ -69,8 +69,8 @@ def reverse_payment(session: Session, payment_ref: str, reason: str, *, now: dat
             replayed=True,
             revenue_reversed_minor=int(s.amount),
             asset=Asset(s.asset),
-            cancelled=[line for line, c in zip(lines, rows) if c.cancel_tx_id == tx_key],
-            clawed_back=[line for line, c in zip(lines, rows) if c.clawback_tx_id == tx_key],
+            cancelled=[line for line, c in zip(lines, rows, strict=False) if c.cancel_tx_id == tx_key],
+            clawed_back=[line for line, c in zip(lines, rows, strict=False) if c.clawback_tx_id == tx_key],
         )
     asset = Asset(s.asset)
     amount = int(s.amount)

@@ -148,7 +148,8 @@ def settle_payment(
         )
         if not same:
             raise SettlementConflict(
-                f"payment {payment_ref} was settled with other facts ({existing.wallet}, {existing.amount} {existing.asset})"
+                f"payment {payment_ref} was settled with other facts "
+                f"({existing.wallet}, {existing.amount} {existing.asset})"
             )
         return _settlement_result(session, existing, program, replayed=True)
 

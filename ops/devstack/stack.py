@@ -5,6 +5,7 @@ the benchmarks and the end-to-end tests all use `bring_up`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ def _rpc_port(settings: Settings) -> tuple[str, int]:
 
 
 def _check_ports(settings: Settings) -> None:
-    t_host, _, t_port = settings.temporal_address.rpartition(":")
+    _t_host, _, t_port = settings.temporal_address.rpartition(":")
     rpc_host, rpc_port = _rpc_port(settings)
     wanted = [
         ("SGE_TEMPORAL_ADDRESS", "127.0.0.1", int(t_port)),
@@ -189,10 +190,9 @@ async def wait_for_stop(sup: processes.Supervisor) -> int:
             if not child.alive() and child.name not in reported:
                 reported.add(child.name)
                 console.print(
-                    f"[bold red]{child.name} exited[/] (code {child.proc.returncode}); last lines of {child.log_path}:\n{child.tail()}"
+                    f"[bold red]{child.name} exited[/] (code {child.proc.returncode}); "
+                    f"last lines of {child.log_path}:\n{child.tail()}"
                 )
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
-        except TimeoutError:
-            pass
     return 1 if reported else 0

@@ -29,7 +29,7 @@ def test_rounding_rule_floor_per_level_remainder_stays_with_the_platform(amount,
     if sum(plan) > 10_000:
         plan = [bps * 10_000 // sum(plan) for bps in plan]
     parts = [com.commission_amount(amount, bps) for bps in plan]
-    for bps, part in zip(plan, parts):
+    for bps, part in zip(plan, parts, strict=False):
         assert part * 10_000 <= amount * bps < (part + 1) * 10_000  # exactly floor(amount × bps / 10⁴)
     net = amount - sum(parts)
     assert net >= 0 and net + sum(parts) == amount  # nothing lost, nothing created
@@ -192,7 +192,7 @@ def test_commissions_become_payable_after_the_hold(db_engine, tree):
 
 
 def test_release_is_batched_and_skips_suspended_affiliates(db_engine, tree):
-    root, child, user = tree
+    root, _child, user = tree
     for i in range(3):
         settle(db_engine, f"coinbase_commerce:B-{i}", user)
     with session_scope(db_engine) as s:

@@ -469,7 +469,7 @@ def test_only_the_admin_changes_approvers_and_policy(chain: Chain, approvers):
     assert chain.view("AffiliatePayout", "approverCount") == count
     assert chain.revert(chain.deployer, "AffiliatePayout", "setApprover", ZERO, True) == "ZeroAddress()"
     # a removed approver's signature no longer counts
-    a, b, _ = approvers
+    a, _b, _ = approvers
     p = plan(chain, lines_to(chain, 1 * USD))
     signers = sorted([a, newcomer], key=lambda x: int(x.address, 16))
     assert approve_reason(chain, p.batch, sign(chain, p.batch, *signers)) == f"NotApprover(signer={newcomer.address})"

@@ -71,7 +71,7 @@ def test_program_slug_is_unique(db_engine):
             )
 
     add()
-    with pytest.raises(Exception, match="(?i)unique"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         add()
 
 

@@ -4,6 +4,7 @@ Temporal activity face of the relayer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import timedelta
 from types import SimpleNamespace
@@ -91,10 +92,8 @@ def test_stuck_transaction_is_replaced_with_higher_fees_and_one_is_mined(manual_
     w3 = connect([node.rpc_url])
     mined = []
     for h in hashes:
-        try:
+        with contextlib.suppress(TransactionNotFound):
             mined.append(w3.eth.get_transaction_receipt(h)["transactionHash"].to_0x_hex())
-        except TransactionNotFound:
-            pass
     assert mined == [outcome.hash]  # exactly one of the attempts made it
     assert w3.eth.get_transaction_count(account.address, "latest") == 1
     statuses = {a.tx_hash: a.status for a in attempts(db_engine, "stuck")}
@@ -105,7 +104,7 @@ def test_stuck_transaction_is_replaced_with_higher_fees_and_one_is_mined(manual_
 def test_dropped_transaction_is_resent_at_the_fee_ceiling(manual_chain, db_engine):
     """The node forgets our transaction; fees cannot rise (ceiling reached), so the same signed bytes
     are broadcast again and mined under the original hash."""
-    node, account, settings = manual_chain
+    node, _account, settings = manual_chain
     probe = Relayer(settings(), db_engine)
     ceiling = probe.market_fees().max_fee  # the first attempt is already at the ceiling
     relayer = Relayer(settings(relayer_replace_after_seconds=0.2, relayer_max_fee_per_gas_wei=ceiling), db_engine)
