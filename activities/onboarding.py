@@ -1,64 +1,76 @@
-"""The onboarding workflow's own activities: its DB row, chain reads for the on-chain rail, and the
-ledger postings of one flow (each keyed by the payment or transaction, so a retry posts nothing twice).
+"""The onboarding flow's own activities: where the flow stands (database and chain), its DB row, the
+on-chain rail, and the ledger postings of a delivery (each keyed by the payment, so a retry posts
+nothing twice). Thin shells: the rules live in models/, the chain reads in contracts/.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from web3 import Web3
 
 from contracts.abi import encode_call, hexstr, program_id, ref_to_bytes32
 from contracts.manifest import Manifest, load_manifest
-from contracts.reads import ClaimEvent, call_view, claim_ref_of, find_claim, find_claims
+from contracts.reads import ClaimEvent, call_view, claim_ref_of, find_claims
 from contracts.rpc import connect, lean
 from core.columns import utcnow
 from core.db import session_scope
 from core.settings import Settings
 from models import affiliates, commissions, ledger
-from models.money import Asset
-from models.onboarding import Onboarding, Rail
+from models.ledger import SuspenseReason
+from models.onboarding import FlowTiming, Onboarding, Paid, Rail
 from models.onboarding_io import (
     BEGIN,
-    CHAIN_COSTS,
+    CHAIN_FACTS,
     CLAIM_DELIVERED,
     FIND_ONCHAIN_CLAIM,
     PREPARE_ONCHAIN,
     RECORD,
-    SETTLE,
-    SUSPENSE,
+    SETTLE_ONCHAIN,
     UNDELIVERABLE,
     BadToken,
     Begin,
     BeginResult,
-    ChainCosts,
+    ChainClaim,
+    ChainFacts,
+    ChainFactsRequest,
     Delivered,
-    DeliveredOffchain,
     FindOnchainClaim,
     NotYetOnChain,
+    OnchainFeeMismatch,
     OnchainSteps,
-    Paid,
     PrepareOnchain,
     Record,
-    Settle,
-    Suspense,
+    SettleOnchain,
     TxStep,
-    UnsupportedCurrency,
+    Undeliverable,
 )
+from models.payments import Payment, PaymentStatus
 from models.programs import get_program
+from models.suspense import open_item
+from payments.charges import charge_of
 
 ZERO_ADDRESS = "0x" + "00" * 20
+OPEN_STATUSES = (PaymentStatus.CREATING.value, PaymentStatus.OPEN.value, PaymentStatus.PENDING.value)
 
 
-def _asset(code: str) -> Asset:
-    try:
-        return Asset(code.upper())
-    except ValueError:
-        raise UnsupportedCurrency(f"unsupported currency {code!r}") from None
+def timing_from(settings: Settings) -> FlowTiming:
+    return FlowTiming(
+        payment_window_s=float(settings.payment_expiry_seconds),
+        expiry_grace_s=settings.flow_expiry_grace_seconds,
+        pending_grace_s=settings.flow_pending_grace_seconds,
+        pending_max_s=settings.flow_pending_max_seconds,
+        onchain_window_s=settings.flow_onchain_window_seconds,
+        halt_poll_s=settings.flow_halt_poll_seconds,
+        retry_initial_s=settings.flow_retry_initial_seconds,
+        retry_max_s=settings.flow_retry_max_seconds,
+        history_limit=settings.flow_history_limit,
+    )
 
 
 class OnboardingActivities:
@@ -98,10 +110,12 @@ class OnboardingActivities:
                 return key.removeprefix("stablecoin.")
         return None
 
-    # --- the flow's row ------------------------------------------------------------------------------
+    # --- where the flow stands ---------------------------------------------------------------------
     @activity.defn(name=BEGIN)
     def begin(self, req: Begin) -> BeginResult:
-        """Program, locked attribution and the wallet's chain facts; creates/refreshes the flow's row."""
+        """Program, locked attribution, this flow's payments and the wallet's chain facts; creates or
+        refreshes the flow's row. A settled payment or a still-payable charge is handed back, so a
+        new run, a retry or a reset never charges twice."""
         inp = req.input
         with session_scope(self.engine) as session:
             program = get_program(session, inp.program)
@@ -110,35 +124,82 @@ class OnboardingActivities:
             att = affiliates.attribute(session, inp.program, inp.wallet, inp.referral_code, inp.source)
             if att.status == "refused":
                 return BeginResult(error=f"{att.error_code}: {att.message}")
-            row = session.exec(select(Onboarding).where(Onboarding.flow_id == req.flow_id)).first()
+            row = session.exec(select(Onboarding).where(col(Onboarding.flow_id) == req.flow_id)).first()
             if row is None:
+                assert program.id is not None
                 row = Onboarding(program_id=program.id, wallet=inp.wallet, flow_id=req.flow_id, state="registering")
             row.referrer_wallet = att.referrer_wallet
             row.updated_at = utcnow()
             session.add(row)
-            row_program_id = program.id
-        token_id = int(self._view("SGEID", "tokenOf", inp.wallet))
+            payments = self._flow_payments(session, req.flow_id)
+            settled = self._settled(session, payments, row)
         key = program_id(inp.program)
-        claim = find_claim(
-            self.w3, self.manifest.address("SGEClaim"), key, inp.wallet, from_block=self.manifest.deploy_block
+        facts = self._chain_facts(key, inp.wallet)
+        grace = timedelta(seconds=self.settings.flow_expiry_grace_seconds)
+        open_payment = next(
+            (p for p in payments if p.status in OPEN_STATUSES and not p.settled
+             and (p.expires_at is None or p.expires_at + grace > utcnow())),
+            None,
         )
         return BeginResult(
-            program_id=row_program_id,
             program_key=hexstr(key),
             referrer_wallet=att.referrer_wallet,
             attribution=att.status if not att.ignored_code else "ignored_later_code",
-            token_id=token_id or None,
-            referral_on_chain=self._view("AffiliateRegistry", "referrerOf", key, inp.wallet) != ZERO_ADDRESS,
-            already_claimed_tx=claim.tx_hash if claim else None,
+            token_id=facts.token_id,
+            referral_on_chain=facts.referrer is not None,
+            timing=timing_from(self.settings),
+            payment_seq=len(payments),
+            payment_keys=[p.key for p in payments],
+            open_payment=charge_of(open_payment) if open_payment is not None and open_payment.provider_ref else None,
+            settled=settled,
+            chain_claim=facts.claim,
             from_block=self.w3.eth.block_number,
         )
+
+    @staticmethod
+    def _flow_payments(session: Session, flow: str) -> list[Payment]:
+        return list(session.exec(select(Payment).where(col(Payment.flow_id) == flow).order_by(col(Payment.id))).all())
+
+    @staticmethod
+    def _settled(session: Session, payments: list[Payment], row: Onboarding) -> Paid | None:
+        for p in payments:
+            if p.settled and not p.reversed:
+                settlement = session.get(commissions.PaymentSettlement, p.ledger_ref)
+                assert settlement is not None, f"payment {p.key} is marked settled without a settlement"
+                return Paid(rail=Rail(p.provider), payment_ref=p.ledger_ref, amount_minor=int(settlement.amount),
+                            asset=settlement.asset)
+        if row.rail == Rail.ONCHAIN and row.payment_ref and row.paid_amount_minor is not None:
+            return Paid(rail=Rail.ONCHAIN, payment_ref=row.payment_ref, amount_minor=int(row.paid_amount_minor),
+                        asset=row.paid_asset or "", onchain_tx=row.claim_tx, sge_amount_minor=row.sge_amount_minor)
+        return None
+
+    @activity.defn(name=CHAIN_FACTS)
+    def chain_facts(self, req: ChainFactsRequest) -> ChainFacts:
+        facts = self._chain_facts(bytes.fromhex(req.program_key.removeprefix("0x")), req.wallet)
+        if req.payment_ref and facts.claim is not None:
+            facts.claim_is_ours = facts.claim.ref == hexstr(ref_to_bytes32(req.payment_ref))
+        return facts
+
+    def _chain_facts(self, key: bytes, wallet: str) -> ChainFacts:
+        token_id = int(self._view("SGEID", "tokenOf", wallet)) or None
+        referrer = self._view("AffiliateRegistry", "referrerOf", key, wallet)
+        claim_address = self.manifest.address("SGEClaim")
+        ref = claim_ref_of(self.w3, claim_address, key, wallet)
+        claim = None
+        if ref is not None:
+            events = find_claims(self.w3, claim_address, wallet, program_id=key, payment_ref=ref,
+                                 from_block=self.manifest.deploy_block)
+            found = events[0] if events else None
+            claim = ChainClaim(ref=ref, tx_hash=found.tx_hash if found else None,
+                               onchain_paid=bool(found and found.token.lower() != ZERO_ADDRESS))
+        return ChainFacts(token_id=token_id, referrer=None if referrer == ZERO_ADDRESS else referrer, claim=claim)
 
     @activity.defn(name=RECORD)
     def record(self, req: Record) -> None:
         """Mirror the flow's state into its row (what GET /v1/status answers from)."""
         fields = req.model_dump(exclude={"flow_id", "completed"}, exclude_none=True)
         with session_scope(self.engine) as session:
-            row = session.exec(select(Onboarding).where(Onboarding.flow_id == req.flow_id)).first()
+            row = session.exec(select(Onboarding).where(col(Onboarding.flow_id) == req.flow_id)).first()
             if row is None:
                 return  # begin() creates it; a record before that has nothing to update
             for name, value in fields.items():
@@ -158,6 +219,13 @@ class OnboardingActivities:
         fee = int(self._view("SGEClaim", "feeOf", key, token))
         if fee == 0:
             raise BadToken(f"{req.token} is not accepted by the claim contract for program {req.program!r}")
+        with Session(self.engine) as session:
+            program = get_program(session, req.program)
+        if program is None or fee != int(program.fee_usd_minor):
+            raise OnchainFeeMismatch(
+                f"the claim contract asks {fee} {req.token} units for {req.program!r}, the program's fee is "
+                f"{program.fee_usd_minor if program else '?'}: an admin must sync the program on chain first"
+            )
         token_contract = "TestUSDT" if req.token == "USDT" else "TestUSDC"  # ERC-20 ABI; both are standard
         allowance = int(call_view(self.w3, token_contract, token, "allowance", req.wallet, claim)[0])
         balance = int(call_view(self.w3, token_contract, token, "balanceOf", req.wallet)[0])
@@ -166,166 +234,89 @@ class OnboardingActivities:
         if allowance < fee:
             if allowance > 0 and req.token == "USDT":
                 # USDT refuses to change a non-zero allowance to another non-zero value.
-                steps.append(
-                    TxStep(
-                        description="reset USDT allowance to 0",
-                        to=token,
-                        data=_hex(encode_call(token_contract, "approve", claim, 0)),
-                    )
-                )
-            steps.append(
-                TxStep(
-                    description=f"approve {fee} {req.token} units for the claim contract",
-                    to=token,
-                    data=_hex(encode_call(token_contract, "approve", claim, fee)),
-                )
-            )
-        steps.append(
-            TxStep(
-                description="claim: pay the fee and receive SGE",
-                to=claim,
-                data=_hex(encode_call("SGEClaim", "claim", key, token, ref)),
-            )
-        )
-        return OnchainSteps(
-            token=req.token,
-            token_address=token,
-            claim_contract=claim,
-            fee_minor=fee,
-            allowance_minor=allowance,
-            balance_minor=balance,
-            payment_ref_bytes32=_hex(ref),
-            steps=steps,
-        )
+                steps.append(TxStep(description="reset USDT allowance to 0", to=token,
+                                    data=hexstr(encode_call(token_contract, "approve", claim, 0))))
+            steps.append(TxStep(description=f"approve {fee} {req.token} units for the claim contract", to=token,
+                                data=hexstr(encode_call(token_contract, "approve", claim, fee))))
+        steps.append(TxStep(description="claim: pay the fee and receive SGE", to=claim,
+                            data=hexstr(encode_call("SGEClaim", "claim", key, token, ref))))
+        return OnchainSteps(token=req.token, token_address=token, claim_contract=claim, fee_minor=fee,
+                            allowance_minor=allowance, balance_minor=balance, payment_ref_bytes32=hexstr(ref),
+                            steps=steps)
 
     @activity.defn(name=FIND_ONCHAIN_CLAIM)
     def find_onchain_claim(self, req: FindOnchainClaim) -> Paid:
-        """The wallet's own claim on chain, with confirmations. A reported hash is checked, never trusted.
-
-        Not found yet → a retryable failure: Temporal's retry policy is the polling loop.
-        """
+        """The wallet's own claim in this program, final (past the confirmation depth, so a reorg cannot
+        take it back). A reported hash is checked, never trusted. Not found yet → a retryable failure:
+        Temporal's retry policy is the polling loop."""
         claim_address = self.manifest.address("SGEClaim")
         key = program_id(req.program)
-        latest = self.w3.eth.block_number
-        final_block = latest - self.settings.confirmations + 1
-        found: ClaimEvent | None = None
-        if req.tx_hash:
-            found = self._claim_in_tx(req.tx_hash, claim_address, key, req.wallet)
-        if found is None:
-            ref = claim_ref_of(self.w3, claim_address, key, req.wallet)  # one cheap call before any log scan
-            if ref is None:
-                raise NotYetOnChain("no claim on chain for this wallet yet")
-            # One claim per (program, wallet) ever, so its Claimed event is this flow's, whenever it was sent.
-            events = find_claims(
-                self.w3,
-                claim_address,
-                req.wallet,
-                program_id=key,
-                payment_ref=ref,
-                from_block=self.manifest.deploy_block,
-            )
-            found = events[0] if events else None
+        final_block = self.w3.eth.block_number - self.settings.confirmations + 1
+        ref = claim_ref_of(self.w3, claim_address, key, req.wallet, block=max(final_block, 0))
+        if ref is None:  # nothing claimed as of the last final block
+            raise NotYetOnChain("no final claim on chain for this wallet yet")
+        events = find_claims(self.w3, claim_address, req.wallet, program_id=key, payment_ref=ref,
+                             from_block=self.manifest.deploy_block, to_block=max(final_block, 0))
+        found: ClaimEvent | None = events[0] if events else None
         if found is None:
             raise NotYetOnChain("claim not indexed yet")
-        if found.block_number > final_block:
-            raise NotYetOnChain(f"claim in block {found.block_number}, waiting for confirmations")
         if found.token.lower() == ZERO_ADDRESS:
-            raise DeliveredOffchain("this wallet's claim was delivered for an off-chain payment")
+            raise BadToken("this wallet's claim was delivered for an off-chain payment, not paid on chain")
         symbol = self._symbol_of(found.token)
         if symbol is None:
             raise BadToken(f"claim paid in unknown token {found.token}")
-        return Paid(
-            rail=Rail.ONCHAIN,
-            payment_ref=f"onchain:{found.tx_hash}:{found.log_index}",
-            amount_minor=found.fee,
-            asset=symbol,
-            onchain_tx=found.tx_hash,
-            sge_amount_minor=found.amount,
-        )
+        issued = {hexstr(ref_to_bytes32(k)) for k in req.payment_keys}
+        activity.logger.info("onchain claim %s carries %s reference", found.tx_hash,
+                             "this flow's" if found.payment_ref in issued else "a foreign")
+        return Paid(rail=Rail.ONCHAIN, payment_ref=f"onchain:{found.tx_hash}:{found.log_index}",
+                    amount_minor=found.fee, asset=symbol, onchain_tx=found.tx_hash, sge_amount_minor=found.amount)
 
-    def _claim_in_tx(self, tx_hash: str, claim_address: str, key: bytes, wallet: str) -> ClaimEvent | None:
-        try:
-            receipt = self.w3.eth.get_transaction_receipt(tx_hash)
-        except Exception:  # noqa: BLE001 - unknown / malformed hash: fall back to the log scan
-            return None
-        if receipt is None or receipt["status"] != 1:
-            return None
-        events = find_claims(
-            self.w3,
-            claim_address,
-            wallet,
-            program_id=key,
-            from_block=receipt["blockNumber"],
-            to_block=receipt["blockNumber"],
-        )
-        return next((e for e in events if e.tx_hash.lower() == tx_hash.lower()), None)
-
-    # --- ledger --------------------------------------------------------------------------------------
-    @activity.defn(name=SETTLE)
-    def settle(self, req: Settle) -> None:
-        """Revenue + commissions in one ledger transaction (idempotent on the payment ref)."""
+    @activity.defn(name=SETTLE_ONCHAIN)
+    def settle_onchain(self, req: SettleOnchain) -> None:
+        """A claim paid on chain: revenue + commissions in one ledger transaction (keyed by its log)."""
         paid = req.paid
         with session_scope(self.engine) as session:
-            commissions.settle_payment(
-                session, paid.payment_ref, req.program, req.wallet, paid.amount_minor, _asset(paid.asset)
-            )
-            self._update_row(
-                session,
-                req.flow_id,
-                rail=paid.rail,
-                payment_ref=paid.payment_ref,
-                paid_amount_minor=paid.amount_minor,
-                paid_asset=paid.asset,
-            )
+            commissions.settle_payment(session, paid.payment_ref, req.program, req.wallet, paid.amount_minor,
+                                       paid.asset)
+            self._update_row(session, req.flow_id, rail=paid.rail, payment_ref=paid.payment_ref,
+                             paid_amount_minor=paid.amount_minor, paid_asset=paid.asset)
 
+    # --- delivery ------------------------------------------------------------------------------------
     @activity.defn(name=CLAIM_DELIVERED)
     def claim_delivered(self, req: Delivered) -> None:
         """SGE left the claim contract's inventory for this wallet: post it and complete the row."""
         with session_scope(self.engine) as session:
             program = get_program(session, req.program)
             assert program is not None
-            amount = req.paid.sge_amount_minor or program.claim_amount_minor
-            ledger.post_claim_delivery(
-                session,
-                ledger.ClaimDeliveryRequest(
-                    key=f"delivery:{req.paid.payment_ref}",
-                    program=req.program,
-                    wallet=req.wallet,
-                    amount_minor=amount,
-                    payment_ref=req.paid.payment_ref,
-                    chain_tx=req.claim_tx,
-                ),
-            )
-            self._update_row(session, req.flow_id, claim_tx=req.claim_tx, sge_amount_minor=amount)
-
-    @activity.defn(name=SUSPENSE)
-    def suspense(self, req: Suspense) -> None:
-        with session_scope(self.engine) as session:
-            ledger.post_suspense(session, req.key, req.payment_ref, req.amount_minor, _asset(req.asset), req.reason)
+            amount = req.paid.sge_amount_minor or int(program.claim_amount_minor)
+            ledger.post_claim_delivery(session, ledger.ClaimDeliveryRequest(
+                key=f"delivery:{req.paid.payment_ref}", program=req.program, wallet=req.wallet, amount_minor=amount,
+                payment_ref=req.paid.payment_ref, chain_tx=req.claim_tx))
+            self._update_row(session, req.flow_id, rail=req.paid.rail, payment_ref=req.paid.payment_ref,
+                             paid_amount_minor=req.paid.amount_minor, paid_asset=req.paid.asset,
+                             claim_tx=req.claim_tx, sge_amount_minor=amount)
 
     @activity.defn(name=UNDELIVERABLE)
-    def undeliverable(self, req: Suspense) -> None:
-        """Paid but the claim cannot be delivered: reverse the settlement, park the money in suspense."""
+    def undeliverable(self, req: Undeliverable) -> None:
+        """Paid and settled, but the claim can never be delivered: the settlement is reversed (revenue,
+        commissions) and the money parked in suspense for an operator to refund — in one transaction."""
+        paid = req.paid
         with session_scope(self.engine) as session:
-            commissions.reverse_payment(session, req.payment_ref, req.reason)
-            ledger.post_suspense(session, req.key, req.payment_ref, req.amount_minor, _asset(req.asset), req.reason)
-
-    @activity.defn(name=CHAIN_COSTS)
-    def chain_costs(self, req: ChainCosts) -> None:
-        with session_scope(self.engine) as session:
-            ledger.post_gas(
-                session,
-                ledger.GasRequest(
-                    key=f"gas:{req.tx_key}",
-                    fee_wei=req.fee_wei,
-                    chain_tx=req.tx_hash,
-                    purpose=req.tx_key.rsplit(":", 1)[-1],
-                ),
-            )
+            commissions.reverse_payment(session, paid.payment_ref, req.reason)
+            payment = session.exec(select(Payment).where(col(Payment.flow_id) == req.flow_id,
+                                                         col(Payment.settled).is_(True))).first()
+            open_item(session, f"suspense:{paid.payment_ref}:undeliverable", paid.payment_ref, paid.amount_minor,
+                      paid.asset, SuspenseReason.UNDELIVERABLE, payment_key=payment.key if payment else None,
+                      flow_id=req.flow_id, note=req.reason)
+            if payment is not None:
+                payment.reversed = True
+                payment.suspense_minor = int(payment.suspense_minor) + paid.amount_minor
+                payment.status = PaymentStatus.IN_SUSPENSE.value
+                session.add(payment)
 
     @staticmethod
     def _update_row(session: Session, flow_id: str, **fields: Any) -> None:
-        row = session.exec(select(Onboarding).where(Onboarding.flow_id == flow_id)).first()
+        row = session.exec(select(Onboarding).where(col(Onboarding.flow_id) == flow_id)).first()
         if row is None:
             return
         for name, value in fields.items():
@@ -334,18 +325,5 @@ class OnboardingActivities:
         session.add(row)
 
     def all(self) -> list[Callable]:
-        return [
-            self.begin,
-            self.record,
-            self.prepare_onchain,
-            self.find_onchain_claim,
-            self.settle,
-            self.claim_delivered,
-            self.suspense,
-            self.undeliverable,
-            self.chain_costs,
-        ]
-
-
-def _hex(data: bytes) -> str:
-    return "0x" + bytes(data).hex()
+        return [self.begin, self.chain_facts, self.record, self.prepare_onchain, self.find_onchain_claim,
+                self.settle_onchain, self.claim_delivered, self.undeliverable]

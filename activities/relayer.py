@@ -1,9 +1,12 @@
-"""Temporal face of the relayer (relayer/): submit, wait for finality, read.
+"""Temporal face of the relayer (relayer/): send a transaction and wait until it is final, in one
+heartbeating activity, and book the gas it cost.
 
-Synchronous activities, run in the worker's thread pool. The relayer's errors are DomainErrors and
-leave the activity through the worker's interceptor (temporal/interceptors.py) as ApplicationErrors
-typed by their code: "wait and retry" ones (relayer_balance_low, chain_unavailable,
+Synchronous, run in the worker's thread pool. The relayer's errors are DomainErrors and leave the
+activity through the worker's interceptor (temporal/interceptors.py) as ApplicationErrors typed by
+their code: "wait and retry" ones (relayer_balance_low, chain_unavailable, platform_halted,
 relayer_misconfigured) are retried, so flows pause rather than fail; the others fail the activity.
+A retried attempt (a worker killed mid-wait) submits the same key again, which answers with the
+stored transaction: one request is never sent twice.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from core.db import session_scope
 from core.settings import Settings
-from models.chain import RELAYER_SUBMIT, RELAYER_WAIT_FINAL, SubmitTx, TxOutcome, TxRef
+from models import ledger
+from models.chain import RELAYER_SEND, SubmitTx, TxOutcome
 from relayer.engine import Relayer
 from relayer.errors import ChainUnavailable
 
@@ -58,23 +63,24 @@ class RelayerActivities:
         if self._relayer is not None:
             self._relayer.reset_connection()
 
-    @activity.defn(name=RELAYER_SUBMIT)
-    def submit(self, req: SubmitTx) -> TxRef:
-        return self._run(lambda r: r.submit(req))
-
-    @activity.defn(name=RELAYER_WAIT_FINAL)
-    def wait_final(self, key: str) -> TxOutcome:
+    @activity.defn(name=RELAYER_SEND)
+    def send(self, req: SubmitTx) -> TxOutcome:
         def beat(details: dict[str, Any]) -> None:
             activity.heartbeat(details)
             if activity.is_cancelled():
-                raise CancelledError("relayer.wait_final cancelled")
+                raise CancelledError("relayer.send cancelled")
             if activity.is_worker_shutdown():  # let another worker pick the wait up (state is in the DB)
                 raise ApplicationError("worker shutting down", type="WorkerShutdown")
 
-        return self._run(lambda r: r.wait_final(key, heartbeat=beat))
+        outcome: TxOutcome = self._run(lambda r: r.send_and_wait(req, heartbeat=beat))
+        if outcome.fee_wei:  # mined (confirmed or reverted): the relayer paid for it
+            with session_scope(self.engine) as session:
+                ledger.post_gas(session, ledger.GasRequest(key=f"gas:{req.key}", fee_wei=outcome.fee_wei,
+                                                           chain_tx=outcome.hash or "", purpose=req.label))
+        return outcome
 
     def all(self) -> list[Callable]:
-        return [self.submit, self.wait_final]
+        return [self.send]
 
 
 def relayer_activities(settings: Settings, engine: Engine) -> list[Callable]:

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from api import affiliates, flows, health, ledger, ops, public, webhooks
+from api import affiliates, flows, health, ledger, money, ops, public, webhooks
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -64,5 +64,6 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(ops.router)
     app.include_router(flows.router)
     app.include_router(ledger.router)
+    app.include_router(money.router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from api.deps import EngineDep, Viewer
 from api.errors import ApiError
 from models import ledger
+from models.books import verify_books
 from models.money import Asset, format_amount
 
 router = APIRouter(prefix="/v1/ops/ledger", tags=["ledger"])
@@ -157,6 +158,6 @@ def transaction(engine: EngineDep, tx_id: str, actor: Viewer) -> TransactionOut:
 async def verify(engine: EngineDep, actor: Viewer) -> ledger.VerifyReport:
     def run() -> ledger.VerifyReport:
         with Session(engine) as session:
-            return ledger.verify(session)
+            return verify_books(session)
 
     return await run_in_threadpool(run)

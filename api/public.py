@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import (
     SearchAttributePair,
@@ -28,12 +29,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
 from api.errors import ApiError
+from core.db import session_scope
 from core.columns import utcnow
 from models import affiliates as aff
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import (
+    ensure_row,
     SIGNAL_ONCHAIN,
-    UPDATE_PAYMENT,
     UPDATE_PREPARE_ONCHAIN,
     WORKFLOW_NAME,
     FlowState,
@@ -42,13 +44,15 @@ from models.onboarding import (
     flow_id,
 )
 from models.onboarding_io import OnchainClaimHint, OnchainSteps
-from models.payments import Charge
+from models.payments import Payment, PaymentStatus
 from models.platform import Program
 
 router = APIRouter(prefix="/v1", tags=["public"])
 
 TX_HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 UPDATE_TIMEOUT = timedelta(seconds=20)
+PAYMENT_WAIT_S = 10.0
+PAYABLE = (PaymentStatus.OPEN.value, PaymentStatus.PENDING.value)
 
 
 def require_json(request: Request) -> None:
@@ -222,15 +226,17 @@ async def register(
     await limiter.hit_wallet("register_wallet", wallet)
 
     def read():
-        with Session(engine) as session:
+        # The flow's row exists from the moment the registration is accepted, so the status and payment
+        # reads that follow never race the workflow's first step.
+        with session_scope(engine) as session:
             program = _program(session, body.program)
-            return (
-                program,
-                _row(session, program, wallet),
-                _check_referral(session, program, wallet, body.referral_code),
-            )
+            referral = _check_referral(session, program, wallet, body.referral_code)
+            return program, ensure_row(session, program, wallet), referral
 
-    program, row, referral = await run_in_threadpool(read)
+    try:
+        program, row, referral = await run_in_threadpool(read)
+    except IntegrityError:  # a concurrent first registration created the row: use it
+        program, row, referral = await run_in_threadpool(read)
     fid = flow_id(program.slug, wallet)
     status_url = f"/v1/status?program={program.slug}&wallet={wallet}"
     if row is not None and row.state == FlowState.COMPLETED:
@@ -313,17 +319,26 @@ async def _update(temporal: Client, body: FlowRef, update: str, arg=None, result
     dependencies=[Depends(require_json)],
     summary="The flow's payment: hosted checkout URL and expiry (created by the flow)",
 )
-async def payment(body: FlowRef, temporal: TemporalDep):
-    charge: Charge = await _update(temporal, body, UPDATE_PAYMENT, result_type=Charge)
-    return PaymentView(
-        flow_id=flow_id(body.program, _wallet(body.wallet)),
-        provider=charge.provider.value,
-        provider_ref=charge.provider_ref,
-        hosted_url=charge.hosted_url,
-        amount_minor=charge.amount_minor,
-        currency=charge.currency,
-        expires_at=charge.expires_at,
-    )
+async def payment(body: FlowRef, engine: EngineDep):
+    """Read from the database (the flow writes its charge there), never a workflow update: any number of
+    callers cost one indexed read each and cannot tie up the flow. A flow still minting has no charge
+    yet: the answer waits a few seconds for it, then says when to ask again."""
+    fid = flow_id(body.program, _wallet(body.wallet))
+    deadline = asyncio.get_running_loop().time() + PAYMENT_WAIT_S
+    while True:
+        row, state = await run_in_threadpool(_open_charge, engine, fid)
+        if row is not None:
+            return PaymentView(flow_id=fid, provider=row.provider, provider_ref=row.provider_ref or "",
+                               hosted_url=row.hosted_url or "", amount_minor=int(row.amount_minor),
+                               currency=row.currency, expires_at=row.expires_at)
+        if state is None:
+            raise ApiError(404, "not_registered", "no registration for this wallet in this program")
+        if FlowState(state).terminal:
+            raise ApiError(409, "flow_ended", f"this flow has ended ({state}); see GET /v1/status")
+        if asyncio.get_running_loop().time() > deadline:
+            raise ApiError(409, "payment_not_ready", "the flow has not created its payment yet; retry shortly",
+                           headers={"Retry-After": "2"})
+        await asyncio.sleep(0.25)
 
 
 @router.post(
@@ -357,6 +372,19 @@ async def record_claim(body: RecordRequest, temporal: TemporalDep, limiter: Limi
             raise ApiError(409, "no_open_flow", "no flow is waiting for a payment from this wallet") from None
         raise _temporal_error(exc) from None
     return {"flow_id": fid, "accepted": True}
+
+
+def _open_charge(engine, fid: str) -> tuple[Payment | None, str | None]:
+    """The flow's newest payable charge, and the flow's state (None: no such flow)."""
+    with Session(engine) as session:
+        row = session.exec(select(Onboarding).where(col(Onboarding.flow_id) == fid)).first()
+        if row is None:
+            return None, None
+        charge = session.exec(
+            select(Payment).where(col(Payment.flow_id) == fid, col(Payment.provider_ref).is_not(None),
+                                  col(Payment.status).in_(PAYABLE)).order_by(col(Payment.id).desc())
+        ).first()
+        return charge, row.state.value
 
 
 def _snake(name: str) -> str:

@@ -10,32 +10,32 @@ Order of work, and why:
 2. The body is parsed into one `PaymentEvent` (400 malformed JSON, 422 not a provider event).
 3. An event id already recorded (other than as `unknown_charge`) is a duplicate: 200, not re-signalled.
 4. No payment of ours for it → recorded as `unknown_charge` (reconciliation reads them), counted, 200.
-5. Signal `payment_event` to the payment's flow. Temporal unreachable → 503 and nothing recorded, so
-   the provider retries. The flow already completed → recorded as `flow_closed`, 200.
+5. Signal `payment_event` to the payment's flow; if the flow has ended, start (or join) payment
+   aftercare for the charge with the event (signal-with-start), which books late money, refunds and
+   chargebacks. Temporal unreachable → 503 and nothing recorded, so the provider retries.
 6. Only now is the event id recorded. If that write fails the provider retries and the flow may get
-   the signal twice: flows deduplicate by `event_id` (and decide what out-of-order events mean).
+   the signal twice: flows deduplicate by `event_id`, and every event is confirmed with the provider
+   and booked by difference, so a repeat books nothing.
 
 Webhooks are not rate limited per IP (the limiter skips this prefix) and carry no Idempotency-Key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import EngineDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from core.db import session_scope
 from core.logs import get_logger
 from models.payments import (
-    PAYMENT_EVENT_SIGNAL,
     PaymentEvent,
     WebhookOutcome,
     get_webhook_event,
@@ -43,6 +43,7 @@ from models.payments import (
     record_webhook_event,
 )
 from models.platform import PaymentProvider
+from temporal.payments import hand_event
 from payments import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -53,7 +54,7 @@ WEBHOOK_EVENTS = Counter(
     "Payment provider webhooks by outcome (handed_off, duplicate, unknown_charge, flow_closed, rejected, unavailable)",
     ["provider", "outcome"],
 )
-SIGNAL_TIMEOUT = timedelta(seconds=5)
+SIGNAL_TIMEOUT_S = 10.0
 
 
 def _secret(value) -> str | None:
@@ -92,7 +93,7 @@ async def coinbase_commerce(request: Request, settings: SettingsDep, engine: Eng
     except webhooks.WebhookRejected as exc:
         _count_rejection(provider, exc)
         raise
-    return await _hand_off(engine, temporal, event, body)
+    return await _hand_off(engine, temporal, settings.temporal_task_queue, event, body)
 
 
 @router.post("/coinbase-business", summary="Coinbase Business payment-link events")
@@ -106,7 +107,7 @@ async def coinbase_business(request: Request, settings: SettingsDep, engine: Eng
     except webhooks.WebhookRejected as exc:
         _count_rejection(provider, exc)
         raise
-    return await _hand_off(engine, temporal, event, body)
+    return await _hand_off(engine, temporal, settings.temporal_task_queue, event, body)
 
 
 def _lookup(engine, event: PaymentEvent):
@@ -114,12 +115,14 @@ def _lookup(engine, event: PaymentEvent):
         seen = get_webhook_event(session, event.provider, event.event_id)
         if seen is not None and seen.outcome != WebhookOutcome.UNKNOWN_CHARGE:
             seen.duplicates += 1  # acknowledged and ignored; counted on the first row
-            return True, None
+            return True, None, None
         payment = payment_for_event(session, event)
-        return False, (payment.flow_id if payment is not None else None)
+        if payment is None:
+            return False, None, None
+        return False, payment.flow_id, payment.key
 
 
-async def _hand_off(engine: Engine, temporal: Client, event: PaymentEvent, body: bytes) -> dict:
+async def _hand_off(engine: Engine, temporal: Client, task_queue: str, event: PaymentEvent, body: bytes) -> dict:
     provider = event.provider.value
     digest = hashlib.sha256(body).hexdigest()
     bound = {
@@ -129,28 +132,23 @@ async def _hand_off(engine: Engine, temporal: Client, event: PaymentEvent, body:
         "provider_ref": event.provider_ref,
     }
 
-    duplicate, flow_id = await run_in_threadpool(_lookup, engine, event)
+    duplicate, flow_id, payment_key = await run_in_threadpool(_lookup, engine, event)
     if duplicate:
         WEBHOOK_EVENTS.labels(provider, WebhookOutcome.DUPLICATE.value).inc()
         log.info("webhook_duplicate", **bound)
         return {"status": WebhookOutcome.DUPLICATE.value, "event_id": event.event_id}
-    if flow_id is None:
+    if flow_id is None or payment_key is None:
         outcome = await run_in_threadpool(record_webhook_event, engine, event, WebhookOutcome.UNKNOWN_CHARGE, digest)
         WEBHOOK_EVENTS.labels(provider, outcome.value).inc()
         log.warning("webhook_unknown_charge", **bound)
         return {"status": outcome.value, "event_id": event.event_id}
 
-    outcome = WebhookOutcome.HANDED_OFF
     try:
-        handle = temporal.get_workflow_handle(flow_id)
-        await handle.signal(PAYMENT_EVENT_SIGNAL, event, rpc_timeout=SIGNAL_TIMEOUT)
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise _unavailable(provider, bound, exc) from None
-        outcome = WebhookOutcome.FLOW_CLOSED  # the flow ended; the workflow owns meaning, reconciliation sees it
+        to = await asyncio.wait_for(hand_event(temporal, task_queue, flow_id, payment_key, event), SIGNAL_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - connection failures surface as several types; all mean "retry later"
         raise _unavailable(provider, bound, exc) from None
 
+    outcome = WebhookOutcome.HANDED_OFF if to == "flow" else WebhookOutcome.AFTERCARE
     outcome = await run_in_threadpool(record_webhook_event, engine, event, outcome, digest)
     WEBHOOK_EVENTS.labels(provider, outcome.value).inc()
     log.info("webhook_" + outcome.value, flow_id=flow_id, **bound)

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from cli.common import fail, hard_exit, out, settings_and_logs
 from core.db import get_engine
 from models import ledger
+from models.books import verify_books
 from models.money import Asset, format_amount
 
 app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -37,7 +38,7 @@ def verify(as_json: bool = typer.Option(False, "--json", help="Print one JSON do
     Exit status 0 when balanced, 1 when anything is off.
     """
     with Session(_engine()) as session:
-        report = ledger.verify(session)
+        report = verify_books(session)
     if as_json:
         print(report.model_dump_json(indent=2), flush=True)  # plain: rich would read [..] as markup
     else:

@@ -7,7 +7,7 @@ import sys
 import typer
 from sqlalchemy.exc import OperationalError
 
-from cli import bench, contracts, db, demo, dev, flows, relayer
+from cli import bench, contracts, db, demo, dev, flows, money, relayer
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
 from cli import programs as programs_cli
@@ -27,6 +27,8 @@ app.add_typer(dev.app, name="dev")
 app.add_typer(demo.app, name="demo")
 app.add_typer(flows.app, name="flows")
 app.add_typer(flows.halt_app, name="halt")
+app.add_typer(money.suspense_app, name="suspense")
+app.add_typer(money.payments_app, name="payments")
 app.command("payments-sandbox")(sandbox_cli.payments_sandbox)
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(relayer.app, name="relayer")

@@ -238,7 +238,8 @@ def decode_revert(data: str | bytes | None) -> str:
 
 # Reverts the same call may get past later: the contract is paused, or the claim inventory is
 # topped up. Every other custom error of ours is permanent for that call.
-TEMPORARY_REVERTS = frozenset({"EnforcedPause", "InsufficientInventory"})
+# Reverts that pass by themselves or by an operator's fix; anything else will revert again.
+TEMPORARY_REVERTS = frozenset({"EnforcedPause", "InsufficientInventory", "ProgramNotActive"})
 
 
 def revert_name(reason: str) -> str:

@@ -4,7 +4,7 @@ the activity and workflow contract types. Imports only `core/`.
 Importing this package registers every table on `SQLModel.metadata` (Alembic and tests rely on it).
 """
 
-from models import (  # noqa: F401  # noqa: F401
+from models import (  # noqa: F401
     affiliates,
     chain,
     commissions,
@@ -15,4 +15,5 @@ from models import (  # noqa: F401  # noqa: F401
     payments,
     platform,
     programs,
+    suspense,
 )

@@ -21,8 +21,7 @@ from sqlmodel import Field, SQLModel
 from core.columns import AmountType, UtcDateTime, utcnow
 
 # Activity names (workflows call these by name).
-RELAYER_SUBMIT = "relayer.submit"
-RELAYER_WAIT_FINAL = "relayer.wait_final"
+RELAYER_SEND = "relayer.send"  # submit + wait until final, in one heartbeating activity
 
 
 class TxStatus(StrEnum):
@@ -190,6 +189,8 @@ class TxOutcome(BaseModel):
     effective_gas_price: int | None = None
     fee_wei: int | None = None  # for the ledger's gas expense
     revert_reason: str | None = None
+    # A revert that may pass (paused contract, empty inventory, program deactivated) or one that never will.
+    revert_kind: Literal["temporary", "permanent"] | None = None
     logs: list[LogEntry] = []
     events: list[ChainEvent] = []
 

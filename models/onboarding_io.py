@@ -1,23 +1,28 @@
-"""Activity names and payloads of the onboarding workflow's own activities (activities/onboarding.py)."""
+"""Activity names and payloads of the onboarding flow's own activities (activities/onboarding.py) and
+of the payment outcomes it and payment aftercare share (activities/payments.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.errors import Conflict, DomainError
-from models.onboarding import FlowState, OnboardingInput, Rail
+from models.onboarding import FlowState, FlowTiming, OnboardingInput, Paid, Rail
+from models.payment_outcomes import FlowOutcome
+from models.payments import Charge, PaymentEvent
 
 BEGIN = "onboarding.begin"
 RECORD = "onboarding.record"
+CHAIN_FACTS = "onboarding.chain_facts"
 PREPARE_ONCHAIN = "onboarding.prepare_onchain_claim"
 FIND_ONCHAIN_CLAIM = "onboarding.find_onchain_claim"
-SETTLE = "onboarding.settle"
-SUSPENSE = "onboarding.suspense"
-UNDELIVERABLE = "onboarding.undeliverable"
+SETTLE_ONCHAIN = "onboarding.settle_onchain"
 CLAIM_DELIVERED = "onboarding.claim_delivered"
-CHAIN_COSTS = "onboarding.chain_costs"
+UNDELIVERABLE = "onboarding.undeliverable"
+APPLY_PAYMENT_EVENT = "payments.apply_event"
+
+AFTERCARE_WORKFLOW = "PaymentAftercare"
 
 
 class NotYetOnChain(Conflict):
@@ -27,14 +32,15 @@ class NotYetOnChain(Conflict):
     retryable = True
 
 
-class DeliveredOffchain(Conflict):
-    """The wallet's claim in this program was delivered for an off-chain payment, not paid on chain."""
-
-    code = "delivered_offchain"
-
-
 class BadToken(DomainError):
     code = "bad_token"
+
+
+class OnchainFeeMismatch(Conflict):
+    """The claim contract's fee for this program differs from the program's: paying on chain is refused
+    until an admin syncs the program's on-chain config."""
+
+    code = "onchain_fee_mismatch"
 
 
 class UnsupportedCurrency(DomainError):
@@ -47,17 +53,29 @@ class Begin(BaseModel):
     input: OnboardingInput
 
 
+class ChainClaim(BaseModel):
+    """The claim recorded on chain for (program, wallet), if any."""
+
+    ref: str  # bytes32 payment reference, 0x-hex
+    tx_hash: str | None = None
+    onchain_paid: bool = False  # paid by the user in a stablecoin (False: delivered by the relayer)
+
+
 class BeginResult(BaseModel):
-    """The program and attribution this flow runs with; `error` ends the flow (e.g. unknown program)."""
+    """Where the flow stands, from the database and the chain; `error` ends the flow."""
 
     error: str = ""
-    program_id: int | None = None
     program_key: str = ""  # the program's on-chain id, keccak256(slug), as 0x-hex bytes32
     referrer_wallet: str | None = None
     attribution: str = ""  # new | existing | ignored_later_code | none
-    token_id: int | None = None  # SGE-ID already held (a previous run minted it)
-    referral_on_chain: bool = False  # the registry already has this wallet's referrer
-    already_claimed_tx: str | None = None
+    token_id: int | None = None  # SGE-ID already held (an earlier run or program minted it)
+    referral_on_chain: bool = False
+    timing: FlowTiming = Field(default_factory=FlowTiming)
+    payment_seq: int = 0  # the number of this flow's charges so far: the next key is `<flow>:payment:<n>`
+    payment_keys: list[str] = Field(default_factory=list)
+    open_payment: Charge | None = None  # a charge of this flow still payable: reused, never a second one
+    settled: Paid | None = None  # a payment of this flow already settled: delivered, never charged again
+    chain_claim: ChainClaim | None = None
     from_block: int = 0  # where to look for this wallet's on-chain claim
 
 
@@ -74,8 +92,20 @@ class Record(BaseModel):
     paid_amount_minor: int | None = None
     paid_asset: str | None = None
     claim_tx: str | None = None
-    sge_amount_minor: int | None = None
     completed: bool = False
+
+
+class ChainFactsRequest(BaseModel):
+    program_key: str
+    wallet: str
+    payment_ref: str | None = None  # to tell whether the wallet's claim is this payment's delivery
+
+
+class ChainFacts(BaseModel):
+    token_id: int | None = None
+    referrer: str | None = None  # in this program's registry
+    claim: ChainClaim | None = None
+    claim_is_ours: bool = False  # the claim carries `payment_ref`
 
 
 class OnchainClaimHint(BaseModel):
@@ -116,20 +146,10 @@ class FindOnchainClaim(BaseModel):
     wallet: str
     from_block: int
     tx_hash: str | None = None
+    payment_keys: list[str] = Field(default_factory=list)  # the refs this flow issued (checked, not required)
 
 
-class Paid(BaseModel):
-    """A payment the flow accepts: exactly the fee, on one rail."""
-
-    rail: Rail
-    payment_ref: str
-    amount_minor: int
-    asset: str
-    onchain_tx: str | None = None
-    sge_amount_minor: int | None = None
-
-
-class Settle(BaseModel):
+class SettleOnchain(BaseModel):
     flow_id: str
     program: str
     wallet: str
@@ -146,15 +166,38 @@ class Delivered(BaseModel):
     claim_tx: str
 
 
-class Suspense(BaseModel):
-    key: str
-    payment_ref: str
-    amount_minor: int
-    asset: str
+class Undeliverable(BaseModel):
+    """Paid and settled, but the claim can never be delivered: reverse, park the money in suspense."""
+
+    flow_id: str
+    program: str
+    wallet: str
+    paid: Paid
     reason: str
 
 
-class ChainCosts(BaseModel):
-    tx_key: str
-    tx_hash: str
-    fee_wei: int
+class ApplyEvent(BaseModel):
+    """One provider event (or an operator's record of a refund) for a charge of `flow_id`."""
+
+    flow_id: str
+    event: PaymentEvent
+    accepting: bool  # the flow runs and is not paid yet: this payment may settle it
+    confirm: bool = True  # read the charge from the provider first (False only for operator records)
+    expire_if_unpaid: bool = False  # the flow's deadline: no money and nothing pending means expired
+
+
+class AftercareInput(BaseModel):
+    flow_id: str
+    payment_key: str
+
+
+def aftercare_id(payment_key: str) -> str:
+    return f"aftercare:{payment_key}"
+
+
+class Applied(BaseModel):
+    outcome: FlowOutcome
+    paid: Paid | None = None  # when the outcome is SETTLED
+    payment_key: str | None = None
+    message: str = ""
+    rail: Rail | None = None

@@ -30,8 +30,6 @@ from models.platform import PaymentProvider
 
 # Activity names (workflows call these by name) and the signal the webhook endpoints send.
 CREATE_CHARGE = "payments.create_charge"
-GET_CHARGE = "payments.get_charge"
-RECORD_OUTCOME = "payments.record_outcome"
 PAYMENT_EVENT_SIGNAL = "payment_event"
 
 
@@ -45,6 +43,7 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     REFUNDED = "refunded"
+    IN_SUSPENSE = "in_suspense"  # money arrived that cannot settle the fee (late, duplicate, wrong asset)
 
 
 class PaymentEventKind(StrEnum):
@@ -65,7 +64,8 @@ class WebhookOutcome(StrEnum):
     HANDED_OFF = "handed_off"  # signalled to the payment's flow
     DUPLICATE = "duplicate"  # event id seen before (counted on the first row, not stored again)
     UNKNOWN_CHARGE = "unknown_charge"  # no payment of ours: kept for reconciliation
-    FLOW_CLOSED = "flow_closed"  # the payment's flow has already completed: kept for reconciliation
+    FLOW_CLOSED = "flow_closed"  # (before payment aftercare) the flow had ended: kept for reconciliation
+    AFTERCARE = "aftercare"  # the flow had ended: handed to payment aftercare, which books it
 
 
 class PaymentEvent(BaseModel):
@@ -141,15 +141,6 @@ class ChargeSnapshot(BaseModel):
     tx_hash: str | None = None
 
 
-class RecordOutcomeRequest(BaseModel):
-    """The flow's decision about a payment, for the DB (status pages, reconciliation)."""
-
-    payment_key: str
-    status: PaymentStatus
-    paid_minor: int | None = None
-    paid_currency: str | None = None
-    reason: str = ""
-
 
 # --- tables ------------------------------------------------------------------------------------------
 
@@ -179,8 +170,19 @@ class Payment(SQLModel, table=True):
     paid_minor: int | None = Field(default=None, sa_type=AmountType)
     paid_currency: str | None = Field(default=None, max_length=10)
     outcome_reason: str = Field(default="", max_length=500)
+    # What the books hold for this charge (models.payment_outcomes.Held): money is booked by difference
+    # against the provider's confirmed total, so these only grow (or are released by a refund).
+    received_minor: int = Field(default=0, sa_type=AmountType, description="Booked as received (fee + suspense).")
+    suspense_minor: int = Field(default=0, sa_type=AmountType, description="Of which still in suspense.")
+    settled: bool = Field(default=False, description="This payment settled its flow's fee.")
+    reversed: bool = Field(default=False, description="...and was refunded or charged back since.")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+    @property
+    def ledger_ref(self) -> str:
+        """How the ledger names this payment: `<rail>:<provider ref>` (the rail is the provider)."""
+        return f"{self.provider}:{self.provider_ref}"
 
 
 class WebhookEvent(SQLModel, table=True):

@@ -53,7 +53,6 @@ from models.payments import (
     InvalidWallet,
     Payment,
     PaymentStatus,
-    RecordOutcomeRequest,
     checksum_wallet,
     get_payment,
 )
@@ -269,15 +268,3 @@ class Charges:
             expires_at=charge.expires_at,
             tx_hash=charge.tx_hash,
         )
-
-    # --- the flow's decision ---------------------------------------------------------------------------
-    def record_outcome(self, req: RecordOutcomeRequest) -> None:
-        with session_scope(self.engine) as session:
-            row = get_payment(session, req.payment_key)
-            if row is None:
-                raise InvalidPaymentRequest(f"no payment {req.payment_key!r}")
-            row.status = req.status.value
-            row.paid_minor = req.paid_minor
-            row.paid_currency = req.paid_currency.upper() if req.paid_currency else None
-            row.outcome_reason = req.reason[:500]
-            row.updated_at = utcnow()

@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from web3 import Web3
@@ -24,10 +24,13 @@ from core.devchain import is_anvil_dev_key
 from core.logs import get_logger
 from core.settings import Settings
 from models.chain import AttemptStatus
-from relayer.errors import BadRequest, BalanceTooLow, ChainUnavailable, Misconfigured, RpcCallError
+from models.platform import HALT_FLAG, PlatformFlag
+from relayer.errors import BadRequest, BalanceTooLow, ChainUnavailable, Misconfigured, PlatformHalted, RpcCallError
 from relayer.fees import Fees, bumped_fees, market_fees, next_base_and_tip
 from relayer.outbox import AT, NC, TAKE_NONCE, TX, AttemptRow, TxRow, attempt_row, to_hex, tx_row, with_fields
 from relayer.signing import Eip1559Signer
+
+_FLAG = cast(Table, PlatformFlag.__table__)
 
 log = get_logger(__name__)
 
@@ -154,6 +157,15 @@ class RelayerBase:
             balance = self.balance(fresh=True)  # may have been topped up since the cached read
             if balance < floor:
                 raise BalanceTooLow(self.address, balance, floor)
+
+    def _check_not_halted(self) -> None:
+        """The platform halt switch, read just before anything is signed (one primary-key read)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(_FLAG.c.value, _FLAG.c.reason).where(_FLAG.c.key == HALT_FLAG)
+            ).first()
+        if row is not None and row.value:
+            raise PlatformHalted(f"the platform is halted: {row.reason}")
 
     def _balance_too_low(self) -> BalanceTooLow:
         """The node said "insufficient funds": the error to raise, with a fresh balance."""

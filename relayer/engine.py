@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from contracts.abi import decode_log
+from contracts.abi import is_temporary_revert, decode_log
 from models.chain import ChainEvent, LogEntry, SubmitTx, TxOutcome, TxStatus
 from relayer.errors import RelayerError
 from relayer.outbox import TxRow
@@ -59,6 +59,7 @@ class Relayer(Tracking):
             effective_gas_price=row.effective_gas_price,
             fee_wei=row.fee_wei,
             revert_reason=row.revert_reason,
+            revert_kind=revert_kind(row.revert_reason) if row.status != TxStatus.CONFIRMED else None,
             logs=logs,
             events=self._decode_events(logs),
         )
@@ -79,5 +80,15 @@ class Relayer(Tracking):
         return events
 
     def send_and_wait(self, req: SubmitTx, **kwargs: Any) -> TxOutcome:
-        self.submit(req)
+        """Submit and wait until final. A call that would revert now is answered at once (nothing was
+        sent, nothing stored: the same key may be submitted again once the cause has passed)."""
+        ref = self.submit(req)
+        if ref.status == TxStatus.FAILED and ref.hash is None:
+            return TxOutcome(key=req.key, status="failed", revert_reason=ref.revert_reason,
+                             revert_kind=revert_kind(ref.revert_reason))
         return self.wait_final(req.key, **kwargs)
+
+
+def revert_kind(reason: str | None) -> Literal["temporary", "permanent"]:
+    """Whether a revert may pass by itself (paused, empty inventory, program inactive) or never will."""
+    return "temporary" if reason and is_temporary_revert(reason) else "permanent"

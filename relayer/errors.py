@@ -22,6 +22,16 @@ class RelayerError(DomainError):
     retryable = True
 
 
+class PlatformHalted(RelayerError):
+    """The platform halt switch is on: nothing is signed until operators turn it off (checked just
+    before signing, so a request that raced the switch still waits)."""
+
+    code = "platform_halted"
+    status = 503
+    retryable = True
+    retry_after_seconds = 10.0
+
+
 class ChainUnavailable(RelayerError, Unavailable):
     """The node did not answer or refused in a way that may pass (connection lost, estimate or
     broadcast failed, a nonce race the relayer has just repaired). Callers drop their RPC client so

@@ -126,6 +126,7 @@ class Submission(RelayerBase):
         """Checks and estimates before signing, outside any DB lock: (gas limit, fees), or the revert
         reason when the call would revert."""
         self._check_chain_id()
+        self._check_not_halted()
         self._check_balance()
         self._ensure_nonce_row()
         gas_limit = row.gas_limit
@@ -161,13 +162,16 @@ class Submission(RelayerBase):
         """Insert and sign a new request in one DB transaction under the nonce lock, batched with the
         requests of other threads arriving meanwhile (GroupCommit); the key's unique index turns a
         duplicate into the stored row. Returns the attempt only if this call signed it."""
-        if isinstance(prepared, str):  # the call would revert: recorded as failed, nothing signed
+        if isinstance(prepared, str):
+            # The call would revert now: nothing is signed and nothing is stored, so the key stays free.
+            # A revert that passes (a paused contract unpaused, inventory topped up) must not block the
+            # same request later; a *mined* revert, by contrast, is final under its key.
             existing = self._load(new.key)
             if existing is not None:
                 return self._same(existing, new), None
             new.status, new.revert_reason, new.final_at = TxStatus.FAILED, prepared, utcnow()
             log.info("relayer_tx_would_revert", key=new.key, label=new.label, reason=prepared)
-            return self._insert(new), None
+            return new, None
         row, attempt = self._group.submit(new, prepared)
         if attempt is not None and self.after_persist is not None:
             self.after_persist(new.key)  # committed, not broadcast (on the caller's own thread)

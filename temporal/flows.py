@@ -8,6 +8,7 @@ twice; the relayer and the ledger answer a repeated key with the original result
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
@@ -23,7 +24,14 @@ from temporalio.common import (
 from core.columns import utcnow
 from core.errors import Conflict
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
-from models.onboarding import WORKFLOW_NAME, FlowState, OnboardingInput
+from models.onboarding import (
+    QUERY_STATUS,
+    SIGNAL_RESUME,
+    WORKFLOW_NAME,
+    FlowState,
+    OnboardingInput,
+    OnboardingStatus,
+)
 
 
 class FlowActionError(Conflict):
@@ -42,10 +50,16 @@ async def terminate(client: Client, flow_id: str, reason: str) -> None:
 
 
 async def retry(client: Client, flow_id: str, program: str, wallet: str, task_queue: str) -> str:
-    """Start a new run of a flow that ended without completing (expired, failed, terminated...)."""
+    """Start a new run of a flow that ended without completing (expired, failed, terminated...), or let
+    a running flow parked in DELIVERY_BLOCKED try its delivery again."""
     try:
         desc = await describe(client, flow_id)
         if desc.status == WorkflowExecutionStatus.RUNNING:
+            handle = client.get_workflow_handle(flow_id)
+            live = await handle.query(QUERY_STATUS, result_type=OnboardingStatus, rpc_timeout=timedelta(seconds=5))
+            if live.state == FlowState.DELIVERY_BLOCKED:
+                await handle.signal(SIGNAL_RESUME)
+                return "resumed"
             raise FlowActionError(f"{flow_id} is still running: reset it instead", code="flow_running")
     except FlowActionError:
         raise

@@ -12,11 +12,12 @@ from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
 from activities.relayer import relayer_activities
 from core.settings import Settings
+from workflows.aftercare import PaymentAftercareWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
 
-WORKFLOWS: list[type] = [OnboardingWorkflow, ReleaseCommissionsWorkflow, ProbeWorkflow]
+WORKFLOWS: list[type] = [OnboardingWorkflow, PaymentAftercareWorkflow, ReleaseCommissionsWorkflow, ProbeWorkflow]
 
 
 def build_activities(settings: Settings, engine: Engine) -> list[Callable]:

@@ -26,14 +26,15 @@ MAX_BATCHES = 50
 class ReleaseCommissionsWorkflow:
     @workflow.run
     async def run(self) -> ReleaseSummary:
-        halt = await workflow.execute_activity(
-            io.HALT_STATUS, result_type=io.HaltStatus, start_to_close_timeout=timedelta(seconds=30)
-        )
-        if halt.halted:
-            workflow.logger.warning("commission release skipped: platform halted (%s)", halt.reason)
-            return ReleaseSummary(released=0, halted=True)
         released = 0
         for _ in range(MAX_BATCHES):
+            # Checked before every batch: a halt switched on mid-run stops the next batch, not the next run.
+            halt = await workflow.execute_activity(
+                io.HALT_STATUS, result_type=io.HaltStatus, start_to_close_timeout=timedelta(seconds=30)
+            )
+            if halt.halted:
+                workflow.logger.warning("commission release stopped: platform halted (%s)", halt.reason)
+                return ReleaseSummary(released=released, halted=True)
             result = await workflow.execute_activity(
                 ledger.RELEASE_DUE,
                 BATCH,

@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from core.settings.fields import (
     ApiFields,
     ChainFields,
+    FlowFields,
     OperationsFields,
     PaymentFields,
     PlatformFields,
@@ -56,7 +57,9 @@ def _csv(value: Any) -> Any:
     return value
 
 
-class Settings(OperationsFields, PaymentFields, ApiFields, ChainFields, TemporalFields, PlatformFields, BaseSettings):
+class Settings(
+    FlowFields, OperationsFields, PaymentFields, ApiFields, ChainFields, TemporalFields, PlatformFields, BaseSettings
+):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_file=".env",
@@ -168,6 +171,11 @@ class Settings(OperationsFields, PaymentFields, ApiFields, ChainFields, Temporal
             raise ValueError("DATABASE_URL: production needs PostgreSQL, not SQLite")
         if self.chain_id in LOCAL_CHAIN_IDS:
             raise ValueError(f"SGE_CHAIN_ID: {self.chain_id} is a local dev chain; production needs a real one")
+        if self.confirmations < self.production_min_confirmations:
+            raise ValueError(
+                f"SGE_CONFIRMATIONS: {self.confirmations} is below {self.production_min_confirmations} "
+                "(SGE_PRODUCTION_MIN_CONFIRMATIONS); a reorg could undo what the platform settled"
+            )
         return self
 
     # --- derived ---------------------------------------------------------------------------------

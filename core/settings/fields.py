@@ -57,7 +57,16 @@ class ChainFields(BaseModel):
         description="JSON-RPC endpoints, comma separated; the first that answers is used.",
     )
     chain_id: int = Field(31337, ge=1, description="Expected chain id; checked before any transaction is signed.")
-    confirmations: int = Field(1, ge=1, le=100, description="Blocks after which a transaction is final.")
+    confirmations: int = Field(
+        1, ge=1, le=1000, description="Blocks after which a transaction (and a user's on-chain claim) is final."
+    )
+    production_min_confirmations: int = Field(
+        12,
+        ge=1,
+        le=1000,
+        description="Production refuses SGE_CONFIRMATIONS below this (12 blocks: past the usual reorg depth on "
+        "chain 1; Ethereum finalizes in about 64).",
+    )
     explorer_url: str = Field("", description="Block explorer base URL for links (e.g. https://etherscan.io).")
     relayer_private_key: SecretStr | None = Field(
         None, description="Relayer hot key (hex). Secret; or SGE_RELAYER_PRIVATE_KEY_FILE."
@@ -195,4 +204,32 @@ class OperationsFields(BaseModel):
         "none",
         description="OpenTelemetry traces: none, console, or otlp "
         "(OTLP/HTTP; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT).",
+    )
+
+
+class FlowFields(BaseModel):
+    """How long onboarding flows wait, and how their history stays bounded (read by each flow once)."""
+
+    flow_halt_poll_seconds: float = Field(
+        30.0, gt=0, le=3600, description="How often a flow held by the halt switch checks it again."
+    )
+    flow_expiry_grace_seconds: float = Field(
+        300.0, ge=0, description="Past a charge's expiry before the flow asks the provider once more and gives up."
+    )
+    flow_pending_grace_seconds: float = Field(
+        3600.0, ge=0, description="A payment seen but not final extends the flow's deadline by this much..."
+    )
+    flow_pending_max_seconds: float = Field(86400.0, ge=0, description="...up to this much in all.")
+    flow_onchain_window_seconds: float = Field(
+        3600.0, gt=0, description="How long a flow watches the chain after the payer prepared an on-chain claim."
+    )
+    flow_retry_initial_seconds: float = Field(
+        5.0, gt=0, description="First wait before retrying a temporary revert (paused contract, empty inventory)."
+    )
+    flow_retry_max_seconds: float = Field(300.0, gt=0, description="Longest wait between those retries.")
+    flow_history_limit: int = Field(
+        10_000,
+        ge=50,
+        le=50_000,
+        description="Events in one workflow run before it continues as new (Temporal's hard limit is 51,200).",
     )

@@ -16,7 +16,7 @@ Commission rounding rule (exact, integers only): for a payment of `amount` minor
 rate of `bps` basis points, the level's commission is `floor(amount * bps / 10_000)`. Rounding is
 always down, per level, independently; whatever the floors leave over (less than one minor unit per
 level), together with the share of any level that has no eligible affiliate (no ancestor that far
-up, a suspended affiliate, or a zero commission), stays in fee revenue: revenue is credited the full
+up, a suspended affiliate, the payer itself, or a zero commission), stays in fee revenue: revenue is credited the full
 amount and commission expense exactly the sum of the floored commissions, so
 `platform_net = amount - sum(commissions)` and nothing is lost or created. Levels do not compress:
 a suspended or missing affiliate's share is not passed further up the tree.

@@ -35,7 +35,7 @@ _S = PaymentSettlement.__table__
 class SkippedLevel(BaseModel):
     level: int
     affiliate_id: int | None
-    reason: Literal["no_ancestor", "suspended", "zero_amount"]
+    reason: Literal["no_ancestor", "suspended", "zero_amount", "payer"]
 
 
 class SettlementResult(BaseModel):
@@ -171,6 +171,9 @@ def settle_payment(
         aff = chain[level - 1]
         if aff.status != AffiliateStatus.ACTIVE.value:
             skipped.append({"level": level, "affiliate_id": aff.id, "reason": "suspended"})
+            continue
+        if aff.wallet.lower() == wallet.lower():  # never paid on its own payment, at any level
+            skipped.append({"level": level, "affiliate_id": aff.id, "reason": "payer"})
             continue
         amount = commission_amount(amount_minor, bps)
         if amount == 0:

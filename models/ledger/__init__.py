@@ -30,6 +30,8 @@ Chart of accounts (every movement of value has a home, so reconciliation can cat
 | `revenue:fees:<program>` | revenue | registration fees |
 | `expense:commissions:<program>` | expense | affiliate commissions (net of cancellations and clawbacks) |
 | `expense:sge_delivered:<program>` | expense | SGE delivered to users by claims |
+| `expense:sge_loss:<program>` | expense | SGE delivered for payments that were then refunded or charged back |
+| `revenue:suspense_written_off` | revenue | suspense money an operator wrote off (audited) |
 | `expense:gas` | expense | relayer gas |
 | `equity:capital` | equity | outside funding (relayer ETH, SGE inventory, payout contract funding) |
 | `equity:conversion` | equity | 1:1 conversion clearing between USD and the USD stablecoins (same 6-decimal unit) |
@@ -52,7 +54,10 @@ from models.ledger.entries import (
     SuspenseRequest,
     post_claim_delivery,
     post_gas,
+    post_sge_loss,
     post_suspense,
+    post_suspense_out,
+    post_suspense_write_off,
 )
 from models.ledger.errors import (
     LedgerConflict,
@@ -139,7 +144,7 @@ __all__ = [
     "post_claim_delivery",
     "post_gas",
     "post_pending",
-    "post_suspense",
+    "post_suspense", "post_suspense_out", "post_suspense_write_off", "post_sge_loss",
     "post_transaction",
     "rail_of",
     "statement",

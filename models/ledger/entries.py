@@ -1,4 +1,5 @@
-"""Domain postings of the flows other than settlement: suspense, claim deliveries and gas."""
+"""Domain postings of the flows other than settlement: suspense (in, applied, refunded, written off),
+claim deliveries, SGE lost to refunds, and gas."""
 
 from __future__ import annotations
 
@@ -105,4 +106,58 @@ def post_gas(session: Session, req: GasRequest) -> PostResult:
         "gas",
         {k: v for k, v in refs.items() if v},
         [debit(Accounts.gas, Asset.ETH, req.fee_wei), credit(Accounts.relayer_eth, Asset.ETH, req.fee_wei)],
+    )
+
+
+def post_suspense_out(
+    session: Session, key: str, payment_ref: str, amount_minor: int, asset: Asset | str, why: str
+) -> PostResult:
+    """Money leaves suspense: Dr suspense:<rail> / Cr processor_receivable:<rail>. `why` is `apply` (it
+    now settles a fee, which posts the receivable again) or `refund` (it went back to the payer)."""
+    if why not in ("apply", "refund"):
+        raise LedgerError(f"suspense leaves by apply or refund, not {why!r}", code="invalid_reason")
+    if amount_minor <= 0:
+        raise LedgerError("suspense amount must be positive", code="invalid_amount")
+    rail = rail_of(payment_ref)
+    asset = Asset(asset)
+    return post_transaction(
+        session,
+        key,
+        f"suspense.{why}",
+        {"payment_ref": payment_ref},
+        [debit(Accounts.suspense(rail), asset, amount_minor), credit(Accounts.processor_receivable(rail), asset, amount_minor)],
+    )
+
+
+def post_suspense_write_off(
+    session: Session, key: str, payment_ref: str, amount_minor: int, asset: Asset | str, note: str
+) -> PostResult:
+    """An operator keeps unclaimable suspense money: Dr suspense:<rail> / Cr revenue:suspense_written_off."""
+    if amount_minor <= 0:
+        raise LedgerError("suspense amount must be positive", code="invalid_amount")
+    rail = rail_of(payment_ref)
+    asset = Asset(asset)
+    return post_transaction(
+        session,
+        key,
+        "suspense.write_off",
+        {"payment_ref": payment_ref, "note": note[:200]},
+        [debit(Accounts.suspense(rail), asset, amount_minor), credit(Accounts.suspense_written_off, asset, amount_minor)],
+    )
+
+
+def post_sge_loss(session: Session, key: str, program: str, payment_ref: str, amount_minor: int) -> PostResult:
+    """The SGE delivered for a payment that was then refunded is lost: it moves from delivered to lost
+    (Dr expense:sge_loss / Cr expense:sge_delivered); the delivery itself stays in the journal."""
+    if amount_minor <= 0:
+        raise LedgerError("SGE amount must be positive", code="invalid_amount")
+    return post_transaction(
+        session,
+        key,
+        "claim.loss",
+        {"payment_ref": payment_ref, "program": program},
+        [
+            debit(Accounts.sge_loss(program), Asset.SGE, amount_minor),
+            credit(Accounts.sge_delivered(program), Asset.SGE, amount_minor),
+        ],
     )

@@ -1,15 +1,19 @@
-"""Checking the whole journal: balance, content hashes, asset totals, resolved pending entries."""
+"""Checking the whole journal: balance, content hashes, asset totals, resolved pending entries, every
+account in the chart and no never-negative account below zero. (The cross-checks against the tables
+that posted — settlements, commissions, reservations, suspense — are in models/books.py.)"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import Session
 
 from core.columns import utcnow
+from models.ledger.chart import account_spec
+from models.ledger.errors import UnknownAccount
 from models.ledger.journal import LedgerPosting, LedgerTx, content_hash
 from models.ledger.pending import LedgerPending, PendingStatus
 
@@ -31,9 +35,10 @@ class VerifyReport(BaseModel):
     asset_totals: dict[str, str]  # per asset, must be "0"
     problems: list[VerifyProblem]
     checked_at: datetime
+    balances: dict[tuple[str, str], int] = Field(default_factory=dict, exclude=True)  # for the cross-checks
 
 
-def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:
+def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:  # noqa: C901 - one pass, several checks
     """Check the whole journal: every transaction balances per asset and has ≥ 2 non-zero postings,
     its content hash matches its postings (nothing altered), each asset sums to zero, and every
     resolved pending entry has its resolving transaction."""
@@ -45,6 +50,7 @@ def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:
             problems.append(VerifyProblem(check=check, detail=detail, tx_id=tx_id))
 
     asset_totals: dict[str, int] = defaultdict(int)
+    account_totals: dict[tuple[str, str], int] = defaultdict(int)
     n_tx = n_postings = 0
     stmt = (
         select(
@@ -88,12 +94,22 @@ def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:
             amount = int(row.amount)
             legs.append((row.account, row.asset, amount))
             asset_totals[row.asset] += amount
+            account_totals[(row.account, row.asset)] += amount
             n_postings += 1
     if current is not None:
         check_tx(*current, legs)
     for s, total in sorted(asset_totals.items()):
         if total:
             problem("asset_total", f"{s} sums to {total:+d} across the ledger")
+    for (account, asset), total in sorted(account_totals.items()):
+        try:
+            spec = account_spec(account)
+        except UnknownAccount:
+            problem("chart", f"{account} is not in the chart of accounts")
+            continue
+        normal = total if spec.type.debit_normal else -total
+        if spec.non_negative and normal < 0:
+            problem("negative_balance", f"{account} holds {normal} {asset}: it may never go below zero")
     dangling = conn.execute(
         select(_PENDING.c.key, _PENDING.c.status).where(
             _PENDING.c.status != PendingStatus.PENDING.value, _PENDING.c.resolve_tx_id.is_(None)
@@ -101,7 +117,7 @@ def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:
     ).all()
     for key, status in dangling:
         problem("pending", f"pending entry {key} is {status} without a resolving transaction")
-    return VerifyReport(
+    report = VerifyReport(
         ok=not problems,
         transactions=n_tx,
         postings=n_postings,
@@ -109,3 +125,5 @@ def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:
         problems=problems,
         checked_at=utcnow(),
     )
+    report.balances = {k: v for k, v in account_totals.items() if v}
+    return report

@@ -24,6 +24,7 @@ from core.db import get_engine, session_scope
 from core.devchain import anvil_accounts
 from core.settings import Settings
 from models import ledger
+from models.books import verify_books
 from models.money import format_amount
 from models.onboarding import FlowState
 from models.operators import Actor
@@ -34,6 +35,8 @@ from ops.devstack.chain import sync_programs
 
 DEMO_PROGRAM = "demo"
 FLOW_TIMEOUT_S = 120.0
+# 409s that mean "not yet": the request is retried (a flow still minting has no payment to show).
+RETRY_CODES = ("idempotency_in_flight", "payment_not_ready")
 
 
 @dataclass
@@ -89,7 +92,7 @@ class DemoClient:
             retryable = (
                 resp is None
                 or resp.status_code == 503
-                or (resp.status_code == 409 and resp.json().get("error", {}).get("code") == "idempotency_in_flight")
+                or (resp.status_code == 409 and resp.json().get("error", {}).get("code") in RETRY_CODES)
             )
             if not retryable or time.monotonic() > deadline:
                 detail = f"{resp.status_code}: {resp.text[:300]}" if resp is not None else "no answer"
@@ -249,7 +252,7 @@ async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
 
     engine = get_engine(settings.db_url)
     with Session(engine) as session:
-        verified = ledger.verify(session)
+        verified = verify_books(session)
         report.ledger = verified.model_dump(mode="json")
         report.commissions = [b.model_dump(mode="json") for b in ledger.balances(session, prefix="liability:")]
     report.ok = verified.ok and all(f.state == FlowState.COMPLETED.value for f in report.flows)

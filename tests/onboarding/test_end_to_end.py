@@ -80,10 +80,11 @@ def _check_books(settings: Settings, report) -> None:
     assert all(count == 1 for count in nonces.values()), "a nonce was used by two requests"
     assert all(tx.status == "confirmed" for tx in txs), [(tx.key, tx.status) for tx in txs if tx.status != "confirmed"]
     # One mint per wallet and one delivery per Coinbase-paid wallet, across every flow this stack ran.
-    per_key = Counter(tx.key.rsplit(":", 1)[-1] for tx in txs)
+    # Keys: `<flow>:mint`, `<flow>:referral`, `<flow>:claim:<payment ref>` (one delivery per payment).
+    purposes = Counter(tx.key.split(":")[3] for tx in txs)
     assert all(r.state == "completed" for r in rows)
-    assert per_key["mint"] == len(rows)
-    assert per_key["claim"] == sum(1 for r in rows if r.rail != "onchain")
+    assert purposes["mint"] == len(rows)
+    assert purposes["claim"] == sum(1 for r in rows if r.rail != "onchain")
 
 
 async def test_twenty_flows(stack):
