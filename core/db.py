@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -91,3 +92,12 @@ def ping(engine: Engine) -> None:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core `Table` behind a SQLModel table class, for Core-level statements (`.c` columns, bulk
+    inserts). SQLModel's types don't declare `__table__`; the mapper's `local_table` is that Table."""
+    table = sa_inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table

@@ -8,10 +8,11 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from core.db import table_of
 from models.affiliates import Affiliate, Attribution
 from models.commissions.records import Commission, CommissionLine, commission_lines, commissions_of
 
-_C = Commission.__table__
+_C = table_of(Commission)
 
 
 class AffiliateStats(BaseModel):

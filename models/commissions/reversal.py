@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from core.columns import utcnow
+from core.db import table_of
 from models import ledger
 from models.commissions.records import (
     Commission,
@@ -25,7 +26,7 @@ from models.ledger.journal import is_pg
 from models.money import Asset
 from models.platform import Program
 
-_S = PaymentSettlement.__table__
+_S = table_of(PaymentSettlement)
 
 
 class ReverseRequest(BaseModel):

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from core.columns import utcnow
+from core.db import table_of
 from models import ledger
 from models.affiliates import Affiliate, AffiliateError, AffiliateStatus, ancestors, attribution_of, normalize_wallet
 from models.commissions.records import (
@@ -29,7 +30,7 @@ from models.ledger.journal import dialect_insert
 from models.money import Asset
 from models.platform import Program
 
-_S = PaymentSettlement.__table__
+_S = table_of(PaymentSettlement)
 
 
 class SkippedLevel(BaseModel):

@@ -10,13 +10,14 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from core.db import table_of
 from models.ledger.chart import AccountType, account_spec
 from models.ledger.errors import UnknownAccount
 from models.ledger.journal import LedgerPosting, LedgerTx, Posting, is_pg
 from models.money import Asset
 
-_TX = LedgerTx.__table__
-_POSTING = LedgerPosting.__table__
+_TX = table_of(LedgerTx)
+_POSTING = table_of(LedgerPosting)
 
 
 class AccountBalance(BaseModel):
