@@ -6,11 +6,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Table, event, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
+
+_Row = TypeVar("_Row", bound=SQLModel)
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -101,3 +104,25 @@ def table_of(model: type[SQLModel]) -> Table:
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not mapped to a table")
     return table
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def row_id(row: _Keyed) -> int:
+    """The primary key of a row that was loaded or flushed. Tables type `id` as optional because it is
+    None until the INSERT; reaching for it before then is a bug, so it raises instead of defaulting."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id yet: it was never flushed")
+    return row.id
+
+
+def get_existing(session: Session, model: type[_Row], ident: Any, *, populate_existing: bool = False) -> _Row:
+    """`session.get` for a row known to exist (a foreign key refers to it, or this transaction saw it):
+    its absence is a broken invariant, so this raises rather than passing None on."""
+    row = session.get(model, ident, populate_existing=populate_existing)
+    if row is None:
+        raise RuntimeError(f"{model.__name__} {ident!r} should exist but does not")
+    return row

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.columns import utcnow
 from core.db import table_of
@@ -97,7 +97,7 @@ def reserve_payout(session: Session, key: str, program_slug: str, commission_ids
     ids = sorted(set(commission_ids))
     if not ids:
         raise SettlementError("a payout needs at least one commission", code="empty_payout")
-    program = session.execute(select(Program).where(Program.slug == program_slug)).scalars().first()
+    program = session.execute(select(Program).where(col(Program.slug) == program_slug)).scalars().first()
     if program is None:
         raise SettlementError(f"no program {program_slug!r}", code="program_not_found", status=404)
     rows = (
@@ -193,7 +193,9 @@ def void_payout(session: Session, key: str) -> ledger.PendingEntry:
     now = utcnow()
     rows = (
         session.execute(
-            select(Commission).where(Commission.payout_key == key, Commission.status == CommissionStatus.RESERVED.value)
+            select(Commission).where(
+                col(Commission.payout_key) == key, col(Commission.status) == CommissionStatus.RESERVED.value
+            )
         )
         .scalars()
         .all()

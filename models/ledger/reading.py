@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session
 
 from core.db import table_of
@@ -35,7 +35,7 @@ def _like_prefix(prefix: str) -> str:
 def balances(session: Session, prefix: str | None = None, asset: Asset | str | None = None) -> list[AccountBalance]:
     """Every (account, asset) with postings, optionally filtered by account prefix and asset."""
     conn = session.connection()
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     if prefix:
         conds.append(_POSTING.c.account.like(_like_prefix(prefix), escape="\\"))
     if asset:
