@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Table, event, text
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 _Row = TypeVar("_Row", bound=SQLModel)
@@ -117,6 +117,14 @@ def row_id(row: _Keyed) -> int:
     if row.id is None:
         raise RuntimeError(f"{type(row).__name__} has no id yet: it was never flushed")
     return row.id
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The new primary key of a single-row INSERT (SQLAlchemy types it optional: multi-row INSERTs have none)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    return key[0]
 
 
 def get_existing(session: Session, model: type[_Row], ident: Any, *, populate_existing: bool = False) -> _Row:
