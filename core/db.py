@@ -1,4 +1,6 @@
-"""Engine and session handling for SQLite (embedded default) and PostgreSQL (psycopg 3)."""
+"""Engine and session handling for SQLite (embedded default) and PostgreSQL (psycopg 3), and the typed
+helpers for what SQLModel types loosely: a model's Core table, a flushed row's id, a row a foreign key
+guarantees, an INSERT's new key."""
 
 from __future__ import annotations
 
