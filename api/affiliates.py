@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from api.deps import EngineDep
 from api.errors import ApiError
-from core.db import session_scope
+from core.db import row_id, session_scope
 from models import affiliates as aff
 
 router = APIRouter(prefix="/v1/affiliates", tags=["affiliates"])
@@ -70,7 +70,7 @@ def register(engine: EngineDep, body: RegisterRequest) -> aff.AffiliateView:
 
 def _by_code(session: Session, program: str, code: str) -> aff.Affiliate:
     prog = aff.program_by_slug(session, program, active=False)
-    found = aff.by_code(session, prog.id, aff.normalize_code(code))
+    found = aff.by_code(session, row_id(prog), aff.normalize_code(code))
     if found is None:
         raise ApiError(404, "affiliate_not_found", f"no affiliate with code {code!r} in {program}")
     return found

@@ -65,11 +65,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError):
-        details = [
+        details: list[dict[str, Any]] = [
             {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
             for err in exc.errors()
         ]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        first: dict[str, Any] = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(first["loc"][1:] or first["loc"])
         return error_response(422, "validation_error", f"{where}: {first['msg']}" if where else first["msg"], details)
 

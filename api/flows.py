@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Admin, EngineDep, SettingsDep, TemporalDep, Viewer
 from api.errors import ApiError
-from core.db import session_scope
+from core.db import get_existing, session_scope
 from models.halt import HaltState, halt_state, set_halt
 from models.onboarding import QUERY_STATUS, FlowState, Onboarding, OnboardingStatus, list_flows
 from models.operators import Actor, audit
@@ -63,7 +63,7 @@ def _row_or_404(session: Session, flow_id: str) -> tuple[Onboarding, Program]:
     row = session.exec(select(Onboarding).where(Onboarding.flow_id == flow_id)).first()
     if row is None:
         raise ApiError(404, "flow_not_found", f"no flow {flow_id!r}")
-    return row, session.get(Program, row.program_id)
+    return row, get_existing(session, Program, row.program_id)
 
 
 @router.get("/flows", response_model=FlowPage, summary="Onboarding flows from the DB; `stuck=true`: working > 10 min")

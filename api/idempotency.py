@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 
 from anyio import to_thread
 
@@ -18,6 +19,15 @@ from models.idempotency import Claim, claim_key, complete_key, release_key
 HEADER = b"idempotency-key"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")  # visible ASCII, e.g. a UUID
 EXCLUDED_PREFIXES = ("/v1/webhooks/",)
+
+
+@dataclass
+class _CapturedResponse:
+    """What the app sent, kept to store for replays (a 500 if it sent nothing)."""
+
+    status: int = 500
+    content_type: str = "application/json"
+    body: bytearray = field(default_factory=bytearray)
 
 
 class IdempotencyMiddleware:
@@ -74,16 +84,16 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": bytes(body), "more_body": False}
             return await receive()
 
-        response = {"status": 500, "content_type": "application/json", "body": bytearray()}
+        response = _CapturedResponse()
 
         async def capture_send(message):
             if message["type"] == "http.response.start":
-                response["status"] = message["status"]
+                response.status = message["status"]
                 for name, value in message.get("headers", []):
                     if name.lower() == b"content-type":
-                        response["content_type"] = value.decode("latin-1")
+                        response.content_type = value.decode("latin-1")
             elif message["type"] == "http.response.body":
-                response["body"] += message.get("body", b"")
+                response.body += message.get("body", b"")
             await send(message)
 
         try:
@@ -91,7 +101,7 @@ class IdempotencyMiddleware:
         except BaseException:
             await to_thread.run_sync(release_key, engine, key_scope, key)
             raise
-        if response["status"] >= 500:  # never cache a server error: the client may retry
+        if response.status >= 500:  # never cache a server error: the client may retry
             await to_thread.run_sync(release_key, engine, key_scope, key)
         else:
             await to_thread.run_sync(
@@ -99,9 +109,9 @@ class IdempotencyMiddleware:
                 engine,
                 key_scope,
                 key,
-                response["status"],
-                response["content_type"],
-                bytes(response["body"]),
+                response.status,
+                response.content_type,
+                bytes(response.body),
             )
 
 

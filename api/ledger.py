@@ -67,9 +67,7 @@ class TransactionOut(BaseModel):
     postings: list[PostingOut]
 
 
-def _asset(value: str | None) -> Asset | None:
-    if value is None:
-        return None
+def _asset(value: str) -> Asset:
     try:
         return Asset(value.upper())
     except ValueError:
@@ -79,7 +77,7 @@ def _asset(value: str | None) -> Asset | None:
 @router.get("/balances", response_model=list[BalanceOut], summary="Balance per account and asset")
 def balances(engine: EngineDep, actor: Viewer, prefix: str | None = None, asset: str | None = None) -> list[BalanceOut]:
     with Session(engine) as session:
-        rows = ledger.balances(session, prefix, _asset(asset))
+        rows = ledger.balances(session, prefix, None if asset is None else _asset(asset))
     return [
         BalanceOut(
             account=b.account,

@@ -11,11 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.deps import Admin, EngineDep, Viewer
 from api.errors import ApiError
-from core.db import session_scope
+from core.db import row_id, session_scope
 from models import affiliates as aff
 from models import commissions as com
 from models import operators as ops
@@ -154,8 +154,8 @@ def list_affiliates(
         program = prg.require_program(session, slug)
         rows = session.exec(
             select(aff.Affiliate)
-            .where(aff.Affiliate.program_id == program.id, aff.Affiliate.id > after)
-            .order_by(aff.Affiliate.id)
+            .where(col(aff.Affiliate.program_id) == program.id, col(aff.Affiliate.id) > after)
+            .order_by(col(aff.Affiliate.id))
             .limit(limit + 1)
         ).all()
         views = [aff.affiliate_view(session, a, program.slug) for a in rows[:limit]]
@@ -173,7 +173,7 @@ def _affiliate(session: Session, affiliate_id: int) -> aff.Affiliate:
 def get_affiliate(engine: EngineDep, affiliate_id: int, actor: Viewer) -> AffiliateDetail:
     with Session(engine) as session:
         a = _affiliate(session, affiliate_id)
-        return AffiliateDetail(affiliate=aff.affiliate_view(session, a), stats=com.affiliate_stats(session, a.id))
+        return AffiliateDetail(affiliate=aff.affiliate_view(session, a), stats=com.affiliate_stats(session, row_id(a)))
 
 
 @router.get("/affiliates/{affiliate_id}/tree", response_model=aff.Tree, summary="An affiliate's downline (bounded)")

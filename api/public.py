@@ -31,6 +31,7 @@ from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from core.db import session_scope
 from core.columns import utcnow
+from core.db import row_id
 from models import affiliates as aff
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import (
@@ -137,7 +138,7 @@ def _row(session: Session, program: Program, wallet: str) -> Onboarding | None:
 
 def _check_referral(session: Session, program: Program, wallet: str, code: str | None) -> dict | None:
     """Refuse a bad code before any flow starts; report a later code that will be ignored."""
-    locked = aff.attribution_of(session, program.id, wallet)
+    locked = aff.attribution_of(session, row_id(program), wallet)
     if locked is not None:
         if code and aff.normalize_code(code) != locked.code:
             return {

@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 
@@ -24,17 +24,17 @@ def settings_and_logs(process: str, *, fmt: str | None = None) -> Settings:
     return settings
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}")
     hard_exit(code)
 
 
-def fail_domain(exc: DomainError) -> None:
+def fail_domain(exc: DomainError) -> NoReturn:
     """The one translation of a domain error at the CLI edge: `error: <code>: <message>`, exit 1."""
     fail(f"{exc.code}: {exc.message}", code=1)
 
 
-def hard_exit(code: int) -> None:
+def hard_exit(code: int) -> NoReturn:
     """Exit without interpreter teardown: the Temporal SDK can crash at exit (sdk-python#300)."""
     sys.stdout.flush()
     sys.stderr.flush()

@@ -22,9 +22,7 @@ def _engine():
     return get_engine(settings.db_url)
 
 
-def _asset(value: str | None) -> Asset | None:
-    if value is None:
-        return None
+def _asset(value: str) -> Asset:
     try:
         return Asset(value.upper())
     except ValueError:
@@ -59,7 +57,7 @@ def balance(
 ) -> None:
     """Balance per account and asset (normal side: assets/expenses debit, the others credit)."""
     with Session(_engine()) as session:
-        rows = ledger.balances(session, prefix, _asset(asset))
+        rows = ledger.balances(session, prefix, None if asset is None else _asset(asset))
     if as_json:
         print(
             json.dumps(

@@ -46,16 +46,16 @@ def txs(
     limit: int = typer.Option(50, help="Most recent N."),
 ) -> None:
     """The outbox: most recent transactions with nonce, status, hash and replacements."""
-    from sqlmodel import Session, select
+    from sqlmodel import Session, col, select
 
     from core.db import get_engine
     from models.chain import ChainTx, TxStatus
 
     settings = settings_and_logs("cli", fmt="console")
     with Session(get_engine(settings.db_url)) as session:
-        query = select(ChainTx).order_by(ChainTx.id.desc()).limit(limit)  # type: ignore[union-attr]
+        query = select(ChainTx).order_by(col(ChainTx.id).desc()).limit(limit)
         if pending:
-            query = query.where(ChainTx.status.not_in([TxStatus.CONFIRMED, TxStatus.FAILED]))  # type: ignore[attr-defined]
+            query = query.where(col(ChainTx.status).not_in([TxStatus.CONFIRMED, TxStatus.FAILED]))
         rows = session.exec(query).all()
     table = Table()
     for column in ("key", "label", "nonce", "status", "hash", "repl", "block", "created", "reason"):

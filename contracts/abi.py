@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_typing import ABIElement, ABIEvent
 from eth_utils import (
     abi_to_signature,
     collapse_if_tuple,
@@ -129,15 +130,17 @@ class ContractAbi:
     errors: dict[bytes, dict[str, Any]] = field(default_factory=dict)
     events: dict[bytes, dict[str, Any]] = field(default_factory=dict)
 
+    # Elements stay plain dicts (as the artifacts hold them); eth_utils types them as TypedDicts,
+    # hence the casts where they are handed over.
     def __post_init__(self) -> None:
         for element in self.abi:
             kind = element.get("type")
             if kind == "function":
                 self.functions.setdefault(element["name"], []).append(element)
             elif kind == "error":
-                self.errors[function_abi_to_4byte_selector(element)] = element
+                self.errors[function_abi_to_4byte_selector(cast(ABIElement, element))] = element
             elif kind == "event" and not element.get("anonymous"):
-                self.events[event_abi_to_log_topic(element)] = element
+                self.events[event_abi_to_log_topic(cast(ABIEvent, element))] = element
 
     def function(self, fn: str, nargs: int) -> dict[str, Any]:
         candidates = [f for f in self.functions.get(fn, []) if len(f.get("inputs", [])) == nargs]
@@ -149,7 +152,7 @@ class ContractAbi:
         element = self.function(fn, len(args))
         types = _input_types(element)
         values = [_normalize(t, c, a) for t, c, a in zip(types, element["inputs"], args, strict=True)]
-        return function_abi_to_4byte_selector(element) + abi_encode(types, values)
+        return function_abi_to_4byte_selector(cast(ABIElement, element)) + abi_encode(types, values)
 
     def decode_output(self, fn: str, nargs: int, data: bytes) -> list[Any]:
         element = self.function(fn, nargs)
@@ -157,7 +160,7 @@ class ContractAbi:
         return [_jsonable(t, v) for t, v in zip(types, abi_decode(types, data), strict=True)]
 
     def encode_deploy(self, bytecode: str, *args: Any) -> bytes:
-        ctor = next((e for e in self.abi if e.get("type") == "constructor"), {"inputs": []})
+        ctor: dict[str, Any] = next((e for e in self.abi if e.get("type") == "constructor"), {"inputs": []})
         types = _input_types(ctor)
         values = [_normalize(t, c, a) for t, c, a in zip(types, ctor["inputs"], args, strict=True)]
         return to_bytes(bytecode) + abi_encode(types, values)
@@ -320,7 +323,7 @@ def address_topic(address: str) -> str:
 
 
 def signature(contract: str, fn: str, nargs: int) -> str:
-    return abi_to_signature(contract_abi(contract).function(fn, nargs))
+    return abi_to_signature(cast(ABIElement, contract_abi(contract).function(fn, nargs)))
 
 
 def hexstr(value: bytes | HexBytes | str) -> str:

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import TxParams
 
 from contracts import load_artifact
 from contracts.abi import ContractAbi, contract_abi, decode_revert, program_id, revert_data_from_exception
@@ -91,7 +92,7 @@ class _Sender:
 
     def __init__(self, w3: Web3, account: LocalAccount, chain_id: int, on_tx: Callable[[str, str], None] | None):
         self.w3, self.account, self.chain_id = w3, account, chain_id
-        self.nonce = w3.eth.get_transaction_count(account.address, "pending")
+        self.nonce: int = w3.eth.get_transaction_count(account.address, "pending")
         self.on_tx = on_tx
 
     def send(self, label: str, to: str | None, data: bytes, value: int = 0) -> dict[str, Any]:
@@ -105,7 +106,7 @@ class _Sender:
         if to is not None:
             tx["to"] = Web3.to_checksum_address(to)
         try:
-            tx["gas"] = self.w3.eth.estimate_gas(tx) * 12 // 10 + 10_000
+            tx["gas"] = self.w3.eth.estimate_gas(cast(TxParams, tx)) * 12 // 10 + 10_000
         except Exception as exc:  # noqa: BLE001 - any estimate failure is reported as the revert it is
             raise DeployError(f"{label}: would revert: {decode_revert(revert_data_from_exception(exc))}") from None
         base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas", 0)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from web3 import Web3
+from web3.types import BlockIdentifier
 
 from contracts.abi import address_topic, contract_abi, decode_log, encode_call, event_topic, hexstr, ref_to_bytes32
 
@@ -35,7 +36,7 @@ def find_claims(
     program_id: bytes | str | None = None,
     payment_ref: bytes | str | None = None,
     from_block: int = 0,
-    to_block: int | str = "latest",
+    to_block: BlockIdentifier = "latest",
 ) -> list[ClaimEvent]:
     """Claimed events matching every given key (topic filters: the node does the work)."""
     topics: list[str | None] = [
@@ -77,7 +78,7 @@ def find_claims(
 
 
 def claim_ref_of(
-    w3: Web3, claim_address: str, program_id: bytes, wallet: str, *, block: int | str = "latest"
+    w3: Web3, claim_address: str, program_id: bytes, wallet: str, *, block: BlockIdentifier = "latest"
 ) -> str | None:
     """The reference of `wallet`'s claim in the program (0x-hex), or None when it has not claimed."""
     ref = call_view(w3, "SGEClaim", claim_address, "claimRefOf", program_id, wallet, block=block)[0]
@@ -97,14 +98,16 @@ def find_claim(
 
 
 def find_claims_by_ref(
-    w3: Web3, claim_address: str, payment_ref: str | bytes, *, from_block: int = 0, to_block: int | str = "latest"
+    w3: Web3, claim_address: str, payment_ref: str | bytes, *, from_block: int = 0, to_block: BlockIdentifier = "latest"
 ) -> list[ClaimEvent]:
     """Claims made under `payment_ref` (a delivery's payment id is used once; an on-chain claim's ref
     is whatever the user's wallet sent, so check the wallet and program too)."""
     return find_claims(w3, claim_address, payment_ref=payment_ref, from_block=from_block, to_block=to_block)
 
 
-def call_view(w3: Web3, contract: str, address: str, fn: str, *args: Any, block: int | str = "latest") -> list[Any]:
+def call_view(
+    w3: Web3, contract: str, address: str, fn: str, *args: Any, block: BlockIdentifier = "latest"
+) -> list[Any]:
     """`contract.fn(*args)` as an eth_call; outputs JSON-friendly (see contracts.abi)."""
     data = encode_call(contract, fn, *args)
     result = w3.eth.call({"to": Web3.to_checksum_address(address), "data": data}, block_identifier=block)

@@ -1,4 +1,6 @@
-"""Engine and session handling for SQLite (embedded default) and PostgreSQL (psycopg 3)."""
+"""Engine and session handling for SQLite (embedded default) and PostgreSQL (psycopg 3), and the typed
+helpers for what SQLModel types loosely: a model's Core table, a flushed row's id, a row a foreign key
+guarantees, an INSERT's new key."""
 
 from __future__ import annotations
 
@@ -6,10 +8,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlalchemy import Table, event, text
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import CursorResult, Engine, make_url
+from sqlmodel import Session, SQLModel, create_engine
+
+_Row = TypeVar("_Row", bound=SQLModel)
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -91,3 +97,42 @@ def ping(engine: Engine) -> None:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core `Table` behind a SQLModel table class, for Core-level statements (`.c` columns, bulk
+    inserts). SQLModel's types don't declare `__table__`; the mapper's `local_table` is that Table."""
+    table = sa_inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def row_id(row: _Keyed) -> int:
+    """The primary key of a row that was loaded or flushed. Tables type `id` as optional because it is
+    None until the INSERT; reaching for it before then is a bug, so it raises instead of defaulting."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id yet: it was never flushed")
+    return row.id
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The new primary key of a single-row INSERT (SQLAlchemy types it optional: multi-row INSERTs have none)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    return key[0]
+
+
+def get_existing(session: Session, model: type[_Row], ident: Any, *, populate_existing: bool = False) -> _Row:
+    """`session.get` for a row known to exist (a foreign key refers to it, or this transaction saw it):
+    its absence is a broken invariant, so this raises rather than passing None on."""
+    row = session.get(model, ident, populate_existing=populate_existing)
+    if row is None:
+        raise RuntimeError(f"{model.__name__} {ident!r} should exist but does not")
+    return row

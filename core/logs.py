@@ -10,8 +10,9 @@ import logging
 import sys
 
 import structlog
+from structlog.typing import EventDict, Processor
 
-_SHARED = [
+_SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
@@ -26,7 +27,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, process: str | 
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    processors = [*_SHARED]
+    processors: list[Processor] = [*_SHARED]
     if process:
         processors.append(_add_process(process))
     structlog.configure(
@@ -57,8 +58,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, process: str | 
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
-def _add_process(name: str):
-    def processor(_logger, _method, event_dict):
+def _add_process(name: str) -> Processor:
+    def processor(_logger: object, _method: str, event_dict: EventDict) -> EventDict:
         event_dict.setdefault("process", name)
         return event_dict
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine | None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["engine"] = engine  # env.py runs on this engine (keeps search_path, pragmas)
@@ -36,4 +36,7 @@ def current(engine: Engine) -> str | None:
 def head() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()  # type: ignore[arg-type]
+    revision = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+    if revision is None:
+        raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
+    return revision

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import LargeBinary, delete, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Column, Field, SQLModel, col
 
 from core.columns import StrEnumType, UtcDateTime, utcnow
 from core.db import session_scope
@@ -58,9 +59,21 @@ class ClaimResult:
     body: bytes = b""
 
 
+class _Fresh(TypedDict):
+    """The columns a claim (re)sets: a new record, or an expired or abandoned one taken over."""
+
+    request_hash: str
+    state: IdempotencyState
+    status_code: int | None
+    response_body: bytes | None
+    created_at: datetime
+    locked_until: datetime
+    expires_at: datetime
+
+
 def claim_key(engine: Engine, scope: str, key: str, request_hash: str, now: datetime | None = None) -> ClaimResult:
     now = now or utcnow()
-    fresh = dict(
+    fresh = _Fresh(
         request_hash=request_hash,
         state=IdempotencyState.IN_FLIGHT,
         status_code=None,
@@ -78,7 +91,7 @@ def claim_key(engine: Engine, scope: str, key: str, request_hash: str, now: date
     with session_scope(engine) as session:
         record = session.execute(
             select(IdempotencyRecord)
-            .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+            .where(col(IdempotencyRecord.scope) == scope, col(IdempotencyRecord.key) == key)
             .with_for_update()
         ).scalar_one_or_none()
         if record is None:  # released in between: claim it now
@@ -110,10 +123,16 @@ def complete_key(engine: Engine, scope: str, key: str, status_code: int, content
 
 def release_key(engine: Engine, scope: str, key: str) -> None:
     with session_scope(engine) as session:
-        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+        session.execute(
+            delete(IdempotencyRecord).where(col(IdempotencyRecord.scope) == scope, col(IdempotencyRecord.key) == key)
+        )
 
 
 def prune_expired(engine: Engine, now: datetime | None = None) -> int:
     with session_scope(engine) as session:
-        result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= (now or utcnow())))
+        # A DML statement's result is a CursorResult (which has rowcount); Session.execute is typed wider.
+        result = cast(
+            "CursorResult[Any]",
+            session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= (now or utcnow()))),
+        )
         return result.rowcount or 0

@@ -21,9 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, BigInteger, Column, Integer
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.columns import UtcDateTime, utcnow
+from core.db import row_id
 from core.errors import DomainError
 
 KEY_PREFIX = "sgeop_"
@@ -177,7 +178,7 @@ def create_operator(session: Session, actor: Actor, name: str, roles: list[str])
     )
     session.add(op)
     session.flush()
-    audit(session, actor, "operator.create", "operator", op.id, None, _audit_view(op))
+    audit(session, actor, "operator.create", "operator", row_id(op), None, _audit_view(op))
     return view(op), key
 
 
@@ -204,7 +205,13 @@ def set_active(session: Session, actor: Actor, ident: int | str, active: bool) -
         session.add(op)
         session.flush()
     audit(
-        session, actor, "operator.enable" if active else "operator.disable", "operator", op.id, before, _audit_view(op)
+        session,
+        actor,
+        "operator.enable" if active else "operator.disable",
+        "operator",
+        row_id(op),
+        before,
+        _audit_view(op),
     )
     return view(op)
 
@@ -218,7 +225,7 @@ def rotate_key(session: Session, actor: Actor, ident: int | str) -> tuple[Operat
     op.updated_at = utcnow()
     session.add(op)
     session.flush()
-    audit(session, actor, "operator.rotate_key", "operator", op.id, before, _audit_view(op))
+    audit(session, actor, "operator.rotate_key", "operator", row_id(op), before, _audit_view(op))
     return view(op), key
 
 
@@ -229,12 +236,12 @@ def set_roles(session: Session, actor: Actor, ident: int | str, roles: list[str]
     op.updated_at = utcnow()
     session.add(op)
     session.flush()
-    audit(session, actor, "operator.set_roles", "operator", op.id, before, _audit_view(op))
+    audit(session, actor, "operator.set_roles", "operator", row_id(op), before, _audit_view(op))
     return view(op)
 
 
 def list_operators(session: Session) -> list[OperatorView]:
-    return [view(op) for op in session.exec(select(Operator).order_by(Operator.id))]
+    return [view(op) for op in session.exec(select(Operator).order_by(col(Operator.id)))]
 
 
 def authenticate(session: Session, key: str) -> Actor | None:
@@ -271,9 +278,9 @@ def audit_entries(
     target_id: str | None = None,
 ) -> list[AuditEntry]:
     """Newest first; page with `before_id` = the last id seen."""
-    stmt = select(AuditLog).order_by(AuditLog.id.desc()).limit(max(1, min(limit, 500)))
+    stmt = select(AuditLog).order_by(col(AuditLog.id).desc()).limit(max(1, min(limit, 500)))
     if before_id:
-        stmt = stmt.where(AuditLog.id < before_id)
+        stmt = stmt.where(col(AuditLog.id) < before_id)
     if target_type:
         stmt = stmt.where(AuditLog.target_type == target_type)
     if target_id:

@@ -7,12 +7,13 @@ The `program` table itself is in models/platform.py. Amounts come in as exact de
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
-from pydantic import BaseModel, Field, field_validator, model_validator
-from sqlmodel import Session, select
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from sqlmodel import Session, col, select
 
 from core.columns import utcnow
 from core.errors import DomainError
@@ -137,17 +138,19 @@ class ProgramUpdate(BaseModel):
 
     @field_validator("treasury_address", "fee_usd", "claim_amount_sge", "commission_bps")
     @classmethod
-    def _checked(cls, value: Any, info) -> Any:
+    def _checked(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return None
-        check = {
+        check: dict[str, Callable[[Any], Any]] = {
             "treasury_address": _check_address,
             "fee_usd": _usd,
             "claim_amount_sge": _sge,
             "commission_bps": _check_bps,
         }
-        result = check[info.field_name](value)
-        return result if info.field_name in ("treasury_address", "commission_bps") else value
+        field = info.field_name
+        assert field is not None  # pydantic always names the field in a field validator
+        result = check[field](value)
+        return result if field in ("treasury_address", "commission_bps") else value
 
 
 def _levels_vs_depth(bps: list[int], max_depth: int) -> None:
@@ -212,7 +215,7 @@ def require_program(session: Session, slug: str) -> Program:
 
 
 def list_programs(session: Session) -> list[Program]:
-    return list(session.exec(select(Program).order_by(Program.id)))
+    return list(session.exec(select(Program).order_by(col(Program.id))))
 
 
 def create_program(session: Session, actor: Actor, data: ProgramCreate) -> Program:
@@ -228,7 +231,7 @@ def create_program(session: Session, actor: Actor, data: ProgramCreate) -> Progr
         commission_bps=list(data.commission_bps),
         max_depth=data.max_depth,
         hold_days=data.hold_days,
-        payment_provider=data.payment_provider.value,
+        payment_provider=data.payment_provider,
         flags=dict(data.flags),
         active=data.active,
         created_at=now,

@@ -27,8 +27,9 @@ def payment_metadata(payment_key: str, program: str, wallet: str) -> dict[str, s
 
 
 def metadata_payment_key(obj: Mapping) -> str | None:
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    return metadata.get(METADATA_PAYMENT_KEY) if isinstance(metadata.get(METADATA_PAYMENT_KEY), str) else None
+    metadata = obj.get("metadata")
+    value = metadata.get(METADATA_PAYMENT_KEY) if isinstance(metadata, dict) else None
+    return value if isinstance(value, str) else None
 
 
 # --- amounts -----------------------------------------------------------------------------------------

@@ -11,10 +11,12 @@ from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from contracts.manifest import Manifest, ManifestError, load_manifest
 from contracts.rpc import ChainIdMismatch, connect, lean
@@ -48,7 +50,7 @@ class RelayerBase:
         self.engine = engine
         self.chain_id = settings.chain_id
         account = self._load_account(settings)
-        self.address: str = account.address
+        self.address: ChecksumAddress = account.address
         self._signer = Eip1559Signer(bytes(account.key))  # the only place the key is kept
         del account
         self._w3 = w3
@@ -131,7 +133,7 @@ class RelayerBase:
         """A JSON-RPC call straight through the provider. The hot path (estimate, send, receipt)
         skips web3's middleware and result formatters: they were a large share of the relayer's CPU
         per transaction, and the few fields used are parsed here."""
-        response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        response = self.w3.provider.make_request(RPCEndpoint(method), params)
         error = response.get("error")
         if error:
             raise RpcCallError(error if isinstance(error, dict) else {"message": str(error)})

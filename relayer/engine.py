@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from contracts.abi import is_temporary_revert, decode_log
+from contracts.abi import decode_log, is_temporary_revert
 from models.chain import ChainEvent, LogEntry, SubmitTx, TxOutcome, TxStatus
 from relayer.errors import RelayerError
 from relayer.outbox import TxRow

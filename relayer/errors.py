@@ -9,6 +9,7 @@ errors are not.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from core.errors import Conflict, DomainError, NotFound, Unavailable
@@ -95,7 +96,7 @@ class Misconfigured(RelayerError):
 class RpcCallError(Exception):
     """A JSON-RPC error response: `message` and, for reverts, `data` (hex revert data)."""
 
-    def __init__(self, error: dict[str, Any]):
+    def __init__(self, error: Mapping[str, Any]):
         self.message = str(error.get("message", "rpc error"))
         data = error.get("data")
         if isinstance(data, dict):  # some nodes nest it

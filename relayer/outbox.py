@@ -18,11 +18,12 @@ from web3 import Web3
 
 from contracts.abi import decode_revert, revert_data_from_exception
 from core.columns import utcnow
+from core.db import table_of
 from models.chain import ChainNonce, ChainTx, ChainTxAttempt, TxRef, TxStatus
 
-TX = ChainTx.__table__  # type: ignore[attr-defined]
-AT = ChainTxAttempt.__table__  # type: ignore[attr-defined]
-NC = ChainNonce.__table__  # type: ignore[attr-defined]
+TX = table_of(ChainTx)
+AT = table_of(ChainTxAttempt)
+NC = table_of(ChainNonce)
 
 NONCE_TOO_LOW = "nonce too low"  # prefix of `last_error` when the node said so at broadcast
 

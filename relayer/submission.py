@@ -13,6 +13,7 @@ from web3 import Web3
 
 from contracts.abi import decode_revert, encode_call
 from core.columns import utcnow
+from core.db import inserted_id
 from core.logs import get_logger
 from core.settings import Settings
 from models.chain import SubmitTx, TxRef, TxStatus
@@ -258,14 +259,14 @@ class Submission(RelayerBase):
     def _insert_signed(self, conn: Connection, row: TxRow, attempt: AttemptRow) -> None:
         """Insert a request and its first attempt (statements built once, executed with parameters:
         little Python work while the nonce row is locked)."""
-        row.id = conn.execute(INSERT_TX, values_of(TX, row)).inserted_primary_key[0]
+        row.id = inserted_id(conn.execute(INSERT_TX, values_of(TX, row)))
         attempt.tx_id = row.id
-        attempt.id = conn.execute(INSERT_AT, values_of(AT, attempt)).inserted_primary_key[0]
+        attempt.id = inserted_id(conn.execute(INSERT_AT, values_of(AT, attempt)))
 
     def _insert(self, row: TxRow) -> TxRow:
         try:
             with self._tx() as conn:
-                row.id = conn.execute(insert(TX).values(values_of(TX, row))).inserted_primary_key[0]
+                row.id = inserted_id(conn.execute(insert(TX).values(values_of(TX, row))))
             return row
         except IntegrityError:
             return self._existing(row)
@@ -301,7 +302,7 @@ class Submission(RelayerBase):
                 conn.execute(update(TX).where(TX.c.id == row.id).values(**fields))
                 return with_fields(current, fields)
             attempt = self._assign(current, nonce, *prepared)
-            attempt.id = conn.execute(insert(AT).values(values_of(AT, attempt))).inserted_primary_key[0]
+            attempt.id = inserted_id(conn.execute(insert(AT).values(values_of(AT, attempt))))
             conn.execute(update(TX).where(TX.c.id == row.id).values(values_of(TX, current)))
             conn.execute(update(NC).where(self._nonce_where()).values(next_nonce=nonce + 1, updated_at=utcnow()))
         if self.after_persist is not None:

@@ -10,6 +10,7 @@ from sqlalchemy import insert, update
 from web3.exceptions import ContractLogicError
 
 from core.columns import utcnow
+from core.db import inserted_id
 from core.logs import get_logger
 from models.chain import AttemptStatus, TxStatus
 from relayer.errors import UnknownTransaction
@@ -211,13 +212,13 @@ class Tracking(Submission):
             current = self._lock_row(conn, row.id)
             if current.tx_hash != row.tx_hash or current.status != TxStatus.BROADCAST:
                 return current  # someone else replaced it, or it got mined meanwhile
-            attempt = self._sign(current, int(current.nonce), int(current.gas_limit), fees)  # type: ignore[arg-type]
+            attempt = self._sign(current, int(current.nonce), int(current.gas_limit), fees)
             conn.execute(
                 update(AT)
                 .where(AT.c.tx_id == row.id, AT.c.status == AttemptStatus.SIGNED)
                 .values(status=AttemptStatus.REPLACED)
             )
-            attempt.id = conn.execute(insert(AT).values(values_of(AT, attempt))).inserted_primary_key[0]
+            attempt.id = inserted_id(conn.execute(insert(AT).values(values_of(AT, attempt))))
             fields = {
                 "tx_hash": attempt.tx_hash,
                 "max_fee_per_gas": fees.max_fee,

@@ -37,7 +37,7 @@ class BusinessApi:
     def check_jwt(self, request: Request) -> None:
         import jwt
 
-        if self._public_key is None or not self.config.business_key_id:
+        if self._public_key is None or self._alg is None or not self.config.business_key_id:
             raise SandboxError(401, "no API key is configured in the sandbox")
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer "):

@@ -6,6 +6,7 @@ redeploy that changes an interval takes effect, and "already exists" is never an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.client import (
@@ -18,6 +19,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
     ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 
 from core.settings import Settings
@@ -43,6 +45,11 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
     }
 
 
+def _replace_with(schedule: Schedule) -> Callable[[ScheduleUpdateInput], ScheduleUpdate]:
+    """An updater that puts `schedule` in place of whatever the server holds."""
+    return lambda _input: ScheduleUpdate(schedule=schedule)
+
+
 async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
     """Create each schedule, or update it when it exists. Returns the ids created now."""
     created: list[str] = []
@@ -51,5 +58,5 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
             await client.create_schedule(schedule_id, schedule)
             created.append(schedule_id)
         except ScheduleAlreadyRunningError:
-            await client.get_schedule_handle(schedule_id).update(lambda _input, s=schedule: ScheduleUpdate(schedule=s))
+            await client.get_schedule_handle(schedule_id).update(_replace_with(schedule))
     return created

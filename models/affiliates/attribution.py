@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from core.db import row_id
 from models.affiliates.records import (
     Affiliate,
     AffiliateError,
@@ -67,7 +68,7 @@ def attribution_of(session: Session, program_id: int, wallet: str) -> Attributio
 def referrer_for(session: Session, program: Program, wallet: str, code: str) -> Affiliate:
     """The affiliate a (normalised) referral code names for `wallet`, or an AffiliateError saying why
     it cannot refer it: unknown code, self-referral, suspended referrer."""
-    referrer = by_code(session, program.id, code)
+    referrer = by_code(session, row_id(program), code)
     if referrer is None:
         raise AffiliateError(f"no affiliate with code {code} in {program.slug}", code="unknown_referral_code")
     if referrer.wallet == wallet:
@@ -91,7 +92,7 @@ def attribute(
     except AffiliateError as err:
         return refused(err)
     source = (source or "")[:64]
-    existing = attribution_of(session, program.id, wallet)
+    existing = attribution_of(session, row_id(program), wallet)
     if existing is not None:
         ignored = code if code and code != existing.code else None
         return _result("existing", program, existing, session, ignored)
@@ -100,7 +101,11 @@ def attribute(
     except AffiliateError as err:
         return refused(err)
     att = Attribution(
-        program_id=program.id, wallet=wallet, referrer_id=referrer.id if referrer else None, code=code, source=source
+        program_id=row_id(program),
+        wallet=wallet,
+        referrer_id=referrer.id if referrer else None,
+        code=code,
+        source=source,
     )
     try:
         with session.begin_nested():
@@ -109,7 +114,7 @@ def attribute(
     except IntegrityError:
         # A concurrent first registration won the lock: report what it locked.
         session.expunge(att) if att in session else None
-        existing = attribution_of(session, program.id, wallet)
+        existing = attribution_of(session, row_id(program), wallet)
         if existing is None:  # pragma: no cover
             raise
         ignored = code if code and code != existing.code else None

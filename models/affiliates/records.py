@@ -119,8 +119,9 @@ def ancestors(session: Session, affiliate: Affiliate, levels: int) -> list[Affil
     chain = [affiliate]
     current = affiliate
     while len(chain) < levels and current.parent_id is not None:
-        current = session.get(Affiliate, current.parent_id)
-        if current is None:  # pragma: no cover - a foreign key keeps parents
+        parent = session.get(Affiliate, current.parent_id)
+        if parent is None:  # pragma: no cover - a foreign key keeps parents
             break
-        chain.append(current)
+        chain.append(parent)
+        current = parent
     return chain

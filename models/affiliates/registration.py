@@ -11,9 +11,10 @@ from eth_account.messages import encode_defunct
 from pydantic import BaseModel
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.columns import utcnow
+from core.db import row_id
 from models.affiliates.records import (
     CODE_BYTES,
     Affiliate,
@@ -64,7 +65,7 @@ def issue_nonce(session: Session, program_slug: str, wallet: str, *, ttl: timede
     message = nonce_message(program, wallet, nonce, now, expires)
     session.add(
         AffiliateNonce(
-            nonce=nonce, program_id=program.id, wallet=wallet, message=message, created_at=now, expires_at=expires
+            nonce=nonce, program_id=row_id(program), wallet=wallet, message=message, created_at=now, expires_at=expires
         )
     )
     session.flush()
@@ -100,7 +101,7 @@ def register_affiliate(
     # Consume the nonce atomically: of two concurrent uses exactly one updates the row.
     used = session.connection().execute(
         update(AffiliateNonce)
-        .where(AffiliateNonce.nonce == nonce, AffiliateNonce.used_at.is_(None))
+        .where(col(AffiliateNonce.nonce) == nonce, col(AffiliateNonce.used_at).is_(None))
         .values(used_at=utcnow())
     )
     if used.rowcount != 1:
@@ -165,7 +166,7 @@ def set_status(
         actor,
         action,
         "affiliate",
-        affiliate.id,
+        row_id(affiliate),
         before,
         {"status": affiliate.status, "status_reason": affiliate.status_reason},
     )

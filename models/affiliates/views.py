@@ -6,8 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from core.db import get_existing
 from models.affiliates.records import Affiliate, AffiliateStatus
 from models.platform import Program
 
@@ -29,7 +30,7 @@ class AffiliateView(BaseModel):
 def affiliate_view(session: Session, affiliate: Affiliate, program_slug: str | None = None) -> AffiliateView:
     parent = session.get(Affiliate, affiliate.parent_id) if affiliate.parent_id else None
     if program_slug is None:
-        program_slug = session.get(Program, affiliate.program_id).slug
+        program_slug = get_existing(session, Program, affiliate.program_id).slug
     return AffiliateView(
         id=affiliate.id,
         program=program_slug,
@@ -80,8 +81,8 @@ def tree(session: Session, root: Affiliate, *, depth: int = 2, limit: int = 100,
         by_id = dict(frontier)
         children = session.exec(
             select(Affiliate)
-            .where(Affiliate.parent_id.in_(list(by_id)))
-            .order_by(Affiliate.id)
+            .where(col(Affiliate.parent_id).in_(list(by_id)))
+            .order_by(col(Affiliate.id))
             .limit(limit - count + 1)
         ).all()
         next_frontier = []
@@ -98,7 +99,9 @@ def tree(session: Session, root: Affiliate, *, depth: int = 2, limit: int = 100,
         if (
             frontier
             and session.exec(
-                select(func.count()).select_from(Affiliate).where(Affiliate.parent_id.in_([i for i, _ in frontier]))
+                select(func.count())
+                .select_from(Affiliate)
+                .where(col(Affiliate.parent_id).in_([i for i, _ in frontier]))
             ).one()
         ):
             truncated = True

@@ -8,9 +8,10 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.columns import utcnow
+from core.db import table_of
 from models import ledger
 from models.affiliates import Affiliate, AffiliateStatus
 from models.commissions.records import Commission, CommissionStatus, SettlementError
@@ -19,7 +20,8 @@ from models.ledger.journal import is_pg
 from models.money import Asset
 from models.platform import Program
 
-_C = Commission.__table__
+_C = table_of(Commission)
+_A = table_of(Affiliate)
 
 
 class ReleaseResult(BaseModel):
@@ -43,11 +45,11 @@ def release_due(session: Session, *, now: datetime | None = None, limit: int = 2
     now = now or utcnow()
     stmt = (
         select(_C.c.id, _C.c.affiliate_id, _C.c.amount, _C.c.asset, _C.c.payment_ref)
-        .join(Affiliate.__table__, Affiliate.__table__.c.id == _C.c.affiliate_id)
+        .join(_A, _A.c.id == _C.c.affiliate_id)
         .where(
             _C.c.status == CommissionStatus.ACCRUED.value,
             _C.c.payable_at <= now,
-            Affiliate.__table__.c.status == AffiliateStatus.ACTIVE.value,
+            _A.c.status == AffiliateStatus.ACTIVE.value,
         )
         .order_by(_C.c.id)
         .limit(limit + 1)
@@ -95,7 +97,7 @@ def reserve_payout(session: Session, key: str, program_slug: str, commission_ids
     ids = sorted(set(commission_ids))
     if not ids:
         raise SettlementError("a payout needs at least one commission", code="empty_payout")
-    program = session.execute(select(Program).where(Program.slug == program_slug)).scalars().first()
+    program = session.execute(select(Program).where(col(Program.slug) == program_slug)).scalars().first()
     if program is None:
         raise SettlementError(f"no program {program_slug!r}", code="program_not_found", status=404)
     rows = (
@@ -191,7 +193,9 @@ def void_payout(session: Session, key: str) -> ledger.PendingEntry:
     now = utcnow()
     rows = (
         session.execute(
-            select(Commission).where(Commission.payout_key == key, Commission.status == CommissionStatus.RESERVED.value)
+            select(Commission).where(
+                col(Commission.payout_key) == key, col(Commission.status) == CommissionStatus.RESERVED.value
+            )
         )
         .scalars()
         .all()

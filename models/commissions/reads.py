@@ -6,12 +6,13 @@ from collections import defaultdict
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from core.db import table_of
 from models.affiliates import Affiliate, Attribution
 from models.commissions.records import Commission, CommissionLine, commission_lines, commissions_of
 
-_C = Commission.__table__
+_C = table_of(Commission)
 
 
 class AffiliateStats(BaseModel):
@@ -24,10 +25,10 @@ class AffiliateStats(BaseModel):
 def affiliate_stats(session: Session, affiliate_id: int) -> AffiliateStats:
 
     direct = session.execute(
-        select(func.count()).select_from(Affiliate).where(Affiliate.parent_id == affiliate_id)
+        select(func.count()).select_from(Affiliate).where(col(Affiliate.parent_id) == affiliate_id)
     ).scalar_one()
     users = session.execute(
-        select(func.count()).select_from(Attribution).where(Attribution.referrer_id == affiliate_id)
+        select(func.count()).select_from(Attribution).where(col(Attribution.referrer_id) == affiliate_id)
     ).scalar_one()
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for asset, status, amount in session.connection().execute(
@@ -60,8 +61,8 @@ def commission_statement(
     rows = list(
         session.execute(
             select(Commission)
-            .where(Commission.affiliate_id == affiliate_id, Commission.id > (after or 0))
-            .order_by(Commission.id)
+            .where(col(Commission.affiliate_id) == affiliate_id, col(Commission.id) > (after or 0))
+            .order_by(col(Commission.id))
             .limit(limit + 1)
         ).scalars()
     )

@@ -8,9 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, UniqueConstraint, select
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from core.columns import AmountType, UtcDateTime, utcnow
+from core.db import get_existing
 from models import ledger
 from models.affiliates import Affiliate
 from models.ledger import LedgerError
@@ -125,7 +126,7 @@ def commission_line(c: Commission, wallet: str) -> CommissionLine:
 
 
 def commissions_of(session: Session, payment_ref: str, *, lock: bool = False) -> list[Commission]:
-    stmt = select(Commission).where(Commission.payment_ref == payment_ref).order_by(Commission.level)
+    stmt = select(Commission).where(col(Commission.payment_ref) == payment_ref).order_by(col(Commission.level))
     if lock and is_pg(session):
         stmt = stmt.with_for_update()
     return list(session.execute(stmt).scalars())
@@ -135,7 +136,7 @@ def commission_lines(session: Session, rows: list[Commission]) -> list[Commissio
     wallets: dict[int, str] = {}
     for c in rows:
         if c.affiliate_id not in wallets:
-            wallets[c.affiliate_id] = session.get(Affiliate, c.affiliate_id).wallet
+            wallets[c.affiliate_id] = get_existing(session, Affiliate, c.affiliate_id).wallet
     return [commission_line(c, wallets[c.affiliate_id]) for c in rows]
 
 

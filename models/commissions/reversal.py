@@ -6,9 +6,10 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.columns import utcnow
+from core.db import get_existing, table_of
 from models import ledger
 from models.commissions.records import (
     Commission,
@@ -25,7 +26,7 @@ from models.ledger.journal import is_pg
 from models.money import Asset
 from models.platform import Program
 
-_S = PaymentSettlement.__table__
+_S = table_of(PaymentSettlement)
 
 
 class ReverseRequest(BaseModel):
@@ -50,7 +51,7 @@ def reverse_payment(session: Session, payment_ref: str, reason: str, *, now: dat
     ones, reverse the revenue; one ledger transaction `reverse:<payment_ref>`. Idempotent."""
     check_payment_ref(payment_ref)
     now = now or utcnow()
-    stmt = select(PaymentSettlement).where(PaymentSettlement.payment_ref == payment_ref)
+    stmt = select(PaymentSettlement).where(col(PaymentSettlement.payment_ref) == payment_ref)
     if is_pg(session):
         stmt = stmt.with_for_update()
     s = session.execute(stmt.execution_options(populate_existing=True)).scalars().first()
@@ -58,7 +59,7 @@ def reverse_payment(session: Session, payment_ref: str, reason: str, *, now: dat
         raise SettlementError(
             f"payment {payment_ref} was never settled: nothing to reverse", code="payment_not_settled", status=404
         )
-    program = session.get(Program, s.program_id)
+    program = get_existing(session, Program, s.program_id)
     tx_key = f"reverse:{payment_ref}"
     if s.status == "reversed":
         rows = commissions_of(session, payment_ref)

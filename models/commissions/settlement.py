@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.columns import utcnow
+from core.db import get_existing, row_id, table_of
 from models import ledger
 from models.affiliates import Affiliate, AffiliateError, AffiliateStatus, ancestors, attribution_of, normalize_wallet
 from models.commissions.records import (
@@ -29,7 +30,7 @@ from models.ledger.journal import dialect_insert
 from models.money import Asset
 from models.platform import Program
 
-_S = PaymentSettlement.__table__
+_S = table_of(PaymentSettlement)
 
 
 class SkippedLevel(BaseModel):
@@ -113,7 +114,7 @@ def settle_payment(
         wallet = normalize_wallet(wallet)
     except AffiliateError as exc:
         raise SettlementError(str(exc), code=exc.code) from None
-    program = session.execute(select(Program).where(Program.slug == program_slug)).scalars().first()
+    program = session.execute(select(Program).where(col(Program.slug) == program_slug)).scalars().first()
     if program is None:
         raise SettlementError(f"no program {program_slug!r}", code="program_not_found", status=404)
     now = now or utcnow()
@@ -139,7 +140,7 @@ def settle_payment(
         .returning(_S.c.payment_ref)
     ).first()
     if claimed is None:
-        existing = session.get(PaymentSettlement, payment_ref, populate_existing=True)
+        existing = get_existing(session, PaymentSettlement, payment_ref, populate_existing=True)
         same = (existing.program_id, existing.wallet, int(existing.amount), existing.asset) == (
             program.id,
             wallet,
@@ -181,7 +182,7 @@ def settle_payment(
             continue
         planned.append((level, aff, bps, amount))
         legs.append(debit(Accounts.commission_expense(program.slug), asset, amount))
-        legs.append(credit(Accounts.affiliate_accrued(aff.id), asset, amount))
+        legs.append(credit(Accounts.affiliate_accrued(row_id(aff)), asset, amount))
     refs = {"payment_ref": payment_ref, "program": program.slug, "wallet": wallet}
     posted = ledger.post_transaction(session, tx_key, "payment.settle", refs, legs)
     conn.execute(
@@ -195,7 +196,7 @@ def settle_payment(
                 program_id=program.id,
                 payment_ref=payment_ref,
                 level=level,
-                affiliate_id=aff.id,
+                affiliate_id=row_id(aff),
                 base_amount=amount_minor,
                 rate_bps=bps,
                 amount=amount,
@@ -208,5 +209,5 @@ def settle_payment(
             )
         )
     session.flush()
-    settlement = session.get(PaymentSettlement, payment_ref, populate_existing=True)
+    settlement = get_existing(session, PaymentSettlement, payment_ref, populate_existing=True)
     return _settlement_result(session, settlement, program, replayed=False)

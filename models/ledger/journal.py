@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel
 
 from core.columns import AmountType, UtcDateTime, utcnow
+from core.db import table_of
 from models.ledger.chart import account_spec
 from models.ledger.errors import LedgerConflict, LedgerError, LedgerNegativeBalance, LedgerUnbalanced
 from models.money import AmountError, Asset
@@ -59,8 +60,8 @@ class LedgerPosting(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
-_TX = LedgerTx.__table__
-_POSTING = LedgerPosting.__table__
+_TX = table_of(LedgerTx)
+_POSTING = table_of(LedgerPosting)
 
 
 # --- payload types ------------------------------------------------------------------------------

@@ -18,11 +18,12 @@ from sqlalchemy import Column, ForeignKey, String, select, update
 from sqlmodel import Field, Session, SQLModel
 
 from core.columns import UtcDateTime, utcnow
+from core.db import table_of
 from models.ledger.errors import LedgerConflict, LedgerError, PendingAlreadyResolved, PendingNotFound
 from models.ledger.journal import MAX_KEY_LEN, LedgerPosting, Posting, dialect_insert, is_pg, post_transaction
 from models.money import Asset
 
-_POSTING = LedgerPosting.__table__
+_POSTING = table_of(LedgerPosting)
 
 
 class PendingStatus(StrEnum):
@@ -47,7 +48,7 @@ class LedgerPending(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
-_PENDING = LedgerPending.__table__
+_PENDING = table_of(LedgerPending)
 
 
 class PendingEntry(BaseModel):

@@ -7,16 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session
 
+from core.db import table_of
 from models.ledger.chart import AccountType, account_spec
 from models.ledger.errors import UnknownAccount
 from models.ledger.journal import LedgerPosting, LedgerTx, Posting, is_pg
 from models.money import Asset
 
-_TX = LedgerTx.__table__
-_POSTING = LedgerPosting.__table__
+_TX = table_of(LedgerTx)
+_POSTING = table_of(LedgerPosting)
 
 
 class AccountBalance(BaseModel):
@@ -34,7 +35,7 @@ def _like_prefix(prefix: str) -> str:
 def balances(session: Session, prefix: str | None = None, asset: Asset | str | None = None) -> list[AccountBalance]:
     """Every (account, asset) with postings, optionally filtered by account prefix and asset."""
     conn = session.connection()
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     if prefix:
         conds.append(_POSTING.c.account.like(_like_prefix(prefix), escape="\\"))
     if asset:

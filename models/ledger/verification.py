@@ -12,14 +12,15 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from core.columns import utcnow
+from core.db import table_of
 from models.ledger.chart import account_spec
 from models.ledger.errors import UnknownAccount
 from models.ledger.journal import LedgerPosting, LedgerTx, content_hash
 from models.ledger.pending import LedgerPending, PendingStatus
 
-_TX = LedgerTx.__table__
-_POSTING = LedgerPosting.__table__
-_PENDING = LedgerPending.__table__
+_TX = table_of(LedgerTx)
+_POSTING = table_of(LedgerPosting)
+_PENDING = table_of(LedgerPending)
 
 
 class VerifyProblem(BaseModel):

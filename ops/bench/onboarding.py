@@ -257,7 +257,7 @@ async def run(
             "rate_per_s": half,
             "started": int(half * window * 2),
             "completed": len(completed),
-            "end_to_end": summary([t.seconds for t in completed]),
+            "end_to_end": summary([t.seconds for t in completed if t.seconds is not None]),
             "steps": {name: summary(values) for name, values in steps.items()},
         }
     single_p95 = report.single.get("p95")

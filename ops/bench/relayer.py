@@ -24,13 +24,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import make_url
 from web3 import Web3
+from web3.types import TxParams
 
 FLOOR_RATIO = 0.5
 
@@ -110,14 +111,14 @@ class _RawSender:
 
     def __init__(self, w3: Web3, account: LocalAccount, to: str, poll: float):
         self.w3, self.account, self.to, self.poll = w3, account, to, poll
-        self.nonce = w3.eth.get_transaction_count(account.address, "pending")
+        self.nonce: int = w3.eth.get_transaction_count(account.address, "pending")
         self.lock = threading.Lock()
         base = w3.eth.get_block("latest")["baseFeePerGas"]
         self.fees = {"maxPriorityFeePerGas": 10**8, "maxFeePerGas": 2 * base + 10**8}
 
     def send(self, data: bytes) -> int:
         tx: dict[str, Any] = {"from": self.account.address, "to": self.to, "data": data, "value": 0, "chainId": 31337}
-        tx["gas"] = self.w3.eth.estimate_gas(tx) * 125 // 100
+        tx["gas"] = self.w3.eth.estimate_gas(cast(TxParams, tx)) * 125 // 100
         tx.update(self.fees)
         with self.lock:
             tx["nonce"] = self.nonce
@@ -151,7 +152,7 @@ def _send_as(w3: Web3, sender: LocalAccount, to: str, data: bytes) -> None:
         "chainId": 31337,
         "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
     }
-    tx["gas"] = w3.eth.estimate_gas(tx) * 2
+    tx["gas"] = w3.eth.estimate_gas(cast(TxParams, tx)) * 2
     base = w3.eth.get_block("latest")["baseFeePerGas"]
     tx.update(maxPriorityFeePerGas=10**8, maxFeePerGas=2 * base + 10**8)
     receipt = w3.eth.wait_for_transaction_receipt(

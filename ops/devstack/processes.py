@@ -20,10 +20,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import TxParams
 
 from core.settings import ConfigError, Settings, env_name
 
@@ -209,7 +211,7 @@ def send_signed(w3: Web3, account: LocalAccount, to: str, data: str = "0x", valu
     """Sign locally and send one transaction, wait for it, fail if it reverted (dev tooling only:
     platform transactions go through the relayer)."""
     to = Web3.to_checksum_address(to)
-    tx = {
+    tx: dict[str, Any] = {
         "to": to,
         "data": data,
         "value": value,
@@ -218,7 +220,8 @@ def send_signed(w3: Web3, account: LocalAccount, to: str, data: str = "0x", valu
         "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,
         "maxPriorityFeePerGas": 10**9,
     }
-    tx["gas"] = int(w3.eth.estimate_gas({"from": account.address, "to": to, "data": data, "value": value}) * 12 // 10)
+    estimate = cast(TxParams, {"from": account.address, "to": to, "data": data, "value": value})
+    tx["gas"] = int(w3.eth.estimate_gas(estimate) * 12 // 10)
     tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
     if w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)["status"] != 1:
         raise RuntimeError(f"transaction to {to} reverted")

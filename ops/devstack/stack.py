@@ -189,9 +189,9 @@ async def wait_for_stop(sup: processes.Supervisor) -> int:
         for child in sup.children:
             if not child.alive() and child.name not in reported:
                 reported.add(child.name)
+                code = child.proc.returncode if child.proc else None
                 console.print(
-                    f"[bold red]{child.name} exited[/] (code {child.proc.returncode}); "
-                    f"last lines of {child.log_path}:\n{child.tail()}"
+                    f"[bold red]{child.name} exited[/] (code {code}); last lines of {child.log_path}:\n{child.tail()}"
                 )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
