@@ -28,6 +28,7 @@ class _CapturedResponse:
     status: int = 500
     content_type: str = "application/json"
     body: bytearray = field(default_factory=bytearray)
+    retry_later: bool = False  # the answer carried Retry-After: "not yet", not an outcome to replay
 
 
 class IdempotencyMiddleware:
@@ -92,6 +93,8 @@ class IdempotencyMiddleware:
                 for name, value in message.get("headers", []):
                     if name.lower() == b"content-type":
                         response.content_type = value.decode("latin-1")
+                    elif name.lower() == b"retry-after":
+                        response.retry_later = True
             elif message["type"] == "http.response.body":
                 response.body += message.get("body", b"")
             await send(message)
@@ -101,7 +104,7 @@ class IdempotencyMiddleware:
         except BaseException:
             await to_thread.run_sync(release_key, engine, key_scope, key)
             raise
-        if response.status >= 500:  # never cache a server error: the client may retry
+        if response.status >= 500 or response.retry_later:  # never cache "try again": the client will
             await to_thread.run_sync(release_key, engine, key_scope, key)
         else:
             await to_thread.run_sync(
