@@ -9,6 +9,11 @@ Where each fact comes from (public documentation, read when this was written):
   netAmount, currency}`, `transactionHash`, `expiresAt`, `metadata` (docs.cdp.coinbase.com, Business
   "payment links" API reference). Webhook bodies are the link object plus `eventType`
   (`payment_link.payment.success|failed|expired`), as in the Business "webhooks" page examples.
+  Coinbase documents no refund status or event; REFUNDED and `payment_link.payment.refunded` (sent by
+  the sandbox) map to REFUNDED so a refund reported that way is never read as anything else.
+- Listing: `GET /api/v1/payment-links?pageSize=&pageToken=` (pageSize 1..100) answers
+  `{paymentLinks, nextPageToken}`, the token omitted or empty on the last page (Business "List Payment
+  Links" reference; CDP "pagination": treat the token as opaque).
 - Webhook signature (Hook0, shared by every CDP webhook): header `X-Hook0-Signature:
   t=<unix>,h=<space-separated header names>,v1=<hex>`; v1 = HMAC-SHA256(secret,
   `{t}.{h}.{values of those headers joined by "."}.{raw body}`); compare in constant time; reject
@@ -25,7 +30,7 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -151,12 +156,14 @@ _BUSINESS_STATUS_KIND = {
     "FAILED": PaymentEventKind.FAILED,
     "EXPIRED": PaymentEventKind.EXPIRED,
     "DEACTIVATED": PaymentEventKind.FAILED,
+    "REFUNDED": PaymentEventKind.REFUNDED,  # not a documented status: see the module docstring
 }
 
 _BUSINESS_TYPE_KIND = {
     "payment_link.payment.success": PaymentEventKind.CONFIRMED,
     "payment_link.payment.failed": PaymentEventKind.FAILED,
     "payment_link.payment.expired": PaymentEventKind.EXPIRED,
+    "payment_link.payment.refunded": PaymentEventKind.REFUNDED,  # not a documented type: see the module docstring
 }
 
 
@@ -278,3 +285,20 @@ class BusinessClient:
         url = f"{self.base}/api/v1/payment-links/{ref}"
         answer = send(self.http, "GET", url, "get payment link", headers=self._auth("GET", url))
         return parse_answer(parse_business_link, answer, "get payment link")
+
+    def list(self, *, page_size: int = 100, status: str | None = None) -> Iterator[ProviderCharge]:
+        """Every payment link (of one status, when given), page by page as it is read."""
+        url = f"{self.base}/api/v1/payment-links"
+        params: dict[str, Any] = {"pageSize": page_size}
+        if status:
+            params["status"] = status
+        while True:
+            # A fresh JWT per page: each lives two minutes and a long listing may outlast one.
+            answer = send(self.http, "GET", url, "list payment links", params=params, headers=self._auth("GET", url))
+            links = (answer or {}).get("paymentLinks") or []
+            for link in links:
+                yield parse_answer(parse_business_link, link, "list payment links")
+            token = (answer or {}).get("nextPageToken")
+            if not links or not token:
+                return
+            params = {**params, "pageToken": token}

@@ -13,7 +13,11 @@ Where each fact comes from (public documentation, read when this was written):
   the charge; types charge:created|pending|confirmed|failed (+ legacy delayed and resolved); retries with
   exponential backoff for up to three days, interval at most 1 h (Commerce "webhooks overview",
   "webhooks security", "webhooks fields"). Legacy statuses UNRESOLVED with context UNDERPAID / OVERPAID /
-  DELAYED / MULTIPLE (Commerce "payment status").
+  DELAYED / MULTIPLE / OTHER (Commerce "payment status"). Coinbase documents no refund webhook; the
+  type `charge:refunded` (sent by the sandbox, and by anything else that reports a refund) maps to
+  REFUNDED like the REFUNDED timeline status.
+- Listing: `GET /charges?limit=&order=&starting_after=`, `pagination.next_uri` null on the last page
+  (Commerce "pagination"); `CommerceClient.list` pages on with its own base URL.
 
 Layering: `core/` and `models/` only (wire formats are pure; `CommerceClient` does the I/O).
 """
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import httpx
@@ -82,6 +88,7 @@ _COMMERCE_TYPE_KIND = {
     "charge:failed": PaymentEventKind.FAILED,
     "charge:delayed": PaymentEventKind.DELAYED,
     "charge:resolved": PaymentEventKind.RESOLVED,
+    "charge:refunded": PaymentEventKind.REFUNDED,  # not a documented Commerce type: see the module docstring
 }
 
 
@@ -114,7 +121,12 @@ def parse_commerce_charge(charge: Any) -> ProviderCharge:
 
 
 def _commerce_paid(payments: Any) -> tuple[int | None, str | None, str | None]:
-    """Sum of the payments' local values (a charge may receive several), skipping failed ones."""
+    """The total a charge received (it may receive several payments), skipping failed ones.
+
+    Each payment counts in its `value.local` (the charge's pricing currency); one without a local value
+    (an asset Coinbase did not price in the charge's currency, e.g. ETH sent to a USD charge) counts in
+    its `value.crypto`, so money in a wrong asset is reported, not hidden. One currency per charge.
+    """
     if not isinstance(payments, list) or not payments:
         return None, None, None
     total = 0
@@ -124,18 +136,26 @@ def _commerce_paid(payments: Any) -> tuple[int | None, str | None, str | None]:
     for payment in payments:
         if not isinstance(payment, dict) or str(payment.get("status", "")).lower() == "failed":
             continue
-        local = ((payment.get("value") or {}).get("local") or {}) if isinstance(payment.get("value"), dict) else {}
-        cur = str(local.get("currency") or "").upper()
+        value = payment.get("value")
+        if not isinstance(value, dict):
+            value = {}
+        money = _priced(value.get("local")) or _priced(value.get("crypto")) or {}
+        cur = str(money.get("currency") or "").upper()
         if currency is not None and cur != currency:
-            raise InvalidEvent("payments in more than one local currency")
+            raise InvalidEvent("payments in more than one currency")
         currency = cur
-        minor = parse_money(local.get("amount"), cur)
+        minor = parse_money(money.get("amount"), cur)
         if minor is None:
             return None, currency or None, payment.get("transaction_id")
         total += minor
         counted = True
         tx_hash = payment.get("transaction_id") or tx_hash
     return (total if counted else None), currency, tx_hash
+
+
+def _priced(money: Any) -> dict | None:
+    """`{amount, currency}` when it states an amount, else None."""
+    return money if isinstance(money, dict) and money.get("amount") is not None else None
 
 
 def parse_commerce_webhook(body: bytes) -> PaymentEvent:
@@ -214,19 +234,23 @@ class CommerceClient:
         answer = send(self.http, "GET", f"{self.base}/charges/{ref}", "get charge", headers=self.headers)
         return parse_answer(parse_commerce_charge, (answer or {}).get("data"), "get charge")
 
-    def find_by_key(self, payment_key: str, *, max_pages: int = 5, page_size: int = 100) -> ProviderCharge | None:
-        """A recent charge carrying our payment key in its metadata (newest first, a few pages)."""
-        params: dict[str, Any] = {"limit": page_size, "order": "desc"}
-        for _ in range(max_pages):
+    def list(self, *, page_size: int = 100, order: str = "desc") -> Iterator[ProviderCharge]:
+        """Every charge, newest first (`order="asc"`: oldest first), page by page as it is read."""
+        params: dict[str, Any] = {"limit": page_size, "order": order}
+        while True:
             answer = send(self.http, "GET", f"{self.base}/charges", "list charges", params=params, headers=self.headers)
             items = (answer or {}).get("data") or []
             for item in items:
-                charge = parse_answer(parse_commerce_charge, item, "list charges")
-                if charge.payment_key == payment_key:
-                    return charge
+                yield parse_answer(parse_commerce_charge, item, "list charges")
             pagination = (answer or {}).get("pagination") or {}
             if not items or not pagination.get("next_uri"):
-                return None
+                return
             # Page on with our own base URL (never follow a URL the answer names with our key).
-            params = {"limit": page_size, "order": "desc", "starting_after": items[-1].get("id")}
+            params = {"limit": page_size, "order": order, "starting_after": items[-1].get("id")}
+
+    def find_by_key(self, payment_key: str, *, max_pages: int = 5, page_size: int = 100) -> ProviderCharge | None:
+        """A recent charge carrying our payment key in its metadata (newest first, a few pages)."""
+        for charge in islice(self.list(page_size=page_size), max_pages * page_size):
+            if charge.payment_key == payment_key:
+                return charge
         return None

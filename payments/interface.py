@@ -6,6 +6,7 @@ Layering: `core/` and `models/` only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -40,6 +41,10 @@ class ProviderClient(Protocol):
     def create(self, body: dict[str, Any], **kwargs: Any) -> ProviderCharge: ...
 
     def get(self, ref: str) -> ProviderCharge: ...
+
+    def list(self, *, page_size: int = 100) -> Iterator[ProviderCharge]:
+        """Every charge the account holds, with its current snapshot, paging as it is read."""
+        ...
 
 
 # --- provider calls ------------------------------------------------------------------------------------

@@ -5,7 +5,11 @@ sandbox, which speaks Coinbase Commerce's and Coinbase Business's HTTP APIs and 
     store.py         configuration, the charges held in memory, their wire formats
     commerce_api.py  Coinbase Commerce charges API
     business_api.py  Coinbase Business payment-links API (CDP JWT checked)
-    checkout.py      hosted checkout pages and payer actions (pay, underpay, fail, expire), expiry
+    checkout.py      payer and merchant actions (pay, underpay, multiple, fail, expire, refund, resolve),
+                     expiry, and the table of events and snapshots each produces
+    commerce_outcomes.py  what each action does to a Commerce charge (timeline, payments[]) and its events
+    business_outcomes.py  the same for a Business payment link (status, settlement)
+    hosted_page.py   the hosted checkout page: the charge as it stands, a button or form per action
     webhooks.py      signed webhook delivery with retries and the duplicate / out-of-order switches
 
 Layering: imports `core/` and the formats of `payments/` (e.g. the CDP key format) only — never

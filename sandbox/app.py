@@ -5,10 +5,11 @@ the real services, keeps charges in memory, shows a hosted payment page per char
 **signed** webhooks to the API with Coinbase-like retries.
 
 Provider API (what the clients in `payments/` call)
-    POST /charges, GET /charges, GET /charges/{id|code}          Commerce      sandbox/commerce_api.py
-    POST /api/v1/payment-links, GET /api/v1/payment-links/{id}   Business      sandbox/business_api.py
-Payer / operator surface
-    GET  /pay/{ref}, POST /sandbox/charges/{ref}/pay|underpay|fail|expire    sandbox/checkout.py
+    POST /charges, GET /charges, GET /charges/{id|code}            Commerce    sandbox/commerce_api.py
+    POST /api/v1/payment-links, GET /api/v1/payment-links[/{id}]   Business    sandbox/business_api.py
+Payer / merchant / operator surface
+    GET  /pay/{ref}, POST /sandbox/charges/{ref}/{action}                      sandbox/checkout.py
+         (pay, underpay, multiple, fail, expire, refund, resolve: the outcome table is there)
     GET  /sandbox/charges[/{ref}], GET /sandbox/deliveries[?ref=]             here
     GET|POST /sandbox/switches   {"duplicate": bool, "out_of_order": bool}    here (delivery: sandbox/webhooks.py)
     GET  /healthz

@@ -1,22 +1,30 @@
 """The payment sandbox's Coinbase Business payment-link API: what `payments.business.BusinessClient` calls.
 
-    POST /api/v1/payment-links, GET /api/v1/payment-links/{id}   bearer CDP JWT, `X-Idempotency-Key`
+    POST /api/v1/payment-links, GET /api/v1/payment-links[/{id}]   bearer CDP JWT, `X-Idempotency-Key`
 
 Requests are authenticated like the real service: the JWT is verified with the API key's public half
 (`kid`, `sub`, `iss`, `nbf`, `exp`, lifetime and `uris` checked). The same idempotency key with the same
 body answers the link already made (200); with another body it is refused (422).
+
+Listing (Business "List Payment Links" reference): `GET /api/v1/payment-links?pageSize=&pageToken=&status=`,
+`pageSize` 1..100 (default 20), `status` one of the link statuses; the answer is `{"paymentLinks": [...],
+"nextPageToken": "..."}`, the token omitted on the last page and opaque to the caller. The order is not
+documented; the sandbox lists newest first and its token names the last link of the page, so links made
+while paging do not shift the pages. An unknown token is refused (400).
 
 Layering: `core/` and `payments.cdp_jwt` (the key format) only.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import secrets
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from payments.cdp_jwt import jwt_algorithm, load_cdp_private_key
@@ -117,6 +125,26 @@ class BusinessApi:
             self.store.idempotency[idempotency_key] = (digest, ref)
         return charge, False
 
+    def list(self, page_size: int, page_token: str | None, status: str | None) -> dict:
+        if not 1 <= page_size <= 100:
+            raise SandboxError(400, "pageSize must be between 1 and 100")
+        links = [c for c in self.store.newest_first(BUSINESS) if status is None or c.status == status.upper()]
+        start = 0
+        if page_token:
+            try:
+                after = base64.urlsafe_b64decode(page_token.encode()).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise SandboxError(400, "pageToken is not one this API issued") from None
+            refs = [c.ref for c in links]
+            if after not in refs:
+                raise SandboxError(400, "pageToken is not one this API issued")
+            start = refs.index(after) + 1
+        page = links[start : start + page_size]
+        body: dict = {"paymentLinks": [c.business_json() for c in page]}
+        if page and start + len(page) < len(links):
+            body["nextPageToken"] = base64.urlsafe_b64encode(page[-1].ref.encode()).decode()
+        return body
+
 
 def business_router(api: BusinessApi) -> APIRouter:
     router = APIRouter()
@@ -126,6 +154,16 @@ def business_router(api: BusinessApi) -> APIRouter:
         api.check_jwt(request)
         charge, replayed = api.create(await request.body(), request.headers.get("x-idempotency-key"))
         return JSONResponse(charge.business_json(), status_code=200 if replayed else 201)
+
+    @router.get("/api/v1/payment-links")
+    async def business_list(
+        request: Request,
+        page_size: int = Query(20, alias="pageSize"),
+        page_token: str | None = Query(None, alias="pageToken"),
+        status: str | None = None,
+    ):
+        api.check_jwt(request)
+        return api.list(page_size, page_token, status)
 
     @router.get("/api/v1/payment-links/{ref}")
     async def business_get(request: Request, ref: str):

@@ -1,21 +1,51 @@
-"""The payment sandbox's payer side: the hosted checkout page per charge and what its buttons do
-(pay, underpay, fail, expire), with the events each provider sends for them; charges that outlive
-their expiry expire by themselves.
+"""The payment sandbox's payer and merchant actions on a charge, with the events each provider sends for
+them; charges that outlive their expiry expire by themselves.
 
-    GET  /pay/{ref}                                  hosted page with the four buttons
-    POST /sandbox/charges/{ref}/pay|underpay|fail|expire
-        `?amount=12.34` for pay/underpay, `?page=true` → back to the page
+    GET  /pay/{ref}                              hosted page: a button or form per action (sandbox/hosted_page.py)
+    POST /sandbox/charges/{ref}/{action}         query (or form) parameters below; `page=true` → back to the page
+        pay       amount=X (default: the price)  currency=C (default: the charge's)  legacy=true (late Commerce)
+        underpay  amount=X (default: half the price, must be below it)  currency=C
+        multiple  amounts=X,Y[,...] (two or more transfers in one go)  currency=C
+        fail | expire | refund | resolve
 
-Event sequences (after Coinbase's documentation; see `payments/commerce.py`, `payments/business.py`):
-    Commerce pay      charge:pending (payment detected) → charge:confirmed (COMPLETED; paid more than the
-                      price: still charge:confirmed, timeline UNRESOLVED with context OVERPAID)
-             underpay charge:pending (payment of less) → charge:failed (timeline UNRESOLVED, context UNDERPAID)
-             fail     charge:failed (timeline FAILED)
-             expire   charge:failed (timeline EXPIRED) — also sent by itself when a charge outlives expires_at
-    Business pay      payment_link.payment.success (status COMPLETED, settlement.totalAmount = paid)
-             underpay payment_link.payment.success with settlement.totalAmount below the amount. Coinbase does
-                      not document such an event; the sandbox sends it to exercise the flow's amount check.
-             fail     payment_link.payment.failed;  expire  payment_link.payment.expired (or at expiresAt)
+A transfer in the charge's currency or any 1:1 USD unit (USD, USDC, USDT) counts as the charge's
+currency; any other (e.g. `currency=ETH`) is a wrong-asset payment. One received asset per charge
+(409 otherwise): the platform's snapshot carries one paid currency. Every snapshot (`GET /charges/{id}`,
+`GET /api/v1/payment-links/{id}`, the listings, each event) carries the cumulative amount received:
+Commerce `payments[]` (`value.local` in the charge's currency, `value.crypto` in the asset sent),
+Business `settlement.totalAmount` + `settlement.currency`.
+
+Commerce (after Coinbase's documentation; shapes in sandbox/commerce_outcomes.py)
+| action                       | allowed when    | events, in order                  | timeline ends                   |
+|------------------------------|-----------------|-----------------------------------|---------------------------------|
+| pay (the price)              | NEW             | charge:pending, charge:confirmed  | COMPLETED                       |
+| pay amount > price           | NEW             | charge:pending, charge:confirmed  | COMPLETED; UNRESOLVED OVERPAID  |
+| pay amount < price; underpay | NEW             | charge:pending, charge:failed     | UNRESOLVED UNDERPAID            |
+| pay currency=ETH             | NEW             | charge:pending, charge:failed     | UNRESOLVED OTHER (*)            |
+| multiple amounts=X,Y         | NEW             | charge:pending ×2, charge:failed  | UNRESOLVED MULTIPLE             |
+| pay / underpay (late)        | EXPIRED, FAILED | charge:failed (legacy: delayed)   | UNRESOLVED DELAYED              |
+| fail                         | NEW             | charge:failed                     | FAILED                          |
+| expire (or at expires_at)    | NEW             | charge:failed                     | EXPIRED                         |
+| resolve (merchant)           | UNRESOLVED      | charge:resolved                   | RESOLVED (money unchanged)      |
+| refund (merchant)            | money received  | charge:refunded (*)               | REFUNDED                        |
+
+Business (after Coinbase's documentation; shapes in sandbox/business_outcomes.py)
+| action                       | allowed when    | events (payment_link.payment.*)   | status, settlement              |
+|------------------------------|-----------------|-----------------------------------|---------------------------------|
+| pay, any amount (**)         | ACTIVE          | success                           | COMPLETED, total = paid         |
+| pay currency=ETH (*)         | ACTIVE          | failed                            | FAILED, total in ETH            |
+| multiple amounts=X,Y (*)     | ACTIVE          | success ×2                        | COMPLETED, totals X, X+Y        |
+| pay / underpay (late) (*)    | EXPIRED, FAILED | success                           | COMPLETED, total = paid         |
+| fail                         | ACTIVE          | failed                            | FAILED                          |
+| expire (or at expiresAt)     | ACTIVE          | expired                           | EXPIRED                         |
+| refund (merchant) (*)        | money received  | refunded                          | REFUNDED, settlement kept       |
+| resolve                      | never (409)     |                                   |                                 |
+
+(*) sandbox extensions: Coinbase documents no such event or shape; the sandbox produces one so every
+outcome reaches the platform, which confirms each event by reading the charge. (**) below or above the
+amount: Coinbase documents no such event either; sent to exercise the flow's amount check.
+A refund keeps what was received in the snapshot (`payments[]`, `settlement`): the status says it went back.
+Any other action on a charge not in the "allowed when" state answers 409; unknown actions 404.
 
 Layering: `core/` only.
 """
@@ -23,119 +53,110 @@ Layering: `core/` only.
 from __future__ import annotations
 
 import asyncio
-import html
-import secrets
+import re
+from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from core.logs import get_logger
+from sandbox.business_outcomes import BusinessOutcomes
+from sandbox.commerce_outcomes import CommerceOutcomes
+from sandbox.hosted_page import hosted_page_html
 from sandbox.store import (
-    BUSINESS,
     CENT,
     COMMERCE,
+    MAX_DECIMALS,
+    USD_UNITS,
     ChargeStore,
     SandboxCharge,
     SandboxError,
-    cents,
+    Transfer,
+    accepts,
     decimal_amount,
-    iso,
     now,
 )
 from sandbox.webhooks import WebhookSender
 
 log = get_logger(__name__)
 
+ACTIONS = ("pay", "underpay", "multiple", "fail", "expire", "refund", "resolve")
+LATE = frozenset({"EXPIRED", "FAILED"})  # a payment to a charge in these states is a late payment
+_CURRENCY = re.compile(r"^[A-Z0-9]{2,10}$")
+
+
+def allowed(charge: SandboxCharge, action: str) -> bool:
+    """Whether `action` may happen to the charge as it is now (the tables above)."""
+    if action in ("pay", "underpay"):
+        return charge.open or charge.status in LATE
+    if action in ("multiple", "fail", "expire"):
+        return charge.open
+    if action == "refund":
+        return charge.received_currency is not None and charge.status != "REFUNDED"
+    if action == "resolve":
+        return charge.provider == COMMERCE and charge.status == "UNRESOLVED"
+    return False
+
 
 class Checkout:
-    """What a payer (or the clock) does to a charge, and the events that follow."""
+    """What a payer, a merchant (or the clock) does to a charge, and the events that follow."""
 
     def __init__(self, store: ChargeStore, webhooks: WebhookSender):
         self.store = store
-        self.webhooks = webhooks
+        self.commerce = CommerceOutcomes(webhooks)
+        self.business = BusinessOutcomes(webhooks)
 
-    def act(self, ref: str, action: str, amount_text: str | None = None) -> SandboxCharge:
+    def act(self, ref: str, action: str, params: Mapping[str, str] | None = None) -> SandboxCharge:
+        params = params or {}
+        if action not in ACTIONS:
+            raise SandboxError(404, f"unknown action {action!r}")
         charge = self.store.get(ref)
-        if not charge.open:
-            raise SandboxError(409, f"charge is {charge.status}, not open")
-        if charge.expires_at <= now() and action != "expire":
-            self.act(charge.ref, "expire")
-            raise SandboxError(409, "charge has expired")
-        amount = None
-        if amount_text is not None:
-            amount = decimal_amount(amount_text)
-            if amount is None:
-                raise SandboxError(400, "amount must be a positive decimal string")
-        if action == "pay":
-            self._pay(charge, amount or charge.amount)
-        elif action == "underpay":
-            paid = amount or (charge.amount / 2).quantize(CENT, rounding=ROUND_DOWN)
-            if paid >= charge.amount:
-                raise SandboxError(400, "an underpayment must be less than the price")
-            self._pay(charge, paid)
+        if charge.open and charge.expires_at <= now() and action != "expire":
+            self._finish(charge, "EXPIRED")  # the clock got there first; a payment now is a late one
+        if not allowed(charge, action):
+            raise SandboxError(409, f"cannot {action} a charge that is {charge.status}")
+        late = not charge.open
+        if action in ("pay", "underpay", "multiple"):
+            transfers = self._transfers(charge, action, params)
+            if charge.provider == COMMERCE:
+                self.commerce.pay(charge, transfers, late=late, legacy=_flag(params.get("legacy")))
+            else:
+                self.business.pay(charge, transfers, late=late)
         elif action == "fail":
             self._finish(charge, "FAILED")
         elif action == "expire":
             self._finish(charge, "EXPIRED")
+        elif action == "refund":
+            (self.commerce if charge.provider == COMMERCE else self.business).refund(charge)
         else:
-            raise SandboxError(404, f"unknown action {action!r}")
+            self.commerce.resolve(charge)
         charge.updated_at = now()
-        log.info("sandbox_charge_action", ref=charge.ref, action=action, status=charge.status)
+        log.info("sandbox_charge_action", ref=charge.ref, action=action, status=charge.status, late=late)
         return charge
 
-    def _pay(self, charge: SandboxCharge, paid: Decimal) -> None:
-        charge.tx_hash = "0x" + secrets.token_hex(32)
-        at = iso(now())
-        if charge.provider == BUSINESS:
-            fee = (paid / 100).quantize(CENT)
-            charge.status = "COMPLETED"
-            charge.settlement = {
-                "totalAmount": cents(paid),
-                "feeAmount": cents(fee),
-                "netAmount": cents(paid - fee),
-                "currency": charge.currency,
-            }
-            self.webhooks.emit(charge, ["payment_link.payment.success"])
-            return
-        payment = {
-            "payment_id": charge.tx_hash,
-            "network": "base",
-            "transaction_id": charge.tx_hash,
-            "status": "pending",
-            "detected_at": at,
-            "value": {
-                "local": {"amount": cents(paid), "currency": charge.currency},
-                "crypto": {"amount": cents(paid), "currency": "USDC"},
-            },
-        }
-        charge.payments.append(payment)
-        charge.status = "PENDING"
-        charge.timeline.append({"status": "PENDING", "time": at})
-        batch = [("charge:pending", charge.commerce_json())]
-        if paid < charge.amount:
-            charge.status = "UNRESOLVED"
-            charge.timeline.append({"status": "UNRESOLVED", "time": at, "context": "UNDERPAID"})
-            batch.append(("charge:failed", charge.commerce_json()))
-        else:
-            payment["status"] = "confirmed"
-            charge.status = "COMPLETED"
-            charge.timeline.append({"status": "COMPLETED", "time": at})
-            if paid > charge.amount:
-                charge.status = "UNRESOLVED"
-                charge.timeline.append({"status": "UNRESOLVED", "time": at, "context": "OVERPAID"})
-            batch.append(("charge:confirmed", charge.commerce_json()))
-        self.webhooks.emit_snapshots(charge, batch)
-
     def _finish(self, charge: SandboxCharge, status: str) -> None:
-        charge.status = status
-        if charge.provider == BUSINESS:
-            self.webhooks.emit(
-                charge, ["payment_link.payment.failed" if status == "FAILED" else "payment_link.payment.expired"]
-            )
-            return
-        charge.timeline.append({"status": status, "time": iso(now())})
-        self.webhooks.emit(charge, ["charge:failed"])
+        (self.commerce if charge.provider == COMMERCE else self.business).finish(charge, status)
+        charge.updated_at = now()
+
+    def _transfers(self, charge: SandboxCharge, action: str, params: Mapping[str, str]) -> list[Transfer]:
+        currency = (params.get("currency") or charge.currency).strip().upper()
+        if not _CURRENCY.match(currency):
+            raise SandboxError(400, "currency must be an asset code such as USDC or ETH")
+        if action == "multiple":
+            texts = [t for t in (params.get("amounts") or "").split(",") if t.strip()]
+            if len(texts) < 2:
+                raise SandboxError(400, "multiple needs amounts=X,Y (two or more transfers)")
+            return [Transfer(_amount(t.strip(), currency), currency) for t in texts]
+        text = params.get("amount")
+        if action == "pay":
+            amount = _amount(text, currency) if text else charge.amount
+        else:
+            amount = _amount(text, currency) if text else (charge.amount / 2).quantize(CENT, rounding=ROUND_DOWN)
+            if accepts(charge.currency, currency) and amount >= charge.amount:
+                raise SandboxError(400, "an underpayment must be less than the price")
+        return [Transfer(amount, currency)]
 
     async def expire_forever(self) -> None:
         while True:
@@ -146,36 +167,40 @@ class Checkout:
                     self.act(charge.ref, "expire")
 
 
+def _amount(text: str, currency: str) -> Decimal:
+    amount = decimal_amount(text)
+    if amount is None:
+        raise SandboxError(400, "amount must be a positive decimal string")
+    if currency in USD_UNITS:
+        amount = amount.quantize(CENT)  # USD-like amounts are shown in cents
+    elif amount.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+        raise SandboxError(400, f"amount has more than {MAX_DECIMALS} decimals")
+    if amount <= 0:
+        raise SandboxError(400, "amount must be at least a cent")
+    return amount
+
+
+def _flag(text: str | None) -> bool:
+    return (text or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def checkout_router(checkout: Checkout) -> APIRouter:
     router = APIRouter()
 
     @router.post("/sandbox/charges/{ref}/{action}")
-    async def act(ref: str, action: str, amount: str | None = None, page: bool = False):
-        charge = checkout.act(ref, action, amount)
-        if page:
+    async def act(request: Request, ref: str, action: str):
+        params = dict(request.query_params)
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            # The hosted page's forms post their fields in the body (no multipart dependency needed).
+            params.update((k, v) for k, v in parse_qsl((await request.body()).decode()) if v)
+        charge = checkout.act(ref, action, params)
+        if _flag(params.get("page")):
             return RedirectResponse(f"/pay/{charge.code or charge.ref}", status_code=303)
         return charge.summary()
 
     @router.get("/pay/{ref}", response_class=HTMLResponse)
     async def hosted_page(ref: str):
-        return hosted_page_html(checkout.store.get(ref))
+        charge = checkout.store.get(ref)
+        return hosted_page_html(charge, [a for a in ACTIONS if allowed(charge, a)])
 
     return router
-
-
-def hosted_page_html(charge: SandboxCharge) -> str:
-    e = html.escape
-    ref = e(charge.code or charge.ref)
-    buttons = "".join(
-        f'<form method="post" action="/sandbox/charges/{ref}/{action}?page=true">'
-        f"<button {'' if charge.open else 'disabled'}>{label}</button></form>"
-        for action, label in (("pay", "Pay"), ("underpay", "Underpay (half)"), ("fail", "Fail"), ("expire", "Expire"))
-    )
-    provider = "Coinbase Commerce charge" if charge.provider == COMMERCE else "Coinbase Business payment link"
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Sandbox payment {ref}</title>
-<style>body{{font-family:sans-serif;max-width:36em;margin:3em auto}}form{{display:inline;margin-right:.5em}}
-button{{font-size:1.1em;padding:.4em 1em}}</style></head><body>
-<h1>{e(cents(charge.amount))} {e(charge.currency)}</h1>
-<p>{e(provider)} <code>{e(charge.ref)}</code> — {e(charge.description)}</p>
-<p>Status: <strong>{e(charge.status)}</strong>; expires {e(iso(charge.expires_at))}</p>
-<p>{buttons}</p><p><small>SGE payment sandbox: no real money moves.</small></p></body></html>"""

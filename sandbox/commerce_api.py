@@ -2,7 +2,15 @@
 
     POST /charges, GET /charges, GET /charges/{id|code}      `X-CC-Api-Key`, `X-CC-Version`
 
-A new charge sends charge:created (timeline NEW). Layering: `core/` only.
+A new charge sends charge:created (timeline NEW). Every answer is the charge as it is now.
+
+Listing (Commerce "pagination" page): `limit` 1..100 (default 25; 0 is taken as the default), `order`
+desc (newest first, default) or asc, cursor `starting_after` / `ending_before` = a charge id; the
+answer's `pagination {order, starting_after, ending_before, total, yielded, limit, previous_uri,
+next_uri, cursor_range}`; `next_uri` is null on the last page. An unknown cursor is refused (400),
+never answered with an empty page that would look like the end.
+
+Layering: `core/` only.
 """
 
 from __future__ import annotations
@@ -71,17 +79,42 @@ class CommerceApi:
         self.webhooks.emit(charge, ["charge:created"])
         return charge
 
-    def list(self, limit: int, starting_after: str | None) -> dict:
+    def list(
+        self, limit: int, order: str = "desc", starting_after: str | None = None, ending_before: str | None = None
+    ) -> dict:
+        if order not in ("asc", "desc"):
+            raise SandboxError(400, "order must be asc or desc")
+        if not 0 <= limit <= 100:
+            raise SandboxError(400, "limit must be between 0 and 100")
+        limit = limit or 25
         refs = [c.ref for c in self.store.newest_first(COMMERCE)]
-        if starting_after:
-            refs = refs[refs.index(starting_after) + 1 :] if starting_after in refs else []
-        page = refs[: max(1, min(limit, 100))]
-        more = len(refs) > len(page)
-        next_uri = (
-            f"{self.config.public_url}/charges?limit={limit}&starting_after={page[-1]}" if more and page else None
-        )
+        if order == "asc":
+            refs.reverse()
+        total = len(refs)
+        for cursor in (starting_after, ending_before):
+            if cursor is not None and cursor not in refs:
+                raise SandboxError(400, f"no charge {cursor!r} to page from")
+        if starting_after is not None:
+            start = refs.index(starting_after) + 1
+        elif ending_before is not None:
+            start = max(0, refs.index(ending_before) - limit)
+        else:
+            start = 0
+        stop = refs.index(ending_before) if ending_before is not None and starting_after is None else start + limit
+        page = refs[start : min(stop, start + limit)]
+        base = f"{self.config.public_url}/charges?limit={limit}&order={order}"
         return {
-            "pagination": {"order": "desc", "limit": limit, "yielded": len(page), "next_uri": next_uri},
+            "pagination": {
+                "order": order,
+                "starting_after": starting_after,
+                "ending_before": ending_before,
+                "total": total,
+                "yielded": len(page),
+                "limit": limit,
+                "previous_uri": f"{base}&ending_before={page[0]}" if page and start > 0 else None,
+                "next_uri": f"{base}&starting_after={page[-1]}" if page and start + len(page) < total else None,
+                "cursor_range": [page[0], page[-1]] if page else [],
+            },
             "data": [self.store.charges[r].commerce_json() for r in page],
         }
 
@@ -99,9 +132,15 @@ def commerce_router(api: CommerceApi) -> APIRouter:
         return {"data": api.create(body).commerce_json()}
 
     @router.get("/charges")
-    async def commerce_list(request: Request, limit: int = 25, starting_after: str | None = None):
+    async def commerce_list(
+        request: Request,
+        limit: int = 25,
+        order: str = "desc",
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ):
         api.check_key(request)
-        return api.list(limit, starting_after)
+        return api.list(limit, order, starting_after, ending_before)
 
     @router.get("/charges/{ref}")
     async def commerce_get(request: Request, ref: str):

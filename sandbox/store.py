@@ -1,5 +1,6 @@
 """The payment sandbox's state: its configuration, the charges / payment links it holds in memory, and
-how each renders in its provider's wire format.
+how each renders in its provider's wire format (a snapshot always carries what was received so far:
+Commerce `payments[]`, Business `settlement`).
 
 Layering: `core/` only (a stand-in for the providers; it shares no code with the platform's parsers).
 """
@@ -19,6 +20,8 @@ log = get_logger(__name__)
 COMMERCE = "coinbase_commerce"
 BUSINESS = "coinbase_business"
 CENT = Decimal("0.01")
+USD_UNITS = frozenset({"USD", "USDC", "USDT"})  # 1:1 with each other: a USD charge takes any of them
+MAX_DECIMALS = 18  # ETH's; an amount with more digits is no asset's
 
 
 @dataclass
@@ -96,6 +99,24 @@ def cents(value: Decimal) -> str:
     return str(value.quantize(CENT))
 
 
+def money_text(value: Decimal, currency: str) -> str:
+    """A received amount as the providers write it: USD units at 2 decimals, other assets as exact as sent."""
+    return cents(value) if currency in USD_UNITS else format(value.normalize(), "f")
+
+
+def accepts(charge_currency: str, paid_currency: str) -> bool:
+    """Whether a charge priced in one currency takes a transfer in another (its own, or a 1:1 USD unit)."""
+    return paid_currency == charge_currency or (paid_currency in USD_UNITS and charge_currency in USD_UNITS)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One payer transfer to a charge: an amount of an asset (the charge's own, or another)."""
+
+    amount: Decimal
+    currency: str
+
+
 @dataclass
 class SandboxCharge:
     provider: str
@@ -112,8 +133,9 @@ class SandboxCharge:
     network: str = "base"
     status: str = "NEW"  # Commerce: last timeline status; Business: link status
     timeline: list[dict] = field(default_factory=list)
-    payments: list[dict] = field(default_factory=list)
-    settlement: dict | None = None
+    payments: list[dict] = field(default_factory=list)  # Commerce: each transfer, as the API lists it
+    received: Decimal = Decimal(0)  # total received so far, in `received_currency`
+    received_currency: str | None = None  # the charge's own currency, or the other asset a payer sent
     tx_hash: str | None = None
     redirect_url: str | None = None
     updated_at: datetime = field(default_factory=now)
@@ -121,6 +143,36 @@ class SandboxCharge:
     @property
     def open(self) -> bool:
         return self.status in ("NEW", "ACTIVE")
+
+    def counted_currency(self, currency: str) -> str:
+        """The currency a transfer counts in: the charge's own for any 1:1 USD unit, else the asset sent."""
+        return self.currency if accepts(self.currency, currency) else currency
+
+    def check_receivable(self, transfers: list[Transfer]) -> None:
+        """One received currency per charge: what a ProviderCharge (and a Business settlement) can carry."""
+        counted = {self.counted_currency(t.currency) for t in transfers}
+        if self.received_currency:
+            counted.add(self.received_currency)
+        if len(counted) > 1:
+            raise SandboxError(409, f"one received asset per charge in the sandbox, not {sorted(counted)}")
+
+    def receive(self, transfer: Transfer) -> None:
+        self.check_receivable([transfer])
+        self.received += transfer.amount
+        self.received_currency = self.counted_currency(transfer.currency)
+
+    def settlement(self) -> dict | None:
+        """Business: what the link received (total, Coinbase's 1 % fee, net), once it received anything."""
+        if self.received_currency is None:
+            return None
+        currency = self.received_currency
+        fee = (self.received / 100).quantize(CENT if currency in USD_UNITS else Decimal(1).scaleb(-MAX_DECIMALS))
+        return {
+            "totalAmount": money_text(self.received, currency),
+            "feeAmount": money_text(fee, currency),
+            "netAmount": money_text(self.received - fee, currency),
+            "currency": currency,
+        }
 
     def commerce_json(self) -> dict:
         return {
@@ -155,8 +207,9 @@ class SandboxCharge:
             "createdAt": iso(self.created_at),
             "updatedAt": iso(self.updated_at),
         }
-        if self.settlement is not None:
-            body["settlement"] = dict(self.settlement)
+        settlement = self.settlement()
+        if settlement is not None:
+            body["settlement"] = settlement
         if self.tx_hash:
             body["transactionHash"] = self.tx_hash
         return body
@@ -173,6 +226,8 @@ class SandboxCharge:
             "status": self.status,
             "amount": cents(self.amount),
             "currency": self.currency,
+            "received": money_text(self.received, self.received_currency) if self.received_currency else None,
+            "received_currency": self.received_currency,
             "hosted_url": self.hosted_url,
             "expires_at": iso(self.expires_at),
             "metadata": self.metadata,

@@ -9,6 +9,7 @@ from these), and no test module imports from a conftest.py or from another test 
   workflow's module, so it imports nothing but passed-through models.
 - `chain`: the contract driver on anvil (`Chain`, `deploy_chain`, `ETH`, `role`, `unauthorized`).
 - `ledger`: programs, affiliates and operators in the database; row counts; the ledger invariants.
-- `payments`: provider credentials, payment programs, the sandbox configuration, `ServerThread`.
+- `payments`: provider credentials, payment programs, the sandbox configuration, `ServerThread`,
+  sandbox actions (`act`) and the webhooks a receiver got, verified and parsed (`received_events`).
 - `relayer`: `make_settings` for a relayer on a given anvil; request and row helpers.
 """

@@ -18,8 +18,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
 from core.db import session_scope
+from models.payments import PaymentEvent
 from models.platform import PaymentProvider, Program
 from ops.devstack.processes import free_port
+from payments.business import parse_business_webhook, verify_hook0_signature
+from payments.commerce import parse_commerce_webhook, verify_commerce_signature
 from sandbox.store import SandboxConfig
 
 COMMERCE_API_KEY = "test-commerce-api-key"
@@ -169,3 +172,24 @@ def settled_deliveries(sandbox_url: str, ref: str, count: int, timeout: float = 
         return None
 
     return wait_for(ready, timeout, f"{count} settled deliveries for {ref}")
+
+
+def act(sandbox, ref: str, action: str, **params) -> dict:
+    resp = httpx.post(f"{sandbox.url}/sandbox/charges/{ref}/{action}", params=params)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def received_events(receiver, provider: PaymentProvider) -> list[PaymentEvent]:
+    """Every webhook the receiver got, verified with the platform's verifier, parsed to PaymentEvents."""
+    events = []
+    for req in receiver.app.state.receiver.by_path(provider.value.replace("_", "-")):
+        if provider == PaymentProvider.COINBASE_COMMERCE:
+            verify_commerce_signature(COMMERCE_WEBHOOK_SECRET, req.body, req.headers.get("x-cc-webhook-signature"))
+            events.append(parse_commerce_webhook(req.body))
+        else:
+            sig = verify_hook0_signature(
+                BUSINESS_WEBHOOK_SECRET, req.body, req.headers.get("x-hook0-signature"), req.headers
+            )
+            events.append(parse_business_webhook(req.body, req.headers, sig.header_names))
+    return events

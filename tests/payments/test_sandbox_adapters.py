@@ -24,19 +24,17 @@ from models.payments import (
 )
 from models.platform import PaymentProvider
 from ops.devstack.processes import free_port
-from payments.business import parse_business_webhook, verify_hook0_signature
 from payments.cdp_jwt import cdp_jwt
-from payments.commerce import parse_commerce_webhook, verify_commerce_signature
 from sandbox.app import create_sandbox_app
 from temporal.interceptors import to_application_error
 from tests.helpers.payments import (
     BUSINESS_KEY_ED25519,
-    BUSINESS_WEBHOOK_SECRET,
-    COMMERCE_WEBHOOK_SECRET,
     FEE,
     WALLET,
     ServerThread,
+    act,
     make_program,
+    received_events,
     sandbox_config,
     settled_deliveries,
 )
@@ -59,27 +57,6 @@ def create(acts: PaymentActivities, program, key: str = "pay-1", wallet: str = W
 
 def sandbox_charges(sandbox) -> list[dict]:
     return httpx.get(f"{sandbox.url}/sandbox/charges").json()
-
-
-def act(sandbox, ref: str, action: str, **params) -> dict:
-    resp = httpx.post(f"{sandbox.url}/sandbox/charges/{ref}/{action}", params=params)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-def received_events(receiver, provider: PaymentProvider):
-    """Every webhook the receiver got, verified with the platform's verifier, parsed to PaymentEvents."""
-    events = []
-    for req in receiver.app.state.receiver.by_path(provider.value.replace("_", "-")):
-        if provider == PaymentProvider.COINBASE_COMMERCE:
-            verify_commerce_signature(COMMERCE_WEBHOOK_SECRET, req.body, req.headers.get("x-cc-webhook-signature"))
-            events.append(parse_commerce_webhook(req.body))
-        else:
-            sig = verify_hook0_signature(
-                BUSINESS_WEBHOOK_SECRET, req.body, req.headers.get("x-hook0-signature"), req.headers
-            )
-            events.append(parse_business_webhook(req.body, req.headers, sig.header_names))
-    return events
 
 
 # --- create: idempotent, also across a crash ----------------------------------------------------------------
