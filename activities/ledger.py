@@ -19,6 +19,7 @@ from temporalio import activity
 
 from core.db import session_scope
 from models import commissions, ledger
+from models.suspense import open_item
 
 
 class LedgerActivities:
@@ -31,9 +32,14 @@ class LedgerActivities:
             return commissions.reverse_payment(session, req.payment_ref, req.reason)
 
     @activity.defn(name=ledger.POST_SUSPENSE)
-    def post_suspense(self, req: ledger.SuspenseRequest) -> ledger.PostResult:
+    def post_suspense(self, req: ledger.SuspenseRequest) -> int:
+        """Money into suspense with its item (so an operator can apply, refund or write it off)."""
         with session_scope(self.engine) as session:
-            return ledger.post_suspense(session, req.key, req.payment_ref, req.amount_minor, req.asset, req.reason)
+            item = open_item(
+                session, req.key, req.payment_ref, req.amount_minor, req.asset, ledger.SuspenseReason(req.reason)
+            )
+            assert item.id is not None
+            return item.id
 
     @activity.defn(name=ledger.RELEASE_DUE)
     def release_due(self, limit: int) -> commissions.ReleaseResult:

@@ -137,8 +137,13 @@ class OnboardingActivities:
         facts = self._chain_facts(key, inp.wallet)
         grace = timedelta(seconds=self.settings.flow_expiry_grace_seconds)
         open_payment = next(
-            (p for p in payments if p.status in OPEN_STATUSES and not p.settled
-             and (p.expires_at is None or p.expires_at + grace > utcnow())),
+            (
+                p
+                for p in payments
+                if p.status in OPEN_STATUSES
+                and not p.settled
+                and (p.expires_at is None or p.expires_at + grace > utcnow())
+            ),
             None,
         )
         return BeginResult(
@@ -166,11 +171,21 @@ class OnboardingActivities:
             if p.settled and not p.reversed:
                 settlement = session.get(commissions.PaymentSettlement, p.ledger_ref)
                 assert settlement is not None, f"payment {p.key} is marked settled without a settlement"
-                return Paid(rail=Rail(p.provider), payment_ref=p.ledger_ref, amount_minor=int(settlement.amount),
-                            asset=settlement.asset)
+                return Paid(
+                    rail=Rail(p.provider),
+                    payment_ref=p.ledger_ref,
+                    amount_minor=int(settlement.amount),
+                    asset=settlement.asset,
+                )
         if row.rail == Rail.ONCHAIN and row.payment_ref and row.paid_amount_minor is not None:
-            return Paid(rail=Rail.ONCHAIN, payment_ref=row.payment_ref, amount_minor=int(row.paid_amount_minor),
-                        asset=row.paid_asset or "", onchain_tx=row.claim_tx, sge_amount_minor=row.sge_amount_minor)
+            return Paid(
+                rail=Rail.ONCHAIN,
+                payment_ref=row.payment_ref,
+                amount_minor=int(row.paid_amount_minor),
+                asset=row.paid_asset or "",
+                onchain_tx=row.claim_tx,
+                sge_amount_minor=row.sge_amount_minor,
+            )
         return None
 
     @activity.defn(name=CHAIN_FACTS)
@@ -187,11 +202,15 @@ class OnboardingActivities:
         ref = claim_ref_of(self.w3, claim_address, key, wallet)
         claim = None
         if ref is not None:
-            events = find_claims(self.w3, claim_address, wallet, program_id=key, payment_ref=ref,
-                                 from_block=self.manifest.deploy_block)
+            events = find_claims(
+                self.w3, claim_address, wallet, program_id=key, payment_ref=ref, from_block=self.manifest.deploy_block
+            )
             found = events[0] if events else None
-            claim = ChainClaim(ref=ref, tx_hash=found.tx_hash if found else None,
-                               onchain_paid=bool(found and found.token.lower() != ZERO_ADDRESS))
+            claim = ChainClaim(
+                ref=ref,
+                tx_hash=found.tx_hash if found else None,
+                onchain_paid=bool(found and found.token.lower() != ZERO_ADDRESS),
+            )
         return ChainFacts(token_id=token_id, referrer=None if referrer == ZERO_ADDRESS else referrer, claim=claim)
 
     @activity.defn(name=RECORD)
@@ -234,15 +253,37 @@ class OnboardingActivities:
         if allowance < fee:
             if allowance > 0 and req.token == "USDT":
                 # USDT refuses to change a non-zero allowance to another non-zero value.
-                steps.append(TxStep(description="reset USDT allowance to 0", to=token,
-                                    data=hexstr(encode_call(token_contract, "approve", claim, 0))))
-            steps.append(TxStep(description=f"approve {fee} {req.token} units for the claim contract", to=token,
-                                data=hexstr(encode_call(token_contract, "approve", claim, fee))))
-        steps.append(TxStep(description="claim: pay the fee and receive SGE", to=claim,
-                            data=hexstr(encode_call("SGEClaim", "claim", key, token, ref))))
-        return OnchainSteps(token=req.token, token_address=token, claim_contract=claim, fee_minor=fee,
-                            allowance_minor=allowance, balance_minor=balance, payment_ref_bytes32=hexstr(ref),
-                            steps=steps)
+                steps.append(
+                    TxStep(
+                        description="reset USDT allowance to 0",
+                        to=token,
+                        data=hexstr(encode_call(token_contract, "approve", claim, 0)),
+                    )
+                )
+            steps.append(
+                TxStep(
+                    description=f"approve {fee} {req.token} units for the claim contract",
+                    to=token,
+                    data=hexstr(encode_call(token_contract, "approve", claim, fee)),
+                )
+            )
+        steps.append(
+            TxStep(
+                description="claim: pay the fee and receive SGE",
+                to=claim,
+                data=hexstr(encode_call("SGEClaim", "claim", key, token, ref)),
+            )
+        )
+        return OnchainSteps(
+            token=req.token,
+            token_address=token,
+            claim_contract=claim,
+            fee_minor=fee,
+            allowance_minor=allowance,
+            balance_minor=balance,
+            payment_ref_bytes32=hexstr(ref),
+            steps=steps,
+        )
 
     @activity.defn(name=FIND_ONCHAIN_CLAIM)
     def find_onchain_claim(self, req: FindOnchainClaim) -> Paid:
@@ -255,8 +296,15 @@ class OnboardingActivities:
         ref = claim_ref_of(self.w3, claim_address, key, req.wallet, block=max(final_block, 0))
         if ref is None:  # nothing claimed as of the last final block
             raise NotYetOnChain("no final claim on chain for this wallet yet")
-        events = find_claims(self.w3, claim_address, req.wallet, program_id=key, payment_ref=ref,
-                             from_block=self.manifest.deploy_block, to_block=max(final_block, 0))
+        events = find_claims(
+            self.w3,
+            claim_address,
+            req.wallet,
+            program_id=key,
+            payment_ref=ref,
+            from_block=self.manifest.deploy_block,
+            to_block=max(final_block, 0),
+        )
         found: ClaimEvent | None = events[0] if events else None
         if found is None:
             raise NotYetOnChain("claim not indexed yet")
@@ -266,20 +314,36 @@ class OnboardingActivities:
         if symbol is None:
             raise BadToken(f"claim paid in unknown token {found.token}")
         issued = {hexstr(ref_to_bytes32(k)) for k in req.payment_keys}
-        activity.logger.info("onchain claim %s carries %s reference", found.tx_hash,
-                             "this flow's" if found.payment_ref in issued else "a foreign")
-        return Paid(rail=Rail.ONCHAIN, payment_ref=f"onchain:{found.tx_hash}:{found.log_index}",
-                    amount_minor=found.fee, asset=symbol, onchain_tx=found.tx_hash, sge_amount_minor=found.amount)
+        activity.logger.info(
+            "onchain claim %s carries %s reference",
+            found.tx_hash,
+            "this flow's" if found.payment_ref in issued else "a foreign",
+        )
+        return Paid(
+            rail=Rail.ONCHAIN,
+            payment_ref=f"onchain:{found.tx_hash}:{found.log_index}",
+            amount_minor=found.fee,
+            asset=symbol,
+            onchain_tx=found.tx_hash,
+            sge_amount_minor=found.amount,
+        )
 
     @activity.defn(name=SETTLE_ONCHAIN)
     def settle_onchain(self, req: SettleOnchain) -> None:
         """A claim paid on chain: revenue + commissions in one ledger transaction (keyed by its log)."""
         paid = req.paid
         with session_scope(self.engine) as session:
-            commissions.settle_payment(session, paid.payment_ref, req.program, req.wallet, paid.amount_minor,
-                                       paid.asset)
-            self._update_row(session, req.flow_id, rail=paid.rail, payment_ref=paid.payment_ref,
-                             paid_amount_minor=paid.amount_minor, paid_asset=paid.asset)
+            commissions.settle_payment(
+                session, paid.payment_ref, req.program, req.wallet, paid.amount_minor, paid.asset
+            )
+            self._update_row(
+                session,
+                req.flow_id,
+                rail=paid.rail,
+                payment_ref=paid.payment_ref,
+                paid_amount_minor=paid.amount_minor,
+                paid_asset=paid.asset,
+            )
 
     # --- delivery ------------------------------------------------------------------------------------
     @activity.defn(name=CLAIM_DELIVERED)
@@ -289,12 +353,27 @@ class OnboardingActivities:
             program = get_program(session, req.program)
             assert program is not None
             amount = req.paid.sge_amount_minor or int(program.claim_amount_minor)
-            ledger.post_claim_delivery(session, ledger.ClaimDeliveryRequest(
-                key=f"delivery:{req.paid.payment_ref}", program=req.program, wallet=req.wallet, amount_minor=amount,
-                payment_ref=req.paid.payment_ref, chain_tx=req.claim_tx))
-            self._update_row(session, req.flow_id, rail=req.paid.rail, payment_ref=req.paid.payment_ref,
-                             paid_amount_minor=req.paid.amount_minor, paid_asset=req.paid.asset,
-                             claim_tx=req.claim_tx, sge_amount_minor=amount)
+            ledger.post_claim_delivery(
+                session,
+                ledger.ClaimDeliveryRequest(
+                    key=f"delivery:{req.paid.payment_ref}",
+                    program=req.program,
+                    wallet=req.wallet,
+                    amount_minor=amount,
+                    payment_ref=req.paid.payment_ref,
+                    chain_tx=req.claim_tx,
+                ),
+            )
+            self._update_row(
+                session,
+                req.flow_id,
+                rail=req.paid.rail,
+                payment_ref=req.paid.payment_ref,
+                paid_amount_minor=req.paid.amount_minor,
+                paid_asset=req.paid.asset,
+                claim_tx=req.claim_tx,
+                sge_amount_minor=amount,
+            )
 
     @activity.defn(name=UNDELIVERABLE)
     def undeliverable(self, req: Undeliverable) -> None:
@@ -303,11 +382,20 @@ class OnboardingActivities:
         paid = req.paid
         with session_scope(self.engine) as session:
             commissions.reverse_payment(session, paid.payment_ref, req.reason)
-            payment = session.exec(select(Payment).where(col(Payment.flow_id) == req.flow_id,
-                                                         col(Payment.settled).is_(True))).first()
-            open_item(session, f"suspense:{paid.payment_ref}:undeliverable", paid.payment_ref, paid.amount_minor,
-                      paid.asset, SuspenseReason.UNDELIVERABLE, payment_key=payment.key if payment else None,
-                      flow_id=req.flow_id, note=req.reason)
+            payment = session.exec(
+                select(Payment).where(col(Payment.flow_id) == req.flow_id, col(Payment.settled).is_(True))
+            ).first()
+            open_item(
+                session,
+                f"suspense:{paid.payment_ref}:undeliverable",
+                paid.payment_ref,
+                paid.amount_minor,
+                paid.asset,
+                SuspenseReason.UNDELIVERABLE,
+                payment_key=payment.key if payment else None,
+                flow_id=req.flow_id,
+                note=req.reason,
+            )
             if payment is not None:
                 payment.reversed = True
                 payment.suspense_minor = int(payment.suspense_minor) + paid.amount_minor
@@ -325,5 +413,13 @@ class OnboardingActivities:
         session.add(row)
 
     def all(self) -> list[Callable]:
-        return [self.begin, self.chain_facts, self.record, self.prepare_onchain, self.find_onchain_claim,
-                self.settle_onchain, self.claim_delivered, self.undeliverable]
+        return [
+            self.begin,
+            self.chain_facts,
+            self.record,
+            self.prepare_onchain,
+            self.find_onchain_claim,
+            self.settle_onchain,
+            self.claim_delivered,
+            self.undeliverable,
+        ]

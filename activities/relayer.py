@@ -75,8 +75,12 @@ class RelayerActivities:
         outcome: TxOutcome = self._run(lambda r: r.send_and_wait(req, heartbeat=beat))
         if outcome.fee_wei:  # mined (confirmed or reverted): the relayer paid for it
             with session_scope(self.engine) as session:
-                ledger.post_gas(session, ledger.GasRequest(key=f"gas:{req.key}", fee_wei=outcome.fee_wei,
-                                                           chain_tx=outcome.hash or "", purpose=req.label))
+                ledger.post_gas(
+                    session,
+                    ledger.GasRequest(
+                        key=f"gas:{req.key}", fee_wei=outcome.fee_wei, chain_tx=outcome.hash or "", purpose=req.label
+                    ),
+                )
         return outcome
 
     def all(self) -> list[Callable]:

@@ -41,8 +41,11 @@ class RefundBody(Reason):
 
 @router.get("/suspense", response_model=list[SuspenseView], summary="Suspense items (open by default)")
 async def list_suspense(
-    engine: EngineDep, _actor: Viewer, status: SuspenseStatus | None = SuspenseStatus.OPEN,
-    flow_id: str | None = Query(None, max_length=200), limit: int = Query(200, ge=1, le=1000),
+    engine: EngineDep,
+    _actor: Viewer,
+    status: SuspenseStatus | None = SuspenseStatus.OPEN,
+    flow_id: str | None = Query(None, max_length=200),
+    limit: int = Query(200, ge=1, le=1000),
 ) -> list[SuspenseView]:
     def read() -> list[SuspenseView]:
         with Session(engine) as session:
@@ -55,8 +58,9 @@ async def list_suspense(
 async def apply_suspense(
     item_id: int, body: ApplyBody, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep, actor: Admin
 ) -> dict:
-    run = await payment_actions.apply_suspense(temporal, engine, settings.temporal_task_queue, item_id, actor,
-                                               accept_shortfall=body.accept_shortfall)
+    run = await payment_actions.apply_suspense(
+        temporal, engine, settings.temporal_task_queue, item_id, actor, accept_shortfall=body.accept_shortfall
+    )
     return {"item": item_id, "applied": True, "flow_run": run}
 
 
@@ -68,8 +72,9 @@ def _resolve(engine, item_id: int, status: SuspenseStatus, actor, note: str, ext
 
 @router.post("/suspense/{item_id}/refund", response_model=SuspenseView, summary="Record its refund (admin)")
 async def refund_suspense(item_id: int, body: RefundBody, engine: EngineDep, actor: Admin) -> SuspenseView:
-    return await run_in_threadpool(_resolve, engine, item_id, SuspenseStatus.REFUNDED, actor, body.reason,
-                                   body.external_ref)
+    return await run_in_threadpool(
+        _resolve, engine, item_id, SuspenseStatus.REFUNDED, actor, body.reason, body.external_ref
+    )
 
 
 @router.post("/suspense/{item_id}/write-off", response_model=SuspenseView, summary="Write it off (admin)")
@@ -81,6 +86,7 @@ async def write_off_suspense(item_id: int, body: Reason, engine: EngineDep, acto
 async def refund_payment(
     payment_key: str, body: Reason, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep, actor: Admin
 ) -> dict:
-    to = await payment_actions.record_refund(temporal, engine, settings.temporal_task_queue, payment_key,
-                                             body.reason, actor)
+    to = await payment_actions.record_refund(
+        temporal, engine, settings.temporal_task_queue, payment_key, body.reason, actor
+    )
     return {"payment_key": payment_key, "handed_to": to}

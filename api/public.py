@@ -29,19 +29,18 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
 from api.errors import ApiError
-from core.db import session_scope
 from core.columns import utcnow
-from core.db import row_id
+from core.db import row_id, session_scope
 from models import affiliates as aff
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import (
-    ensure_row,
     SIGNAL_ONCHAIN,
     UPDATE_PREPARE_ONCHAIN,
     WORKFLOW_NAME,
     FlowState,
     Onboarding,
     OnboardingInput,
+    ensure_row,
     flow_id,
 )
 from models.onboarding_io import OnchainClaimHint, OnchainSteps
@@ -329,16 +328,26 @@ async def payment(body: FlowRef, engine: EngineDep):
     while True:
         row, state = await run_in_threadpool(_open_charge, engine, fid)
         if row is not None:
-            return PaymentView(flow_id=fid, provider=row.provider, provider_ref=row.provider_ref or "",
-                               hosted_url=row.hosted_url or "", amount_minor=int(row.amount_minor),
-                               currency=row.currency, expires_at=row.expires_at)
+            return PaymentView(
+                flow_id=fid,
+                provider=row.provider,
+                provider_ref=row.provider_ref or "",
+                hosted_url=row.hosted_url or "",
+                amount_minor=int(row.amount_minor),
+                currency=row.currency,
+                expires_at=row.expires_at,
+            )
         if state is None:
             raise ApiError(404, "not_registered", "no registration for this wallet in this program")
         if FlowState(state).terminal:
             raise ApiError(409, "flow_ended", f"this flow has ended ({state}); see GET /v1/status")
         if asyncio.get_running_loop().time() > deadline:
-            raise ApiError(409, "payment_not_ready", "the flow has not created its payment yet; retry shortly",
-                           headers={"Retry-After": "2"})
+            raise ApiError(
+                409,
+                "payment_not_ready",
+                "the flow has not created its payment yet; retry shortly",
+                headers={"Retry-After": "2"},
+            )
         await asyncio.sleep(0.25)
 
 
@@ -382,8 +391,11 @@ def _open_charge(engine, fid: str) -> tuple[Payment | None, str | None]:
         if row is None:
             return None, None
         charge = session.exec(
-            select(Payment).where(col(Payment.flow_id) == fid, col(Payment.provider_ref).is_not(None),
-                                  col(Payment.status).in_(PAYABLE)).order_by(col(Payment.id).desc())
+            select(Payment)
+            .where(
+                col(Payment.flow_id) == fid, col(Payment.provider_ref).is_not(None), col(Payment.status).in_(PAYABLE)
+            )
+            .order_by(col(Payment.id).desc())
         ).first()
         return charge, row.state.value
 

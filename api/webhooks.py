@@ -43,8 +43,8 @@ from models.payments import (
     record_webhook_event,
 )
 from models.platform import PaymentProvider
-from temporal.payments import hand_event
 from payments import webhooks
+from temporal.payments import hand_event
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 log = get_logger(__name__)

@@ -43,8 +43,12 @@ def list_command(
     """Open suspense items (money held, each with its reason and payment)."""
     settings = settings_and_logs("cli", fmt="console")
     with Session(get_engine(settings.db_url)) as session:
-        rows = [suspense.view(i) for i in suspense.items(session, status=None if all_items else SuspenseStatus.OPEN,
-                                                        flow_id=flow, limit=1000)]
+        rows = [
+            suspense.view(i)
+            for i in suspense.items(
+                session, status=None if all_items else SuspenseStatus.OPEN, flow_id=flow, limit=1000
+            )
+        ]
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in rows]))
         return
@@ -52,14 +56,22 @@ def list_command(
     for column in ("id", "status", "reason", "amount", "payment", "flow", "since"):
         table.add_column(column)
     for r in rows:
-        table.add_row(str(r.id), r.status.value, r.reason, f"{_amount(r.amount_minor, r.asset)} {r.asset}",
-                      r.payment_ref, r.flow_id or "", r.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            str(r.id),
+            r.status.value,
+            r.reason,
+            f"{_amount(r.amount_minor, r.asset)} {r.asset}",
+            r.payment_ref,
+            r.flow_id or "",
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     out.print(table)
 
 
 @suspense_app.command()
 def apply(
-    item: int, reason: str = typer.Option(..., "--reason"),
+    item: int,
+    reason: str = typer.Option(..., "--reason"),
     accept_shortfall: bool = typer.Option(False, "--accept-shortfall", help="Settle with less than the fee."),
 ) -> None:
     """Use the item's money to settle its flow's fee, then start the flow again to deliver."""
@@ -67,8 +79,14 @@ def apply(
 
     async def go() -> str:
         client = await connect(settings)
-        return await payment_actions.apply_suspense(client, get_engine(settings.db_url), settings.temporal_task_queue,
-                                                    item, _actor(), accept_shortfall=accept_shortfall)
+        return await payment_actions.apply_suspense(
+            client,
+            get_engine(settings.db_url),
+            settings.temporal_task_queue,
+            item,
+            _actor(),
+            accept_shortfall=accept_shortfall,
+        )
 
     out.print(f"applied suspense item {item} ({reason}); flow run {run_async(go())}")
     hard_exit(0)
@@ -77,14 +95,16 @@ def apply(
 def _resolve(item: int, status: SuspenseStatus, note: str, external_ref: str | None) -> None:
     settings = settings_and_logs("cli", fmt="console")
     with session_scope(get_engine(settings.db_url)) as session:
-        done = suspense.resolve(session, suspense.get_item(session, item, lock=True), status, _actor(), note=note,
-                                external_ref=external_ref)
+        done = suspense.resolve(
+            session, suspense.get_item(session, item, lock=True), status, _actor(), note=note, external_ref=external_ref
+        )
     out.print(f"suspense item {done.id}: {done.status}")
 
 
 @suspense_app.command()
 def refund(
-    item: int, reason: str = typer.Option(..., "--reason"),
+    item: int,
+    reason: str = typer.Option(..., "--reason"),
     external_ref: str = typer.Option(..., "--ref", help="The provider's refund id, or the treasury's tx hash."),
 ) -> None:
     """Record that the item's money was refunded outside the platform, and book it."""
@@ -104,8 +124,9 @@ def refund_payment(payment_key: str, reason: str = typer.Option(..., "--reason")
 
     async def go() -> str:
         client = await connect(settings)
-        return await payment_actions.record_refund(client, get_engine(settings.db_url), settings.temporal_task_queue,
-                                                   payment_key, reason, _actor())
+        return await payment_actions.record_refund(
+            client, get_engine(settings.db_url), settings.temporal_task_queue, payment_key, reason, _actor()
+        )
 
     out.print(f"refund of {payment_key} handed to the {run_async(go())}")
     hard_exit(0)

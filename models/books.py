@@ -59,28 +59,35 @@ def verify_books(session: Session, *, max_problems: int = 100) -> VerifyReport:
             _C.c.status.in_([CommissionStatus.ACCRUED.value, CommissionStatus.PAYABLE.value])
         )
     ):
-        account = (Accounts.affiliate_accrued if status == CommissionStatus.ACCRUED.value
-                   else Accounts.affiliate_payable)(affiliate_id)
+        account = (
+            Accounts.affiliate_accrued if status == CommissionStatus.ACCRUED.value else Accounts.affiliate_payable
+        )(affiliate_id)
         held[(account, asset)] += int(amount)
     liability = {k for k in balances if k[0].startswith("liability:affiliate:")}
     for account, asset in sorted(set(held) | liability):
         if normal(account, asset) != held.get((account, asset), 0):
-            problem("commissions", f"{account} holds {normal(account, asset)} {asset}, its commission rows "
-                                   f"{held.get((account, asset), 0)}")
+            problem(
+                "commissions",
+                f"{account} holds {normal(account, asset)} {asset}, its commission rows "
+                f"{held.get((account, asset), 0)}",
+            )
 
     reserved: dict[tuple[str, str], int] = defaultdict(int)
     open_reserves = select(_PENDING.c.reserve_tx_id).where(_PENDING.c.status == PendingStatus.PENDING.value)
     for account, asset, amount in conn.execute(
-        select(_P.c.account, _P.c.asset, func.sum(_P.c.amount)).where(
-            _P.c.tx_id.in_(open_reserves), _P.c.account.like("liability:payouts_in_flight:%")
-        ).group_by(_P.c.account, _P.c.asset)
+        select(_P.c.account, _P.c.asset, func.sum(_P.c.amount))
+        .where(_P.c.tx_id.in_(open_reserves), _P.c.account.like("liability:payouts_in_flight:%"))
+        .group_by(_P.c.account, _P.c.asset)
     ):
         reserved[(account, asset)] += -int(amount)
     in_flight = {k for k in balances if k[0].startswith("liability:payouts_in_flight:")}
     for account, asset in sorted(set(reserved) | in_flight):
         if normal(account, asset) != reserved.get((account, asset), 0):
-            problem("reservations", f"{account} holds {normal(account, asset)} {asset}, open reservations "
-                                    f"{reserved.get((account, asset), 0)}")
+            problem(
+                "reservations",
+                f"{account} holds {normal(account, asset)} {asset}, open reservations "
+                f"{reserved.get((account, asset), 0)}",
+            )
 
     parked: dict[tuple[str, str], int] = defaultdict(int)
     for rail, asset, amount in conn.execute(
@@ -90,8 +97,11 @@ def verify_books(session: Session, *, max_problems: int = 100) -> VerifyReport:
     suspense = {k for k in balances if k[0].startswith("liability:suspense:")}
     for account, asset in sorted(set(parked) | suspense):
         if normal(account, asset) != parked.get((account, asset), 0):
-            problem("suspense", f"{account} holds {normal(account, asset)} {asset}, open suspense items "
-                                f"{parked.get((account, asset), 0)}")
+            problem(
+                "suspense",
+                f"{account} holds {normal(account, asset)} {asset}, open suspense items "
+                f"{parked.get((account, asset), 0)}",
+            )
 
     report.problems += problems
     report.ok = not report.problems

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, Field as PField
+from pydantic import BaseModel
+from pydantic import Field as PField
 from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 

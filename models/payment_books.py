@@ -45,14 +45,26 @@ def book(session: Session, payment: Payment, program: Program, decision: Decisio
                 received += entry.amount_minor
                 suspense += entry.amount_minor
                 open_item(
-                    session, f"suspense:{ref}:{entry.reason.value}:{received}", ref, entry.amount_minor, entry.asset,
-                    entry.reason, payment_key=payment.key, flow_id=payment.flow_id, note=decision.message,
+                    session,
+                    f"suspense:{ref}:{entry.reason.value}:{received}",
+                    ref,
+                    entry.amount_minor,
+                    entry.asset,
+                    entry.reason,
+                    payment_key=payment.key,
+                    flow_id=payment.flow_id,
+                    note=decision.message,
                 )
             case Booking.APPLY_SUSPENSE | Booking.RELEASE_SUSPENSE:
                 applied = entry.booking == Booking.APPLY_SUSPENSE
                 for item in items(session, payment_ref=ref):
-                    resolve(session, item, SuspenseStatus.APPLIED if applied else SuspenseStatus.REFUNDED, None,
-                            note="applied to the fee" if applied else "refunded at the provider")
+                    resolve(
+                        session,
+                        item,
+                        SuspenseStatus.APPLIED if applied else SuspenseStatus.REFUNDED,
+                        None,
+                        note="applied to the fee" if applied else "refunded at the provider",
+                    )
                     suspense -= int(item.amount_minor)
                     if applied:
                         received -= int(item.amount_minor)  # re-booked as received by the settlement
@@ -102,8 +114,11 @@ def apply_to_fee(session: Session, item: SuspenseItem, actor: Actor, *, accept_s
     fee = int(payment.amount_minor)
     amount = int(item.amount_minor)
     if amount < fee and not accept_shortfall:
-        raise CannotApply(f"{amount} {item.asset} is short of the fee {fee}: refund it, or accept the shortfall",
-                          code="suspense_short_of_fee", status=422)
+        raise CannotApply(
+            f"{amount} {item.asset} is short of the fee {fee}: refund it, or accept the shortfall",
+            code="suspense_short_of_fee",
+            status=422,
+        )
     program = session.get(Program, payment.program_id)
     assert program is not None
     resolve(session, item, SuspenseStatus.APPLIED, actor, note="applied to the fee")
@@ -112,9 +127,17 @@ def apply_to_fee(session: Session, item: SuspenseItem, actor: Actor, *, accept_s
     commissions.settle_payment(session, ref, program.slug, payment.wallet, settled, item.asset)
     suspense = int(payment.suspense_minor) - amount
     if amount > settled:
-        open_item(session, f"suspense:{ref}:overpayment:applied:{item.id}", ref, amount - settled, item.asset,
-                  SuspenseReason.OVERPAYMENT, payment_key=payment.key, flow_id=payment.flow_id,
-                  note=f"excess of suspense item {item.id} over the fee")
+        open_item(
+            session,
+            f"suspense:{ref}:overpayment:applied:{item.id}",
+            ref,
+            amount - settled,
+            item.asset,
+            SuspenseReason.OVERPAYMENT,
+            payment_key=payment.key,
+            flow_id=payment.flow_id,
+            note=f"excess of suspense item {item.id} over the fee",
+        )
         suspense += amount - settled
     payment.settled, payment.suspense_minor = True, suspense
     payment.status, payment.updated_at = PaymentStatus.CONFIRMED.value, utcnow()

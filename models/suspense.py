@@ -134,8 +134,12 @@ def open_item(
 
 
 def items(
-    session: Session, *, status: SuspenseStatus | None = SuspenseStatus.OPEN, payment_ref: str | None = None,
-    flow_id: str | None = None, limit: int = 200,
+    session: Session,
+    *,
+    status: SuspenseStatus | None = SuspenseStatus.OPEN,
+    payment_ref: str | None = None,
+    flow_id: str | None = None,
+    limit: int = 200,
 ) -> list[SuspenseItem]:
     query = select(SuspenseItem)
     if status is not None:
@@ -191,7 +195,14 @@ def resolve(
     if done.rowcount != 1:  # a concurrent resolution won (the suspense posting above rolls back with us)
         raise SuspenseResolved(f"suspense item {item.id} was resolved concurrently")
     if actor is not None:
-        audit(session, actor, f"suspense.{status.value}", "suspense_item", str(item.id),
-              {"status": SuspenseStatus.OPEN.value}, {"status": status.value, "note": note, "external_ref": external_ref})
+        audit(
+            session,
+            actor,
+            f"suspense.{status.value}",
+            "suspense_item",
+            str(item.id),
+            {"status": SuspenseStatus.OPEN.value},
+            {"status": status.value, "note": note, "external_ref": external_ref},
+        )
     session.flush()
     return get_item(session, item.id or 0)

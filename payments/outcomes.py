@@ -50,27 +50,47 @@ class PaymentOutcomes:
             payment = _locked_payment(session, key)
             program = session.get(Program, payment.program_id)
             assert program is not None
-            decision = decide(view, int(payment.amount_minor), payment.currency, _held(payment), _flow(session, req, payment))
+            decision = decide(
+                view, int(payment.amount_minor), payment.currency, _held(payment), _flow(session, req, payment)
+            )
             book(session, payment, program, decision)
             self._mirror_on_row(session, req, payment, decision.outcome, decision.message)
             paid = None
             if decision.outcome == FlowOutcome.SETTLED:
                 fee = next(e for e in decision.entries if e.booking.value == "settle")
-                paid = Paid(rail=Rail(payment.provider), payment_ref=payment.ledger_ref, amount_minor=fee.amount_minor,
-                            asset=fee.asset)
-        log.info("payment_event_applied", flow_id=req.flow_id, payment_key=key, event_id=event.event_id,
-                 outcome=decision.outcome.value, entries=[e.booking.value for e in decision.entries])
-        return Applied(outcome=decision.outcome, paid=paid, payment_key=key, message=decision.message,
-                       rail=Rail(payment.provider))
+                paid = Paid(
+                    rail=Rail(payment.provider),
+                    payment_ref=payment.ledger_ref,
+                    amount_minor=fee.amount_minor,
+                    asset=fee.asset,
+                )
+        log.info(
+            "payment_event_applied",
+            flow_id=req.flow_id,
+            payment_key=key,
+            event_id=event.event_id,
+            outcome=decision.outcome.value,
+            entries=[e.booking.value for e in decision.entries],
+        )
+        return Applied(
+            outcome=decision.outcome, paid=paid, payment_key=key, message=decision.message, rail=Rail(payment.provider)
+        )
 
     def _view(self, req: ApplyEvent, key: str) -> ProviderView:
         if not req.confirm:  # an operator's record of a refund made in the provider's dashboard
-            return ProviderView(kind=req.event.kind, refunded=req.event.kind == PaymentEventKind.REFUNDED,
-                                paid_minor=req.event.paid_minor or 0, paid_currency=req.event.paid_currency)
+            return ProviderView(
+                kind=req.event.kind,
+                refunded=req.event.kind == PaymentEventKind.REFUNDED,
+                paid_minor=req.event.paid_minor or 0,
+                paid_currency=req.event.paid_currency,
+            )
         snap = self.charges.snapshot(GetChargeRequest(payment_key=key))
         kind = snap.kind
-        if req.expire_if_unpaid and not snap.paid_minor and kind not in (PaymentEventKind.PENDING,
-                                                                          PaymentEventKind.REFUNDED):
+        if (
+            req.expire_if_unpaid
+            and not snap.paid_minor
+            and kind not in (PaymentEventKind.PENDING, PaymentEventKind.REFUNDED)
+        ):
             kind = PaymentEventKind.EXPIRED  # past our deadline, nothing paid, nothing on its way
         return ProviderView(
             kind=kind,
@@ -106,17 +126,28 @@ def _locked_payment(session: Session, key: str) -> Payment:
 
 
 def _held(payment: Payment) -> Held:
-    return Held(received_minor=int(payment.received_minor), suspense_minor=int(payment.suspense_minor),
-                settled=payment.settled, reversed=payment.reversed)
+    return Held(
+        received_minor=int(payment.received_minor),
+        suspense_minor=int(payment.suspense_minor),
+        settled=payment.settled,
+        reversed=payment.reversed,
+    )
 
 
 def _flow(session: Session, req: ApplyEvent, payment: Payment) -> FlowView:
     others = session.exec(
-        select(Payment).where(col(Payment.flow_id) == payment.flow_id, col(Payment.key) != payment.key,
-                              col(Payment.settled).is_(True), col(Payment.reversed).is_(False))
+        select(Payment).where(
+            col(Payment.flow_id) == payment.flow_id,
+            col(Payment.key) != payment.key,
+            col(Payment.settled).is_(True),
+            col(Payment.reversed).is_(False),
+        )
     ).first()
     row = session.exec(select(Onboarding).where(col(Onboarding.flow_id) == payment.flow_id)).first()
     onchain_paid = row is not None and row.rail == Rail.ONCHAIN and row.paid_amount_minor is not None
     delivered = row is not None and bool(row.claim_tx) and row.payment_ref == payment.ledger_ref
-    return FlowView(accepting=req.accepting and others is None and not onchain_paid, delivered=delivered,
-                    settled_elsewhere=others is not None or onchain_paid)
+    return FlowView(
+        accepting=req.accepting and others is None and not onchain_paid,
+        delivered=delivered,
+        settled_elsewhere=others is not None or onchain_paid,
+    )

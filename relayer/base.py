@@ -163,9 +163,7 @@ class RelayerBase:
     def _check_not_halted(self) -> None:
         """The platform halt switch, read just before anything is signed (one primary-key read)."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(_FLAG.c.value, _FLAG.c.reason).where(_FLAG.c.key == HALT_FLAG)
-            ).first()
+            row = conn.execute(select(_FLAG.c.value, _FLAG.c.reason).where(_FLAG.c.key == HALT_FLAG)).first()
         if row is not None and row.value:
             raise PlatformHalted(f"the platform is halted: {row.reason}")
 

@@ -84,8 +84,12 @@ class Relayer(Tracking):
         sent, nothing stored: the same key may be submitted again once the cause has passed)."""
         ref = self.submit(req)
         if ref.status == TxStatus.FAILED and ref.hash is None:
-            return TxOutcome(key=req.key, status="failed", revert_reason=ref.revert_reason,
-                             revert_kind=revert_kind(ref.revert_reason))
+            return TxOutcome(
+                key=req.key,
+                status="failed",
+                revert_reason=ref.revert_reason,
+                revert_kind=revert_kind(ref.revert_reason),
+            )
         return self.wait_final(req.key, **kwargs)
 
 

@@ -8,7 +8,6 @@ twice; the relayer and the ledger answer a repeated key with the original result
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
@@ -25,12 +24,10 @@ from core.columns import utcnow
 from core.errors import Conflict
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import (
-    QUERY_STATUS,
     SIGNAL_RESUME,
     WORKFLOW_NAME,
     FlowState,
     OnboardingInput,
-    OnboardingStatus,
 )
 
 
@@ -55,10 +52,8 @@ async def retry(client: Client, flow_id: str, program: str, wallet: str, task_qu
     try:
         desc = await describe(client, flow_id)
         if desc.status == WorkflowExecutionStatus.RUNNING:
-            handle = client.get_workflow_handle(flow_id)
-            live = await handle.query(QUERY_STATUS, result_type=OnboardingStatus, rpc_timeout=timedelta(seconds=5))
-            if live.state == FlowState.DELIVERY_BLOCKED:
-                await handle.signal(SIGNAL_RESUME)
+            if desc.typed_search_attributes.get(FLOW_STATE) == FlowState.DELIVERY_BLOCKED.value:
+                await client.get_workflow_handle(flow_id).signal(SIGNAL_RESUME)
                 return "resumed"
             raise FlowActionError(f"{flow_id} is still running: reset it instead", code="flow_running")
     except FlowActionError:

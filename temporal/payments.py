@@ -71,8 +71,9 @@ def refund_event(engine: Engine, payment_key: str, reason: str) -> tuple[str, Pa
     )
 
 
-async def record_refund(client: Client, engine: Engine, task_queue: str, payment_key: str, reason: str,
-                        actor: Actor) -> str:
+async def record_refund(
+    client: Client, engine: Engine, task_queue: str, payment_key: str, reason: str, actor: Actor
+) -> str:
     """`sge payments refund`: book a refund made in the provider's dashboard (audited first)."""
     flow_id, event = refund_event(engine, payment_key, reason)
     with session_scope(engine) as session:
@@ -80,8 +81,9 @@ async def record_refund(client: Client, engine: Engine, task_queue: str, payment
     return await hand_event(client, task_queue, flow_id, payment_key, event)
 
 
-async def apply_suspense(client: Client, engine: Engine, task_queue: str, item_id: int, actor: Actor, *,
-                         accept_shortfall: bool = False) -> str:
+async def apply_suspense(
+    client: Client, engine: Engine, task_queue: str, item_id: int, actor: Actor, *, accept_shortfall: bool = False
+) -> str:
     """Use suspense money to settle its flow's fee, then start the flow again to deliver. The flow
     must not be running (it could be creating its own charge meanwhile)."""
     with Session(engine) as session:

@@ -44,9 +44,12 @@ class PaymentAftercareWorkflow:
                 self.seen.add(event.event_id)
                 applied: Applied = await workflow.execute_activity(
                     APPLY_PAYMENT_EVENT,
-                    ApplyEvent(flow_id=inp.flow_id, event=event, accepting=False,
-                               confirm=event.event_type != "operator_refund"),
-                    result_type=Applied, retry_policy=PATIENT, **PROVIDER,
+                    ApplyEvent(
+                        flow_id=inp.flow_id, event=event, accepting=False, confirm=event.event_type != "operator_refund"
+                    ),
+                    result_type=Applied,
+                    retry_policy=PATIENT,
+                    **PROVIDER,
                 )
                 self.outcomes.append(f"{event.event_id}: {applied.outcome.value} {applied.message}".strip())
             try:

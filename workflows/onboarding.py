@@ -65,12 +65,21 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
     def status(self) -> OnboardingStatus:
         s = self.s
         return OnboardingStatus(
-            flow_id=self.fid, program=self.inp.program, wallet=self.inp.wallet, state=s.state,
-            state_since=s.since or workflow.now(), reason=s.reason, token_id=s.token_id, referrer_wallet=s.referrer,
-            mint_tx=s.mint_tx, referral_tx=s.referral_tx, rail=s.paid.rail if s.paid else None,
+            flow_id=self.fid,
+            program=self.inp.program,
+            wallet=self.inp.wallet,
+            state=s.state,
+            state_since=s.since or workflow.now(),
+            reason=s.reason,
+            token_id=s.token_id,
+            referrer_wallet=s.referrer,
+            mint_tx=s.mint_tx,
+            referral_tx=s.referral_tx,
+            rail=s.paid.rail if s.paid else None,
             payment_ref=s.paid.payment_ref if s.paid else (s.payment.payment_key if s.payment else None),
             hosted_url=s.payment.hosted_url if s.payment else None,
-            payment_expires_at=s.payment.expires_at if s.payment else None, claim_tx=s.claim_tx,
+            payment_expires_at=s.payment.expires_at if s.payment else None,
+            claim_tx=s.claim_tx,
         )
 
     @workflow.signal(name=PAYMENT_EVENT_SIGNAL)
@@ -94,9 +103,11 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
         assert self.s.payment is not None
         steps: OnchainSteps = await self.remote(
             PREPARE_ONCHAIN,
-            PrepareOnchain(program=self.inp.program, wallet=self.inp.wallet, token=token,
-                           payment_ref=self.s.payment.payment_key),
-            OnchainSteps, **CHAIN_READ,
+            PrepareOnchain(
+                program=self.inp.program, wallet=self.inp.wallet, token=token, payment_ref=self.s.payment.payment_key
+            ),
+            OnchainSteps,
+            **CHAIN_READ,
         )
         self.s.onchain_watch = True
         return steps
@@ -106,8 +117,9 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
         if token not in ("USDC", "USDT"):
             raise ApplicationError(f"unsupported token {token!r}: use USDC or USDT", type="bad_token")
         if self.s.state != FlowState.AWAITING_PAYMENT or self.s.payment is None:
-            raise ApplicationError(f"the flow is {self.s.state.value}, not awaiting payment",
-                                   type="not_awaiting_payment")
+            raise ApplicationError(
+                f"the flow is {self.s.state.value}, not awaiting payment", type="not_awaiting_payment"
+            )
 
     # --- the flow ------------------------------------------------------------------------------------
     @workflow.run
@@ -143,8 +155,12 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
             if s.stage == Stage.PAY:
                 if s.paid is None:
                     s.paid = await self.pay()
-                    await self.record(rail=s.paid.rail, payment_ref=s.paid.payment_ref,
-                                      paid_amount_minor=s.paid.amount_minor, paid_asset=s.paid.asset)
+                    await self.record(
+                        rail=s.paid.rail,
+                        payment_ref=s.paid.payment_ref,
+                        paid_amount_minor=s.paid.amount_minor,
+                        paid_asset=s.paid.asset,
+                    )
                 s.stage = Stage.DELIVER
         except ActivityError as err:  # a refusal no retry can fix, before any money was taken
             raise Terminal(FlowState.FAILED, f"{error_type(err) or 'error'}: {cause_text(err)}") from None
@@ -173,8 +189,10 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
         claim = begin.chain_claim
         if s.paid is None and claim is not None:
             if not claim.onchain_paid:
-                raise Terminal(FlowState.FAILED, "a claim was delivered on chain for a payment the books do not "
-                                                 "know: reconcile before retrying")
+                raise Terminal(
+                    FlowState.FAILED,
+                    "a claim was delivered on chain for a payment the books do not know: reconcile before retrying",
+                )
             s.onchain_watch = True  # the wallet paid on chain (before or outside this flow): settle that
 
     async def blocked(self, reason: str) -> None:
@@ -199,4 +217,3 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
             await self.drain()  # late money for an ended flow is booked (suspense), not dropped
         except Terminal as late:
             await self.enter(late.state, late.reason)
-

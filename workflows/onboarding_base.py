@@ -26,7 +26,9 @@ CHAIN_READ = dict(start_to_close_timeout=timedelta(seconds=30))
 CHAIN_SEND = dict(start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=30))
 # Outages (DB, RPC, provider, relayer balance) are retried until they clear: the flow waits, visibly
 # (its state's age shows in `sge flows list --stuck`), and never fails for them.
-PATIENT = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2, maximum_interval=timedelta(seconds=30))
+PATIENT = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2, maximum_interval=timedelta(seconds=30)
+)
 SEEN_EVENTS_KEPT = 200
 
 
@@ -55,14 +57,19 @@ class FlowBase:
 
     async def record(self, **fields: Any) -> None:
         assert self.s.since is not None
-        await self.local(RECORD, Record(flow_id=self.fid, state=self.s.state, state_since=self.s.since,
-                                        reason=self.s.reason[:500], **fields))
+        await self.local(
+            RECORD,
+            Record(
+                flow_id=self.fid, state=self.s.state, state_since=self.s.since, reason=self.s.reason[:500], **fields
+            ),
+        )
 
     # --- activities ----------------------------------------------------------------------------------
     async def local(self, name: str, arg: Any, result_type: type | None = None) -> Any:
         args = [] if arg is None else [arg]
-        return await workflow.execute_local_activity(name, args=args, result_type=result_type, retry_policy=PATIENT,
-                                                     **DB)
+        return await workflow.execute_local_activity(
+            name, args=args, result_type=result_type, retry_policy=PATIENT, **DB
+        )
 
     async def remote(self, name: str, arg: Any, result_type: type | None, **options: Any) -> Any:
         options.setdefault("retry_policy", PATIENT)
@@ -96,7 +103,7 @@ class FlowBase:
         """True the first time an event id is seen (providers deliver at least once)."""
         if event_id in self.s.seen_events:
             return False
-        self.s.seen_events = [*self.s.seen_events[-(SEEN_EVENTS_KEPT - 1):], event_id]
+        self.s.seen_events = [*self.s.seen_events[-(SEEN_EVENTS_KEPT - 1) :], event_id]
         return True
 
 

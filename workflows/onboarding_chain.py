@@ -61,14 +61,20 @@ class ChainSteps(FlowBase):
 
     async def facts(self, payment_ref: str | None = None) -> ChainFacts:
         return await self.remote(
-            CHAIN_FACTS, ChainFactsRequest(program_key=self.s.program_key, wallet=self.inp.wallet,
-                                           payment_ref=payment_ref), ChainFacts, **CHAIN_READ,
+            CHAIN_FACTS,
+            ChainFactsRequest(program_key=self.s.program_key, wallet=self.inp.wallet, payment_ref=payment_ref),
+            ChainFacts,
+            **CHAIN_READ,
         )
 
     # --- the steps -----------------------------------------------------------------------------------
     async def mint(self) -> None:
-        outcome = await self.send("mint", "mint SGE-ID", ContractCall(contract="SGEID", function="mint",
-                                                                      args=[self.inp.wallet]), FlowState.MINTING)
+        outcome = await self.send(
+            "mint",
+            "mint SGE-ID",
+            ContractCall(contract="SGEID", function="mint", args=[self.inp.wallet]),
+            FlowState.MINTING,
+        )
         if outcome.status == "confirmed":
             transfer = outcome.event("SGEID", "Transfer")
             self.s.token_id = int(transfer.args["tokenId"]) if transfer else None
@@ -82,9 +88,13 @@ class ChainSteps(FlowBase):
     async def refer(self) -> None:
         assert self.s.referrer is not None
         outcome = await self.send(
-            "referral", "record referral",
-            ContractCall(contract="AffiliateRegistry", function="registerReferral",
-                         args=[self.s.program_key, self.inp.wallet, self.s.referrer]),
+            "referral",
+            "record referral",
+            ContractCall(
+                contract="AffiliateRegistry",
+                function="registerReferral",
+                args=[self.s.program_key, self.inp.wallet, self.s.referrer],
+            ),
             FlowState.REFERRING,
         )
         if outcome.status == "confirmed":
@@ -102,14 +112,20 @@ class ChainSteps(FlowBase):
         otherwise. Ends with the delivery booked, or the payment reversed into suspense."""
         if paid.rail == Rail.ONCHAIN:
             await self.enter(FlowState.SETTLING)
-            await self.local(SETTLE_ONCHAIN, SettleOnchain(flow_id=self.fid, program=self.inp.program,
-                                                          wallet=self.inp.wallet, paid=paid))
+            await self.local(
+                SETTLE_ONCHAIN,
+                SettleOnchain(flow_id=self.fid, program=self.inp.program, wallet=self.inp.wallet, paid=paid),
+            )
             await self.delivered(paid, paid.onchain_tx or "", paid.sge_amount_minor)
             return
         outcome = await self.send(
-            f"claim:{paid.payment_ref}", "deliver claim",
-            ContractCall(contract="SGEClaim", function="deliverClaim",
-                         args=[self.s.program_key, self.inp.wallet, paid.payment_ref]),
+            f"claim:{paid.payment_ref}",
+            "deliver claim",
+            ContractCall(
+                contract="SGEClaim",
+                function="deliverClaim",
+                args=[self.s.program_key, self.inp.wallet, paid.payment_ref],
+            ),
             FlowState.CLAIMING,
         )
         if outcome.status == "confirmed":
@@ -123,13 +139,19 @@ class ChainSteps(FlowBase):
         # The wallet's one claim in this program went elsewhere (it claimed on chain meanwhile): this
         # payment can never be delivered. Reverse it and park the money for an operator to refund.
         reason = f"claim undeliverable: {outcome.revert_reason}"
-        await self.local(UNDELIVERABLE, Undeliverable(flow_id=self.fid, program=self.inp.program,
-                                                      wallet=self.inp.wallet, paid=paid, reason=reason))
+        await self.local(
+            UNDELIVERABLE,
+            Undeliverable(flow_id=self.fid, program=self.inp.program, wallet=self.inp.wallet, paid=paid, reason=reason),
+        )
         raise Terminal(FlowState.SUSPENSE, reason)
 
     async def delivered(self, paid: Paid, claim_tx: str, sge_amount: int | None) -> None:
         self.s.claim_tx = claim_tx
         booked = paid.model_copy(update={"sge_amount_minor": sge_amount or paid.sge_amount_minor})
-        await self.local(CLAIM_DELIVERED, Delivered(flow_id=self.fid, program=self.inp.program,
-                                                    wallet=self.inp.wallet, paid=booked, claim_tx=claim_tx))
+        await self.local(
+            CLAIM_DELIVERED,
+            Delivered(
+                flow_id=self.fid, program=self.inp.program, wallet=self.inp.wallet, paid=booked, claim_tx=claim_tx
+            ),
+        )
         self.s.delivered = True

@@ -26,8 +26,9 @@ with workflow.unsafe.imports_passed_through():
 from workflows.onboarding_base import CHAIN_READ, PROVIDER, FlowBase, Terminal, cause_text
 
 # "Not on chain yet" is a retryable failure: Temporal's retries poll the chain, no slot held meanwhile.
-ONCHAIN_POLL = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=1.5,
-                           maximum_interval=timedelta(seconds=15))
+ONCHAIN_POLL = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=1.5, maximum_interval=timedelta(seconds=15)
+)
 TERMINAL_OUTCOMES = {
     FlowOutcome.UNDERPAID: FlowState.UNDERPAID,
     FlowOutcome.WRONG_ASSET: FlowState.SUSPENSE,
@@ -70,8 +71,11 @@ class PaymentSteps(FlowBase):
             await self.maybe_continue_as_new()
             task = self.onchain_task
             await workflow.wait_condition(
-                lambda task=task: bool(self.s.pending_events) or (self.s.onchain_watch and task is None)
-                or (task is not None and task.done()),
+                lambda task=task: (
+                    bool(self.s.pending_events)
+                    or (self.s.onchain_watch and task is None)
+                    or (task is not None and task.done())
+                ),
                 timeout=timedelta(seconds=remaining),
             )
 
@@ -80,7 +84,8 @@ class PaymentSteps(FlowBase):
         charge: Charge = await self.remote(
             CREATE_CHARGE,
             CreateChargeRequest(payment_key=key, program=self.inp.program, wallet=self.inp.wallet, flow_id=self.fid),
-            Charge, **PROVIDER,
+            Charge,
+            **PROVIDER,
         )
         self.use_charge(charge)
 
@@ -101,9 +106,15 @@ class PaymentSteps(FlowBase):
             return None
         applied: Applied = await self.remote(
             APPLY_PAYMENT_EVENT,
-            ApplyEvent(flow_id=self.fid, event=event, accepting=accepting, expire_if_unpaid=expire_if_unpaid,
-                       confirm=event.event_type != "operator_refund"),
-            Applied, **PROVIDER,
+            ApplyEvent(
+                flow_id=self.fid,
+                event=event,
+                accepting=accepting,
+                expire_if_unpaid=expire_if_unpaid,
+                confirm=event.event_type != "operator_refund",
+            ),
+            Applied,
+            **PROVIDER,
         )
         outcome = applied.outcome
         if outcome == FlowOutcome.SETTLED:
@@ -128,9 +139,14 @@ class PaymentSteps(FlowBase):
         charge = self.s.payment
         if charge is None:  # only watching the chain
             raise Terminal(FlowState.EXPIRED, "no on-chain claim before the deadline")
-        check = PaymentEvent(provider=charge.provider, event_id=f"deadline:{charge.payment_key}",
-                             event_type="deadline", kind=PaymentEventKind.OTHER, provider_ref=charge.provider_ref,
-                             payment_key=charge.payment_key)
+        check = PaymentEvent(
+            provider=charge.provider,
+            event_id=f"deadline:{charge.payment_key}",
+            event_type="deadline",
+            kind=PaymentEventKind.OTHER,
+            provider_ref=charge.provider_ref,
+            payment_key=charge.payment_key,
+        )
         before = self.s.deadline
         paid = await self.apply(check, accepting=True, expire_if_unpaid=True)
         if paid is None and self.s.deadline == before:  # not extended by a pending payment
@@ -141,9 +157,16 @@ class PaymentSteps(FlowBase):
         """The wallet's claim in this program, final on chain (the activity polls through retries)."""
         return await workflow.execute_activity(
             FIND_ONCHAIN_CLAIM,
-            FindOnchainClaim(program=self.inp.program, wallet=self.inp.wallet, from_block=self.s.from_block,
-                             tx_hash=self.s.onchain_tx_hint, payment_keys=self.s.payment_keys),
-            result_type=Paid, retry_policy=ONCHAIN_POLL, **CHAIN_READ,
+            FindOnchainClaim(
+                program=self.inp.program,
+                wallet=self.inp.wallet,
+                from_block=self.s.from_block,
+                tx_hash=self.s.onchain_tx_hint,
+                payment_keys=self.s.payment_keys,
+            ),
+            result_type=Paid,
+            retry_policy=ONCHAIN_POLL,
+            **CHAIN_READ,
         )
 
     async def drain(self) -> None:

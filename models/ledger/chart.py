@@ -62,12 +62,8 @@ CHART: tuple[AccountSpec, ...] = (
     AccountSpec(rf"revenue:fees:{_SLUG}", AccountType.REVENUE, False, "registration fees"),
     AccountSpec(rf"expense:commissions:{_SLUG}", AccountType.EXPENSE, False, "affiliate commissions"),
     AccountSpec(rf"expense:sge_delivered:{_SLUG}", AccountType.EXPENSE, False, "SGE delivered by claims"),
-    AccountSpec(
-        rf"expense:sge_loss:{_SLUG}", AccountType.EXPENSE, False, "SGE delivered for payments later refunded"
-    ),
-    AccountSpec(
-        r"revenue:suspense_written_off", AccountType.REVENUE, False, "suspense money an operator wrote off"
-    ),
+    AccountSpec(rf"expense:sge_loss:{_SLUG}", AccountType.EXPENSE, False, "SGE delivered for payments later refunded"),
+    AccountSpec(r"revenue:suspense_written_off", AccountType.REVENUE, False, "suspense money an operator wrote off"),
     AccountSpec(r"expense:gas", AccountType.EXPENSE, False, "relayer gas"),
     AccountSpec(r"equity:capital", AccountType.EQUITY, False, "outside funding"),
     AccountSpec(r"equity:conversion", AccountType.EQUITY, False, "USD <-> USD-stablecoin 1:1 conversion clearing"),

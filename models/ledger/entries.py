@@ -125,7 +125,10 @@ def post_suspense_out(
         key,
         f"suspense.{why}",
         {"payment_ref": payment_ref},
-        [debit(Accounts.suspense(rail), asset, amount_minor), credit(Accounts.processor_receivable(rail), asset, amount_minor)],
+        [
+            debit(Accounts.suspense(rail), asset, amount_minor),
+            credit(Accounts.processor_receivable(rail), asset, amount_minor),
+        ],
     )
 
 
@@ -142,7 +145,10 @@ def post_suspense_write_off(
         key,
         "suspense.write_off",
         {"payment_ref": payment_ref, "note": note[:200]},
-        [debit(Accounts.suspense(rail), asset, amount_minor), credit(Accounts.suspense_written_off, asset, amount_minor)],
+        [
+            debit(Accounts.suspense(rail), asset, amount_minor),
+            credit(Accounts.suspense_written_off, asset, amount_minor),
+        ],
     )
 
 

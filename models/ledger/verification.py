@@ -39,7 +39,7 @@ class VerifyReport(BaseModel):
     balances: dict[tuple[str, str], int] = Field(default_factory=dict, exclude=True)  # for the cross-checks
 
 
-def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:  # noqa: C901 - one pass, several checks
+def verify(session: Session, *, max_problems: int = 100) -> VerifyReport:
     """Check the whole journal: every transaction balances per asset and has ≥ 2 non-zero postings,
     its content hash matches its postings (nothing altered), each asset sums to zero, and every
     resolved pending entry has its resolving transaction."""

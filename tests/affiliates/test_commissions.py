@@ -12,6 +12,7 @@ from core.db import session_scope
 from models import affiliates as aff
 from models import commissions as com
 from models import ledger
+from models.books import verify_books
 from models.ledger import Accounts
 from tests.helpers.ledger import CLI, balances, check_ledger_invariants, make_program, register, row_counts
 
@@ -290,11 +291,12 @@ def test_ledger_activities_raise_domain_errors(db_engine, tree):
     with pytest.raises(com.SettlementError) as err:
         acts.reverse_payment(com.ReverseRequest(payment_ref="coinbase_commerce:none", reason="x"))
     assert err.value.code == "payment_not_settled" and not err.value.retryable
-    suspense = acts.post_suspense(
-        ledger.SuspenseRequest(
-            key="s:1", payment_ref="coinbase_commerce:X", amount_minor=5, asset="USD", reason="overpayment"
-        )
+    request = ledger.SuspenseRequest(
+        key="s:1", payment_ref="coinbase_commerce:X", amount_minor=5, asset="USD", reason="overpayment"
     )
-    assert suspense.created
+    item = acts.post_suspense(request)
+    assert acts.post_suspense(request) == item  # the same key: the same item, nothing posted twice
     assert acts.release_due(100).released == 0
     check_ledger_invariants(db_engine)
+    with Session(db_engine) as session:
+        assert verify_books(session).ok  # the suspense balance is explained by its open item

@@ -19,10 +19,31 @@ ALLOWED: dict[str, set[str]] = {
     "temporal": {"core", "models", "contracts", "relayer", "payments", "activities", "workflows"},
     "api": {"core", "models", "payments", "temporal"},
     "sandbox": {"core", "payments"},
-    "cli": {"core", "models", "contracts", "relayer", "payments", "activities", "workflows", "temporal", "api",
-            "sandbox", "ops"},
-    "ops": {"core", "models", "contracts", "relayer", "payments", "activities", "workflows", "temporal", "api",
-            "sandbox"},
+    "cli": {
+        "core",
+        "models",
+        "contracts",
+        "relayer",
+        "payments",
+        "activities",
+        "workflows",
+        "temporal",
+        "api",
+        "sandbox",
+        "ops",
+    },
+    "ops": {
+        "core",
+        "models",
+        "contracts",
+        "relayer",
+        "payments",
+        "activities",
+        "workflows",
+        "temporal",
+        "api",
+        "sandbox",
+    },
 }
 MAX_LINES = 400
 EXEMPT = ("core/migrations/",)
@@ -69,8 +90,11 @@ def test_each_package_imports_only_the_layers_below_it():
 def test_no_import_cycle_between_modules():
     modules = _modules()
     graph = {
-        name: {m for m in (i if i in modules else i.rsplit(".", 1)[0] for i in _top_level_imports(path))
-               if m in modules and m != name}
+        name: {
+            m
+            for m in (i if i in modules else i.rsplit(".", 1)[0] for i in _top_level_imports(path))
+            if m in modules and m != name
+        }
         for name, path in modules.items()
     }
     # A package __init__ that re-exports its own modules is not a cycle through them.
@@ -83,7 +107,7 @@ def test_no_import_cycle_between_modules():
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycle.extend(stack[stack.index(nxt):] + [node, nxt] if nxt in stack else [node, nxt])
+                cycle.extend(stack[stack.index(nxt) :] + [node, nxt] if nxt in stack else [node, nxt])
                 return True
             if state.get(nxt) is None and visit(nxt, [*stack, node]):
                 return True
@@ -103,7 +127,7 @@ def test_no_module_over_the_size_limit():
 
 def test_readme_folder_table_names_every_top_level_package():
     text = (ROOT / "README.md").read_text()
-    table = text[text.index("<!-- folder-table:start"):text.index("<!-- folder-table:end")]
+    table = text[text.index("<!-- folder-table:start") : text.index("<!-- folder-table:end")]
     listed = set(re.findall(r"^\| `([a-z_]+)/` \|", table, flags=re.M))
     packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
     assert listed == packages

@@ -14,7 +14,6 @@ from sqlmodel import Session
 from core.db import session_scope
 from models import affiliates as aff
 from models import ledger
-from models.books import verify_books
 from models import programs as prg
 from models.commissions import Commission, CommissionStatus
 from models.operators import Actor, create_operator
@@ -78,7 +77,7 @@ def check_ledger_invariants(engine: Engine) -> None:
     """Every transaction balanced, each asset sums to zero, never-negative accounts are not negative,
     and the commission rows agree with the affiliate liability and holding accounts."""
     with Session(engine) as session:
-        report = verify_books(session)
+        report = ledger.verify(session)
         assert report.ok, report.problems
         assert all(total == "0" for total in report.asset_totals.values()), report.asset_totals
         rows = ledger.balances(session)

@@ -119,8 +119,8 @@ async def test_terminate_retry_and_reset(api_client, db_engine, keys, program, t
     resp = await api_client.post("/v1/register", json={"program": program.slug, "wallet": wallet})
     fid = resp.json()["flow_id"]
     assert fid == flow_id(program.slug, wallet)
-    with session_scope(db_engine) as session:  # the worker would have written this row; no worker runs here
-        session.add(Onboarding(program_id=program.id, wallet=wallet, flow_id=fid, state=FlowState.REGISTERING))
+    with Session(db_engine) as session:  # the API wrote the row when it accepted the registration
+        assert session.exec(select(Onboarding).where(Onboarding.flow_id == fid)).one().state == FlowState.REGISTERING
     admin = {"Authorization": keys["admin"]}
 
     resp = await api_client.post(f"/v1/ops/flows/{fid}/reset", json={"reason": "replay"}, headers=admin)

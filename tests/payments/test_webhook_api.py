@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from core.db import session_scope
+from models.onboarding_io import AFTERCARE_WORKFLOW, aftercare_id
 from models.payments import Payment, PaymentEvent, PaymentEventKind, PaymentStatus, WebhookEvent
 from models.platform import PaymentProvider
 from ops.devstack.processes import free_port
@@ -299,9 +300,11 @@ async def test_unknown_charge_becomes_known_on_a_later_delivery(api_client, db_e
     assert row.outcome == "handed_off" and len(await signals(handle)) == 1
 
 
-async def test_event_for_a_completed_flow_is_recorded_as_flow_closed(
+async def test_event_for_a_completed_flow_goes_to_payment_aftercare(
     api_client, db_engine, temporal_dev, recorder_queue
 ):
+    """The flow has ended: the event is handed to payment aftercare (signal-with-start, keyed by the
+    payment), which books it; it is never just stored."""
     program = make_program(db_engine, PaymentProvider.COINBASE_COMMERCE)
     handle = await start_flow(temporal_dev, recorder_queue, finish_after=1)
     key = add_payment(db_engine, program, provider=PaymentProvider.COINBASE_COMMERCE, ref="ch-3", flow_id=handle.id)
@@ -312,8 +315,15 @@ async def test_event_for_a_completed_flow_is_recorded_as_flow_closed(
     assert await handle.result() == 1
     late = commerce_body("ch-3", key, event_type="charge:resolved", event_id="evt-after")
     resp = await api_client.post(COMMERCE, content=late, headers=commerce_headers(late))
-    assert resp.status_code == 200 and resp.json()["status"] == "flow_closed"
-    assert [r.outcome for r in recorded(db_engine)] == ["handed_off", "flow_closed"]
+    assert resp.status_code == 200 and resp.json()["status"] == "aftercare"
+    assert [r.outcome for r in recorded(db_engine)] == ["handed_off", "aftercare"]
+    aftercare = temporal_dev.client.get_workflow_handle(aftercare_id(key))
+    desc = await aftercare.describe()
+    assert (
+        desc.workflow_type == AFTERCARE_WORKFLOW
+        and desc.task_queue == api_client.app.state.settings.temporal_task_queue
+    )
+    await aftercare.terminate("no worker in this test")
 
 
 async def test_temporal_unreachable_is_503_and_nothing_is_recorded(settings, db_engine):

@@ -6,10 +6,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlmodel import Session, select
 from web3.exceptions import TransactionNotFound
 
 from contracts import abi
-from models.chain import ContractCall, SubmitTx, TxStatus
+from models.chain import ChainTx, ContractCall, SubmitTx, TxStatus
 from relayer.engine import Relayer
 from relayer.errors import IdempotencyConflict, SimulatedCrash
 from tests.helpers.chain import KIT_PROGRAM, Chain
@@ -160,7 +161,9 @@ def test_wait_final_alone_recovers_a_request_that_was_never_sent(chain: Chain, m
     assert outcome.status == "confirmed" and outcome.hash == signed_hash
 
 
-def test_call_that_would_revert_fails_without_sending(chain: Chain, relayer: Relayer, db_engine):
+def test_call_that_would_revert_is_answered_without_sending_or_spending_the_key(
+    chain: Chain, relayer: Relayer, db_engine
+):
     wallet = new_wallet()
     relayer.wait_final(relayer.submit(mint("mint:a", wallet)).key, timeout=30)
     token_id = chain.view("SGEID", "tokenOf", wallet)
@@ -168,10 +171,25 @@ def test_call_that_would_revert_fails_without_sending(chain: Chain, relayer: Rel
     ref = relayer.submit(mint("mint:b", wallet))
     expected = f"AlreadyHasToken(wallet={wallet}, tokenId={token_id})"
     assert ref.status == TxStatus.FAILED and ref.nonce is None and ref.revert_reason == expected
-    outcome = relayer.wait_final("mint:b", timeout=5)
+    outcome = relayer.send_and_wait(mint("mint:b", wallet), timeout=5)
     assert outcome.status == "failed" and outcome.revert_reason == expected and outcome.hash is None
-    assert relayer.submit(mint("mint:b", wallet)).status == TxStatus.FAILED  # not retried
+    assert outcome.revert_kind == "permanent"
     assert chain_nonce(chain, relayer) == start
+    with Session(db_engine) as s:  # nothing stored: a later retry of the same key is free to send
+        assert s.exec(select(ChainTx).where(ChainTx.key == "mint:b")).first() is None
+
+
+def test_a_temporary_revert_does_not_block_the_same_request_later(chain: Chain, relayer: Relayer, db_engine):
+    """A paused contract makes the call revert before sending; once unpaused, the *same* key goes through."""
+    wallet = new_wallet()
+    chain.tx(chain.deployer, "SGEID", "pause")
+    try:
+        paused = relayer.send_and_wait(mint("mint:paused", wallet), timeout=5)
+        assert paused.status == "failed" and paused.revert_kind == "temporary" and paused.hash is None
+    finally:
+        chain.tx(chain.deployer, "SGEID", "unpause")
+    outcome = relayer.send_and_wait(mint("mint:paused", wallet), timeout=30)
+    assert outcome.status == "confirmed" and chain.view("SGEID", "tokenOf", wallet) > 0
 
 
 def test_reverted_transaction_ends_failed_with_its_reason(chain: Chain, relayer: Relayer, db_engine):

@@ -20,6 +20,7 @@ from activities.relayer import RelayerActivities, relayer_activities
 from contracts.rpc import connect
 from core.devchain import anvil_accounts
 from core.errors import DomainError
+from models import ledger
 from models.chain import ChainTx, ChainTxAttempt, ContractCall, SubmitTx, TxOutcome, TxStatus
 from relayer.engine import Relayer
 from relayer.errors import BalanceTooLow, Misconfigured, SimulatedCrash
@@ -167,7 +168,7 @@ def test_balance_floor_makes_callers_wait(
     env = ActivityEnvironment()
     activities = RelayerActivities(relayer_settings, db_engine)
     with pytest.raises(ApplicationError) as info:
-        run_in_worker(env, activities.submit, req)
+        run_in_worker(env, activities.send, req)
     assert info.value.type == "relayer_balance_low" and info.value.non_retryable is False
     assert info.value.next_retry_delay == timedelta(seconds=30)
     status = relayer_status(relayer_settings, db_engine)
@@ -203,26 +204,21 @@ def test_anvil_dev_keys_are_refused_off_local_chains(tmp_path, db_url, anvil, db
     assert Relayer(make_settings(tmp_path, db_url, anvil, dev_key), db_engine).address == anvil_accounts()[3].address
 
 
-def test_activities_heartbeat_while_waiting_and_decode_events(chain: Chain, relayer_settings, db_engine):
+def test_send_activity_decodes_events_books_gas_and_refuses_key_reuse(chain: Chain, relayer_settings, db_engine):
     fns = {fn.__temporal_activity_definition.name: fn for fn in relayer_activities(relayer_settings, db_engine)}
-    assert set(fns) == {"relayer.submit", "relayer.wait_final"}
+    assert set(fns) == {"relayer.send"}
     wallet = Account.create().address
     env = ActivityEnvironment()
-    beats: list = []
-    env.on_heartbeat = lambda *details: beats.append(details)
-    ref = env.run(
-        fns["relayer.submit"],
-        SubmitTx(key="act:mint", call=ContractCall(contract="SGEID", function="mint", args=[wallet])),
-    )
-    outcome = env.run(fns["relayer.wait_final"], ref.key)
+    mint = SubmitTx(key="act:mint", label="mint", call=ContractCall(contract="SGEID", function="mint", args=[wallet]))
+    outcome = env.run(fns["relayer.send"], mint)
     assert isinstance(outcome, TxOutcome) and outcome.status == "confirmed"
     assert outcome.event("SGEID", "Transfer").args["tokenId"] > 0
-    # an unknown key is a programming error: not retried
+    assert env.run(fns["relayer.send"], mint) == outcome  # a retried attempt: the same transaction, not a second
+    with Session(db_engine) as s:
+        found = ledger.get_transaction(s, "gas:act:mint")
+    assert found is not None and sum(p.amount for p in found[1] if p.amount > 0) == outcome.fee_wei
     with pytest.raises(ApplicationError) as info:
-        run_in_worker(env, fns["relayer.wait_final"], "no-such-key")
-    assert info.value.non_retryable is True and info.value.type == "unknown_transaction"
-    with pytest.raises(ApplicationError) as info:
-        run_in_worker(env, fns["relayer.submit"], SubmitTx(key="act:mint", to=wallet, value=1))
+        run_in_worker(env, fns["relayer.send"], SubmitTx(key="act:mint", to=wallet, value=1))
     assert info.value.type == "idempotency_conflict" and info.value.non_retryable is True
 
 
@@ -239,10 +235,9 @@ def test_wait_final_heartbeats_until_mined(manual_chain, db_engine):
             node.rpc("evm_mine")  # mined while the activity waits
 
     env.on_heartbeat = on_beat
-    ref = env.run(activities.submit, transfer("beat"))
-    outcome = env.run(activities.wait_final, ref.key)
+    outcome = env.run(activities.send, transfer("beat"))
     assert outcome.status == "confirmed" and len(beats) >= 3
-    assert beats[0] == {"key": "beat", "status": "broadcast", "hash": ref.hash, "nonce": 0}
+    assert beats[0] == {"key": "beat", "status": "broadcast", "hash": outcome.hash, "nonce": 0}
 
 
 def test_bumped_fees_respect_the_ceiling(relayer_settings, db_engine):
@@ -267,11 +262,10 @@ def test_rpc_failover_and_lost_connection(anvil_factory, tmp_path, db_url, db_en
     settings = make_settings(tmp_path / "home", db_url, node, account.key.hex(), eth_rpc_urls=[dead, node.rpc_url])
     activities = RelayerActivities(settings, db_engine)
     env = ActivityEnvironment()
-    ref = env.run(activities.submit, transfer("first"))  # the dead endpoint is skipped
-    assert env.run(activities.wait_final, ref.key).status == "confirmed"
+    assert env.run(activities.send, transfer("first")).status == "confirmed"  # the dead endpoint is skipped
     node.stop()
     with pytest.raises(ApplicationError) as info:
-        run_in_worker(env, activities.submit, transfer("second"))
+        run_in_worker(env, activities.send, transfer("second"))
     assert info.value.type == "chain_unavailable" and info.value.non_retryable is False
     assert activities.relayer._w3 is None  # the next attempt reconnects (to whichever URL answers)
 
