@@ -10,6 +10,7 @@ a while, and the next event starts it again.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -52,10 +53,8 @@ class PaymentAftercareWorkflow:
                     **PROVIDER,
                 )
                 self.outcomes.append(f"{event.event_id}: {applied.outcome.value} {applied.message}".strip())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: bool(self.events), timeout=IDLE)
-            except TimeoutError:
-                pass
             if not self.events:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.outcomes

@@ -11,6 +11,7 @@ before the flow gives up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
