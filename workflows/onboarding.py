@@ -166,6 +166,7 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
         except ActivityError as err:  # a refusal no retry can fix, before any money was taken
             raise Terminal(FlowState.FAILED, f"{error_type(err) or 'error'}: {cause_text(err)}") from None
         while s.stage == Stage.DELIVER:
+            await self.halt_gate()  # (a refund that arrives during a halt is seen before delivering)
             await self.drain()  # a refund that arrived before delivery stops it
             assert s.paid is not None
             try:

@@ -15,8 +15,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from models import io
     from models.flow import FLOW_STATE, STATE_SINCE
-    from models.onboarding import FlowCarry, FlowState, OnboardingInput
-    from models.onboarding_io import RECORD, Record
+    from models.onboarding import FlowCarry, FlowState, OnboardingInput, Paid
+    from models.onboarding_io import FIND_ONCHAIN_CLAIM, RECORD, FindOnchainClaim, Record
 
 DB = dict(start_to_close_timeout=timedelta(seconds=30))
 PROVIDER = dict(start_to_close_timeout=timedelta(seconds=60))
@@ -30,6 +30,10 @@ PATIENT = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2, maximum_interval=timedelta(seconds=30)
 )
 SEEN_EVENTS_KEPT = 200
+# "Not on chain yet" is a retryable failure: Temporal's retries poll the chain, no slot held meanwhile.
+ONCHAIN_POLL = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=1.5, maximum_interval=timedelta(seconds=15)
+)
 
 
 class Terminal(Exception):
@@ -98,6 +102,22 @@ class FlowBase:
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self.inp.model_copy(update={"carry": self.s}))
+
+    async def find_onchain(self) -> Paid:
+        """The wallet's claim in this program, final on chain (the activity polls through retries)."""
+        return await workflow.execute_activity(
+            FIND_ONCHAIN_CLAIM,
+            FindOnchainClaim(
+                program=self.inp.program,
+                wallet=self.inp.wallet,
+                from_block=self.s.from_block,
+                tx_hash=self.s.onchain_tx_hint,
+                payment_keys=self.s.payment_keys,
+            ),
+            result_type=Paid,
+            retry_policy=ONCHAIN_POLL,
+            **CHAIN_READ,
+        )
 
     def remember(self, event_id: str) -> bool:
         """True the first time an event id is seen (providers deliver at least once)."""

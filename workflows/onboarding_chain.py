@@ -143,6 +143,13 @@ class ChainSteps(FlowBase):
             UNDELIVERABLE,
             Undeliverable(flow_id=self.fid, program=self.inp.program, wallet=self.inp.wallet, paid=paid, reason=reason),
         )
+        if facts.claim is not None and facts.claim.onchain_paid:
+            # The wallet paid the claim contract itself: that payment is this flow's (booked now); the
+            # one that could not be delivered waits in suspense for its refund.
+            self.s.paid = await self.find_onchain()
+            await self.enter(FlowState.SETTLING, f"{reason}; paid on chain instead")
+            await self.deliver(self.s.paid)
+            return
         raise Terminal(FlowState.SUSPENSE, reason)
 
     async def delivered(self, paid: Paid, claim_tx: str, sge_amount: int | None) -> None:

@@ -15,21 +15,16 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from models.onboarding import FlowState, Paid
-    from models.onboarding_io import APPLY_PAYMENT_EVENT, FIND_ONCHAIN_CLAIM, Applied, ApplyEvent, FindOnchainClaim
+    from models.onboarding_io import APPLY_PAYMENT_EVENT, Applied, ApplyEvent
     from models.payment_outcomes import FlowOutcome
     from models.payments import CREATE_CHARGE, Charge, CreateChargeRequest, PaymentEvent, PaymentEventKind
 
-from workflows.onboarding_base import CHAIN_READ, PROVIDER, FlowBase, Terminal, cause_text
+from workflows.onboarding_base import PROVIDER, FlowBase, Terminal, cause_text
 
-# "Not on chain yet" is a retryable failure: Temporal's retries poll the chain, no slot held meanwhile.
-ONCHAIN_POLL = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=1.5, maximum_interval=timedelta(seconds=15)
-)
 TERMINAL_OUTCOMES = {
     FlowOutcome.UNDERPAID: FlowState.UNDERPAID,
     FlowOutcome.WRONG_ASSET: FlowState.SUSPENSE,
@@ -71,14 +66,15 @@ class PaymentSteps(FlowBase):
                 continue
             await self.maybe_continue_as_new()
             task = self.onchain_task
-            await workflow.wait_condition(
-                lambda task=task: (
-                    bool(self.s.pending_events)
-                    or (self.s.onchain_watch and task is None)
-                    or (task is not None and task.done())
-                ),
-                timeout=timedelta(seconds=remaining),
-            )
+            with contextlib.suppress(TimeoutError):  # the deadline: handled at the top of the loop
+                await workflow.wait_condition(
+                    lambda task=task: (
+                        bool(self.s.pending_events)
+                        or (self.s.onchain_watch and task is None)
+                        or (task is not None and task.done())
+                    ),
+                    timeout=timedelta(seconds=remaining),
+                )
 
     async def create_charge(self) -> None:
         key = f"{self.fid}:payment:{self.s.payment_seq}"  # from the business key: a reset finds the same one
@@ -153,22 +149,6 @@ class PaymentSteps(FlowBase):
         if paid is None and self.s.deadline == before:  # not extended by a pending payment
             raise Terminal(FlowState.EXPIRED, "payment not received before it expired")
         return paid
-
-    async def find_onchain(self) -> Paid:
-        """The wallet's claim in this program, final on chain (the activity polls through retries)."""
-        return await workflow.execute_activity(
-            FIND_ONCHAIN_CLAIM,
-            FindOnchainClaim(
-                program=self.inp.program,
-                wallet=self.inp.wallet,
-                from_block=self.s.from_block,
-                tx_hash=self.s.onchain_tx_hint,
-                payment_keys=self.s.payment_keys,
-            ),
-            result_type=Paid,
-            retry_policy=ONCHAIN_POLL,
-            **CHAIN_READ,
-        )
 
     async def drain(self) -> None:
         """Events that arrive once the flow is paid or over: booked as what they are (refund, late,

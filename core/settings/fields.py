@@ -163,7 +163,7 @@ class PaymentFields(BaseModel):
     )
     payment_expiry_seconds: int = Field(
         3600,
-        ge=60,
+        ge=10,
         le=7 * 86400,
         description="Lifetime of a Business payment link (Commerce charges expire after 1 h, fixed).",
     )
