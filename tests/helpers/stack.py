@@ -135,6 +135,15 @@ class StackClient:
             rows = s.exec(select(LedgerTx).order_by(col(LedgerTx.created_at))).all()
         return [tx.kind for tx in rows if (tx.refs or {}).get("payment_ref") == payment_ref]
 
+    async def record(self, wallet: str, name: str) -> None:
+        """Keep this flow's histories (and its payments' aftercare) for the replay test."""
+        from models.onboarding import flow_id
+        from models.onboarding_io import aftercare_id
+
+        await record_history(self.settings, flow_id(DEMO_PROGRAM, wallet), f"onboarding-{name}")
+        for n, payment in enumerate(self.payments(wallet)):
+            await record_history(self.settings, aftercare_id(payment.key), f"aftercare-{name}-{n}", optional=True)
+
     def sge_balance(self, wallet: str) -> int:
         return int(call_view(self.w3, "SGEToken", self.manifest.address("SGEToken"), "balanceOf", wallet)[0])
 
@@ -142,7 +151,7 @@ class StackClient:
 HISTORIES = __import__("pathlib").Path(__file__).resolve().parents[1] / "histories"
 
 
-async def record_history(settings: Settings, workflow_id: str, name: str) -> None:
+async def record_history(settings: Settings, workflow_id: str, name: str, *, optional: bool = False) -> None:
     """With SGE_RECORD_HISTORIES=1, save the workflow's runs as `tests/histories/<name>[-<n>].json`: the
     replay test (tests/onboarding/test_replay.py) replays every committed history against the current
     workflow code, so a change that breaks flows already running fails the suite."""
@@ -154,6 +163,9 @@ async def record_history(settings: Settings, workflow_id: str, name: str) -> Non
         return
     client = await temporal(settings)
     runs = [w async for w in client.list_workflows(f'WorkflowId = "{workflow_id}"')]
+    if not runs and optional:
+        return
+    assert runs, f"no runs of {workflow_id} to record"
     HISTORIES.mkdir(exist_ok=True)
     for n, run in enumerate(sorted(runs, key=lambda r: r.start_time)):
         history = await client.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history()

@@ -57,6 +57,21 @@ async def paid_flow(client: StackClient, action: str = "pay", **params: str) -> 
     return wallet, charge
 
 
+async def test_both_rails_complete(client: StackClient):
+    from eth_account import Account
+
+    wallet, _charge = await paid_flow(client)
+    await client.wait_state(wallet, FlowState.COMPLETED)
+    assert client.purposes(wallet) == ["claim", "mint"] and client.suspense(wallet) == []
+    await client.record(wallet, "coinbase")
+    user = Account.create()
+    done = await client.demo.pay_on_chain(user, None)  # TestUSDT from a stale allowance: the approve-0 reset
+    assert done["state"] == "completed" and done["paid"]["rail"] == "onchain"
+    assert client.purposes(user.address) == ["mint"] and client.sge_balance(user.address) == SGE
+    client.books_ok()
+    await client.record(user.address, "onchain")
+
+
 async def test_overpayment_settles_the_fee_and_parks_the_excess(client: StackClient):
     wallet, charge = await paid_flow(client, amount="100.05")
     done = await client.wait_state(wallet, FlowState.COMPLETED)
@@ -67,6 +82,8 @@ async def test_overpayment_settles_the_fee_and_parks_the_excess(client: StackCli
     assert client.ledger_kinds(ref)[:2] == ["payment.settle", "suspense"] and "claim.delivery" in client.ledger_kinds(ref)
     assert client.purposes(wallet) == ["claim", "mint"] and client.sge_balance(wallet) == SGE
     client.books_ok()
+    await client.record(wallet, "overpaid")
+
 
 
 async def test_underpayment_ends_underpaid_and_an_operator_can_apply_it(client: StackClient):
@@ -86,6 +103,8 @@ async def test_underpayment_ends_underpaid_and_an_operator_can_apply_it(client: 
     assert client.purposes(wallet) == ["claim", "mint"] and client.sge_balance(wallet) == SGE
     assert len(client.payments(wallet)) == 1  # no second charge
     client.books_ok()
+    await client.record(wallet, "underpaid-applied")
+
 
 
 async def test_wrong_asset_parks_the_money_and_a_refund_releases_it(client: StackClient):
@@ -99,6 +118,8 @@ async def test_wrong_asset_parks_the_money_and_a_refund_releases_it(client: Stac
         json={"reason": "sent back", "external_ref": "refund-1"}, headers=await _admin(client))
     assert resp.status_code == 200 and resp.json()["status"] == "refunded"
     client.books_ok()
+    await client.record(wallet, "wrong-asset")
+
 
 
 async def test_a_failed_event_with_money_attached_is_a_payment(client: StackClient):
@@ -108,6 +129,8 @@ async def test_a_failed_event_with_money_attached_is_a_payment(client: StackClie
     [item] = client.suspense(wallet)
     assert (item.reason, int(item.amount_minor)) == ("overpayment", 10_000_000)
     client.books_ok()
+    await client.record(wallet, "failed-with-money")
+
 
 
 async def test_failed_without_money_ends_failed_and_books_nothing(client: StackClient):
@@ -115,6 +138,8 @@ async def test_failed_without_money_ends_failed_and_books_nothing(client: StackC
     await client.wait_state(wallet, FlowState.FAILED)
     assert client.suspense(wallet) == [] and client.ledger_kinds(f"coinbase_commerce:{charge['provider_ref']}") == []
     client.books_ok()
+    await client.record(wallet, "failed")
+
 
 
 async def test_expiry_then_late_money_is_booked_and_applied_without_a_second_charge(client: StackClient):
@@ -132,6 +157,8 @@ async def test_expiry_then_late_money_is_booked_and_applied_without_a_second_cha
     await client.wait_state(wallet, FlowState.COMPLETED)
     assert len(client.payments(wallet)) == 1 and client.sge_balance(wallet) == SGE
     client.books_ok()
+    await client.record(wallet, "expired-late-applied")
+
 
 
 async def test_refund_before_delivery_reverses_and_delivers_nothing(client: StackClient):
@@ -151,6 +178,8 @@ async def test_refund_before_delivery_reverses_and_delivers_nothing(client: Stac
     assert client.ledger_kinds(ref) == ["payment.settle", "payment.reverse"]
     assert client.purposes(wallet) == ["mint"] and client.sge_balance(wallet) == 0
     client.books_ok()
+    await client.record(wallet, "refunded-before-delivery")
+
 
 
 async def test_refund_after_delivery_reverses_claws_back_and_books_the_sge_lost(client: StackClient):
@@ -164,6 +193,8 @@ async def test_refund_after_delivery_reverses_claws_back_and_books_the_sge_lost(
         assert s.get(PaymentSettlement, ref).status == "reversed"
     assert client.sge_balance(wallet) == SGE  # nothing is taken back on chain: the loss is booked
     client.books_ok()
+    await client.record(wallet, "refunded-after-delivery")
+
 
 
 async def test_operator_records_a_dashboard_refund(client: StackClient):
@@ -176,6 +207,8 @@ async def test_operator_records_a_dashboard_refund(client: StackClient):
     assert resp.status_code == 200 and resp.json()["handed_to"] == "aftercare"
     await client.wait_state(wallet, FlowState.REFUNDED)
     client.books_ok()
+    await client.record(wallet, "operator-refund")
+
 
 
 async def test_paused_claim_contract_is_waited_out(client: StackClient):
@@ -198,6 +231,8 @@ async def test_paused_claim_contract_is_waited_out(client: StackClient):
     await client.wait_state(wallet, FlowState.COMPLETED)
     assert client.purposes(wallet) == ["claim", "mint"]
     client.books_ok()
+    await client.record(wallet, "paused-contract")
+
 
 
 async def test_an_older_runs_charge_pays_the_flow_and_a_second_payment_is_a_duplicate(client: StackClient):
@@ -216,6 +251,8 @@ async def test_an_older_runs_charge_pays_the_flow_and_a_second_payment_is_a_dupl
     assert (item.reason, int(item.amount_minor)) == ("duplicate_payment", FEE)
     assert client.purposes(wallet) == ["claim", "mint"] and client.sge_balance(wallet) == SGE
     client.books_ok()
+    await client.record(wallet, "older-charge")
+
 
 
 async def test_a_payment_that_can_never_be_delivered_is_reversed_into_suspense(client: StackClient):
@@ -244,6 +281,8 @@ async def test_a_payment_that_can_never_be_delivered_is_reversed_into_suspense(c
     assert client.purposes(wallet) == ["mint"]  # the relayer delivered nothing
     assert client.sge_balance(wallet) == SGE  # one claim's SGE: the user's own on-chain claim
     client.books_ok()
+    await client.record(wallet, "undeliverable-onchain")
+
 
 
 async def test_a_long_halt_is_survived_with_bounded_history(stack, client: StackClient):
@@ -279,6 +318,8 @@ async def test_a_long_halt_is_survived_with_bounded_history(stack, client: Stack
     await client.act(charge["provider_ref"], "pay")
     await client.wait_state(wallet, FlowState.COMPLETED)
     assert client.purposes(wallet) == ["claim", "mint"]  # one mint, one delivery across every run
+    await client.record(wallet, "long-halt")
+
 
 
 def _claim_on_chain_directly(client: StackClient, user) -> None:
