@@ -197,7 +197,8 @@ def test_an_unbalanced_transaction(db_engine, books):
 
 def test_postings_that_do_not_match_their_content_hash(db_engine, books):
     recorded = ledger.content_hash("rogue", {}, [(Accounts.treasury, "USD", 5), (Accounts.capital, "USD", -5)])
-    rogue_tx(db_engine, "rogue:altered", [(Accounts.treasury, "USD", 6), (Accounts.capital, "USD", -6)], digest=recorded)
+    altered = [(Accounts.treasury, "USD", 6), (Accounts.capital, "USD", -6)]
+    rogue_tx(db_engine, "rogue:altered", altered, digest=recorded)
     assert checks(db_engine) == ["content_hash"]
 
 
