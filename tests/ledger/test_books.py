@@ -247,9 +247,7 @@ def test_a_settlement_pointing_at_a_transaction_that_does_not_exist(db_engine, b
 
 def test_a_reversed_settlement_without_its_reversal(db_engine, books):
     with around_the_code(db_engine) as conn:
-        conn.execute(
-            update(_SETTLEMENT).where(_SETTLEMENT.c.payment_ref == ref("PAID-1")).values(status="reversed")
-        )
+        conn.execute(update(_SETTLEMENT).where(_SETTLEMENT.c.payment_ref == ref("PAID-1")).values(status="reversed"))
     assert checks(db_engine) == ["settlement"]
 
 
