@@ -203,6 +203,22 @@ def test_refund_after_delivery_books_the_delivered_sge_as_lost(db_engine, tree):
 
 
 @pytest.mark.parametrize(
+    "first", [pytest.param(FlowView(accepting=True), id="underpaid"), pytest.param(ENDED, id="late")]
+)
+def test_refund_of_held_money_after_the_flow_ended_marks_the_payment_refunded(db_engine, tree, first):
+    """Nothing changes for the ended flow, but the charge's money went back: the row says so (it said
+    in_suspense, with nothing in suspense, before the fix)."""
+    key = make_payment(db_engine, tree.program_id, tree.user, "CH-H")
+    apply(db_engine, key, paid(60_000_000), first)
+    decision = apply(db_engine, key, REFUNDED, ENDED)
+    assert [e.booking for e in decision.entries] == [Booking.RELEASE_SUSPENSE]
+    assert decision.outcome == FlowOutcome.NONE
+    assert held_on_row(db_engine, key) == (PaymentStatus.REFUNDED.value, 60_000_000, 0, False, False)
+    assert open_items(db_engine, "CH-H") == [] and balance(db_engine, SUSPENSE) == 0
+    assert_books_ok(db_engine)
+
+
+@pytest.mark.parametrize(
     "steps",
     [
         pytest.param([(FEE, None)], id="settled"),
