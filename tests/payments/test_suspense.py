@@ -352,3 +352,20 @@ def test_apply_of_a_stranger_pays_no_commission(db_engine, tree):
     with Session(db_engine) as s:
         assert com.payment_commissions(s, f"{RAIL}:CH-X") == []
     assert_books_ok(db_engine)
+
+
+def test_apply_refuses_money_in_an_asset_the_fee_cannot_settle_in(db_engine, tree):
+    key = make_payment(db_engine, tree.program_id, tree.user, "CH-E")
+    apply(db_engine, key, paid(10**18, "ETH"))
+    with Session(db_engine) as s:
+        [wrong] = items(s, payment_ref=f"{RAIL}:CH-E")
+    assert (wrong.reason, wrong.asset) == ("wrong_asset", "ETH")
+    before = counts(db_engine)
+    with pytest.raises(com.SettlementError) as err:
+        apply_item(db_engine, wrong.id)
+    assert err.value.code == "invalid_asset"
+    assert counts(db_engine) == before  # the suspense posting and the resolution rolled back with it
+    with Session(db_engine) as s:
+        assert get_item(s, wrong.id).status == "open"
+    resolve_id(db_engine, wrong.id, SuspenseStatus.REFUNDED, external_ref="0xeth-back")  # its way out
+    assert_books_ok(db_engine)
