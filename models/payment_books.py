@@ -79,6 +79,8 @@ def book(session: Session, payment: Payment, program: Program, decision: Decisio
     payment.suspense_minor = suspense
     if decision.outcome in _STATUS:
         payment.status = _STATUS[decision.outcome].value
+    elif any(e.booking == Booking.RELEASE_SUSPENSE for e in decision.entries):
+        payment.status = PaymentStatus.REFUNDED.value  # its flow had ended: what it held went back to the payer
     elif decision.entries and not payment.settled:
         payment.status = PaymentStatus.IN_SUSPENSE.value
     if decision.message:

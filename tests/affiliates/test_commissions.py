@@ -130,6 +130,52 @@ def test_suspended_affiliates_do_not_earn(db_engine, tree):
     check_ledger_invariants(db_engine)
 
 
+def test_the_payer_is_never_paid_an_override_on_its_own_payment(db_engine, tree):
+    """root pays with its own child's code: child earns level 1, root's level-2 override is skipped."""
+    root, child, _user = tree
+    with session_scope(db_engine) as s:
+        locked = aff.attribute(s, "demo", root.wallet, child.code, "test")
+    assert (locked.status, locked.referrer_affiliate_id) == ("new", child.id)
+    result = settle(db_engine, "coinbase_commerce:SELF-1", root.wallet.lower())  # any casing is the payer
+    assert [(c.level, c.affiliate_id, c.amount) for c in result.commissions] == [(1, child.id, 10_000_000)]
+    assert [(s.level, s.affiliate_id, s.reason) for s in result.skipped] == [(2, root.id, "payer")]
+    assert result.platform_net_minor == FEE - 10_000_000  # the skipped share stays in revenue
+    b = balances(db_engine)
+    assert (Accounts.affiliate_accrued(root.id), "USD") not in b
+    assert b[(Accounts.commission_expense("demo"), "USD")] == 10_000_000
+    with Session(db_engine) as s:
+        assert [c.affiliate_id for c in com.payment_commissions(s, "coinbase_commerce:SELF-1")] == [child.id]
+        assert verify_books(s).ok
+    check_ledger_invariants(db_engine)
+
+
+def test_a_wallet_using_its_own_code_is_refused_at_attribution(db_engine, tree):
+    root, _child, _user = tree
+    with session_scope(db_engine) as s:
+        refused = aff.attribute(s, "demo", root.wallet.lower(), root.code, "test")
+    assert (refused.status, refused.error_code, refused.referrer_affiliate_id) == ("refused", "self_referral", None)
+    with Session(db_engine) as s:
+        assert aff.attribution_of(s, root.program_id, root.wallet) is None  # nothing locked
+    result = settle(db_engine, "coinbase_commerce:SELF-2", root.wallet)  # so its payment earns nobody
+    assert result.commissions == [] and result.referrer_affiliate_id is None
+    assert [s.reason for s in result.skipped] == ["no_ancestor", "no_ancestor"]
+    assert result.platform_net_minor == FEE
+    check_ledger_invariants(db_engine)
+
+
+def test_a_self_attribution_written_around_the_check_still_pays_the_payer_nothing(db_engine, tree):
+    """Settlement does not trust attribution for this: an attribution row naming the payer itself
+    (written around `attribute`, e.g. by an old import) pays it at no level."""
+    root, child, _user = tree
+    with session_scope(db_engine) as s:
+        s.add(aff.Attribution(program_id=child.program_id, wallet=child.wallet, referrer_id=child.id, code=child.code))
+    result = settle(db_engine, "coinbase_commerce:SELF-3", child.wallet)
+    assert [(c.level, c.affiliate_id) for c in result.commissions] == [(2, root.id)]  # its parent still earns
+    assert [(s.level, s.affiliate_id, s.reason) for s in result.skipped] == [(1, child.id, "payer")]
+    assert result.platform_net_minor == FEE - 5_000_000
+    check_ledger_invariants(db_engine)
+
+
 def test_tiny_payment_rounds_to_zero_and_is_skipped(db_engine, tree):
     _root, _child, user = tree
     result = settle(db_engine, "coinbase_commerce:CH-5", user, 19)
