@@ -71,14 +71,15 @@ class PaymentSteps(FlowBase):
                 continue
             await self.maybe_continue_as_new()
             task = self.onchain_task
-            await workflow.wait_condition(
-                lambda task=task: (
-                    bool(self.s.pending_events)
-                    or (self.s.onchain_watch and task is None)
-                    or (task is not None and task.done())
-                ),
-                timeout=timedelta(seconds=remaining),
-            )
+            with contextlib.suppress(TimeoutError):  # the deadline passed: handled at the top of the loop
+                await workflow.wait_condition(
+                    lambda task=task: (
+                        bool(self.s.pending_events)
+                        or (self.s.onchain_watch and task is None)
+                        or (task is not None and task.done())
+                    ),
+                    timeout=timedelta(seconds=remaining),
+                )
 
     async def create_charge(self) -> None:
         key = f"{self.fid}:payment:{self.s.payment_seq}"  # from the business key: a reset finds the same one
