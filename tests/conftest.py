@@ -139,6 +139,11 @@ async def temporal_ts() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+# The server fires timers on a 1 s grid by default: a workflow's 0.1 s sleep takes a second. Tests run
+# flows with timings in fractions of a second (tests/onboarding/test_workflow.py), so timers fire on time.
+PRECISE_TIMERS = ["--dynamic-config-value", 'history.timerProcessorMaxTimeShift="10ms"']
+
+
 @pytest.fixture(scope="session")
 async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
     """A real dev server (in-memory), with the platform's search attributes and dynamic config."""
@@ -146,7 +151,7 @@ async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_binary(),
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=pydantic_data_converter,
-        dev_server_extra_args=dynamic_config_args(),
+        dev_server_extra_args=dynamic_config_args() + PRECISE_TIMERS,
     )
     yield env
     await env.shutdown()

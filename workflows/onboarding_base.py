@@ -10,7 +10,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from models import io
@@ -133,6 +133,7 @@ def error_type(err: ActivityError) -> str | None:
 
 
 def cause_text(err: BaseException) -> str:
+    """The innermost cause's message (an ApplicationError's str() already starts with its type)."""
     while err.__cause__ is not None:
         err = err.__cause__
-    return str(err)
+    return err.message if isinstance(err, FailureError) else str(err)

@@ -12,4 +12,6 @@ from these), and no test module imports from a conftest.py or from another test 
 - `payments`: provider credentials, payment programs, the sandbox configuration, `ServerThread`,
   sandbox actions (`act`) and the webhooks a receiver got, verified and parsed (`received_events`).
 - `relayer`: `make_settings` for a relayer on a given anvil; request and row helpers.
+- `flows`: a scripted stand-in world for the onboarding flow's and payment aftercare's activities
+  (`World`), a worker running them on a test's own task queue (`running`), and history readers.
 """
