@@ -9,45 +9,31 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
-from web3 import Web3
 
-from contracts.abi import encode_call, hexstr, program_id, ref_to_bytes32
-from contracts.manifest import Manifest, load_manifest
-from contracts.reads import ClaimEvent, call_view, claim_ref_of, find_claims
-from contracts.rpc import connect, lean
+from activities.chain_access import ZERO_ADDRESS, ChainAccess
+from contracts.abi import hexstr, program_id, ref_to_bytes32
+from contracts.reads import claim_ref_of, find_claims
 from core.columns import utcnow
 from core.db import session_scope
 from core.settings import Settings
 from models import affiliates, commissions, ledger
 from models.ledger import SuspenseReason
-from models.onboarding import FlowTiming, Onboarding, Paid, Rail
+from models.onboarding import FlowState, FlowTiming, Onboarding, Paid, Rail
 from models.onboarding_io import (
     BEGIN,
     CHAIN_FACTS,
     CLAIM_DELIVERED,
-    FIND_ONCHAIN_CLAIM,
-    PREPARE_ONCHAIN,
     RECORD,
-    SETTLE_ONCHAIN,
     UNDELIVERABLE,
-    BadToken,
     Begin,
     BeginResult,
     ChainClaim,
     ChainFacts,
     ChainFactsRequest,
     Delivered,
-    FindOnchainClaim,
-    NotYetOnChain,
-    OnchainFeeMismatch,
-    OnchainSteps,
-    PrepareOnchain,
     Record,
-    SettleOnchain,
-    TxStep,
     Undeliverable,
 )
 from models.payments import Payment, PaymentStatus
@@ -55,7 +41,6 @@ from models.programs import get_program
 from models.suspense import open_item
 from payments.charges import charge_of
 
-ZERO_ADDRESS = "0x" + "00" * 20
 OPEN_STATUSES = (PaymentStatus.CREATING.value, PaymentStatus.OPEN.value, PaymentStatus.PENDING.value)
 
 
@@ -73,44 +58,7 @@ def timing_from(settings: Settings) -> FlowTiming:
     )
 
 
-class OnboardingActivities:
-    def __init__(self, settings: Settings, engine: Engine):
-        self.settings = settings
-        self.engine = engine
-        self._w3: Web3 | None = None
-        self._manifest: Manifest | None = None
-
-    # --- chain access (lazy: the worker starts even while the node is down) -----------------------
-    @property
-    def w3(self) -> Web3:
-        if self._w3 is None:
-            # lean: we pass plain addresses and check the chain id once, so the per-call middleware
-            # (ENS, validation) is pure overhead on a path every flow takes.
-            self._w3 = lean(connect(self.settings.eth_rpc_urls, expected_chain_id=self.settings.chain_id))
-        return self._w3
-
-    @property
-    def manifest(self) -> Manifest:
-        if self._manifest is None:
-            self._manifest = load_manifest(self.settings.deployments_dir, self.settings.chain_id)
-        return self._manifest
-
-    def _view(self, contract: str, fn: str, *args: Any) -> Any:
-        return call_view(self.w3, contract, self.manifest.address(contract), fn, *args)[0]
-
-    def _stablecoin(self, symbol: str) -> str:
-        address = self.manifest.params.get(f"stablecoin.{symbol}")
-        if not address:
-            raise BadToken(f"{symbol} is not accepted on chain {self.settings.chain_id}")
-        return Web3.to_checksum_address(address)
-
-    def _symbol_of(self, token: str) -> str | None:
-        for key, address in self.manifest.params.items():
-            if key.startswith("stablecoin.") and address.lower() == token.lower():
-                return key.removeprefix("stablecoin.")
-        return None
-
-    # --- where the flow stands ---------------------------------------------------------------------
+class OnboardingActivities(ChainAccess):
     @activity.defn(name=BEGIN)
     def begin(self, req: Begin) -> BeginResult:
         """Program, locked attribution, this flow's payments and the wallet's chain facts; creates or
@@ -127,7 +75,9 @@ class OnboardingActivities:
             row = session.exec(select(Onboarding).where(col(Onboarding.flow_id) == req.flow_id)).first()
             if row is None:
                 assert program.id is not None
-                row = Onboarding(program_id=program.id, wallet=inp.wallet, flow_id=req.flow_id, state="registering")
+                row = Onboarding(
+                    program_id=program.id, wallet=inp.wallet, flow_id=req.flow_id, state=FlowState.REGISTERING
+                )
             row.referrer_wallet = att.referrer_wallet
             row.updated_at = utcnow()
             session.add(row)
@@ -229,123 +179,6 @@ class OnboardingActivities:
             session.add(row)
 
     # --- on-chain rail -----------------------------------------------------------------------------
-    @activity.defn(name=PREPARE_ONCHAIN)
-    def prepare_onchain(self, req: PrepareOnchain) -> OnchainSteps:
-        """The unsigned transactions the user's wallet sends: [approve 0 (USDT reset)], [approve fee], claim."""
-        token = self._stablecoin(req.token)
-        claim = self.manifest.address("SGEClaim")
-        key = program_id(req.program)
-        fee = int(self._view("SGEClaim", "feeOf", key, token))
-        if fee == 0:
-            raise BadToken(f"{req.token} is not accepted by the claim contract for program {req.program!r}")
-        with Session(self.engine) as session:
-            program = get_program(session, req.program)
-        if program is None or fee != int(program.fee_usd_minor):
-            raise OnchainFeeMismatch(
-                f"the claim contract asks {fee} {req.token} units for {req.program!r}, the program's fee is "
-                f"{program.fee_usd_minor if program else '?'}: an admin must sync the program on chain first"
-            )
-        token_contract = "TestUSDT" if req.token == "USDT" else "TestUSDC"  # ERC-20 ABI; both are standard
-        allowance = int(call_view(self.w3, token_contract, token, "allowance", req.wallet, claim)[0])
-        balance = int(call_view(self.w3, token_contract, token, "balanceOf", req.wallet)[0])
-        ref = ref_to_bytes32(req.payment_ref)
-        steps: list[TxStep] = []
-        if allowance < fee:
-            if allowance > 0 and req.token == "USDT":
-                # USDT refuses to change a non-zero allowance to another non-zero value.
-                steps.append(
-                    TxStep(
-                        description="reset USDT allowance to 0",
-                        to=token,
-                        data=hexstr(encode_call(token_contract, "approve", claim, 0)),
-                    )
-                )
-            steps.append(
-                TxStep(
-                    description=f"approve {fee} {req.token} units for the claim contract",
-                    to=token,
-                    data=hexstr(encode_call(token_contract, "approve", claim, fee)),
-                )
-            )
-        steps.append(
-            TxStep(
-                description="claim: pay the fee and receive SGE",
-                to=claim,
-                data=hexstr(encode_call("SGEClaim", "claim", key, token, ref)),
-            )
-        )
-        return OnchainSteps(
-            token=req.token,
-            token_address=token,
-            claim_contract=claim,
-            fee_minor=fee,
-            allowance_minor=allowance,
-            balance_minor=balance,
-            payment_ref_bytes32=hexstr(ref),
-            steps=steps,
-        )
-
-    @activity.defn(name=FIND_ONCHAIN_CLAIM)
-    def find_onchain_claim(self, req: FindOnchainClaim) -> Paid:
-        """The wallet's own claim in this program, final (past the confirmation depth, so a reorg cannot
-        take it back). A reported hash is checked, never trusted. Not found yet → a retryable failure:
-        Temporal's retry policy is the polling loop."""
-        claim_address = self.manifest.address("SGEClaim")
-        key = program_id(req.program)
-        final_block = self.w3.eth.block_number - self.settings.confirmations + 1
-        ref = claim_ref_of(self.w3, claim_address, key, req.wallet, block=max(final_block, 0))
-        if ref is None:  # nothing claimed as of the last final block
-            raise NotYetOnChain("no final claim on chain for this wallet yet")
-        events = find_claims(
-            self.w3,
-            claim_address,
-            req.wallet,
-            program_id=key,
-            payment_ref=ref,
-            from_block=self.manifest.deploy_block,
-            to_block=max(final_block, 0),
-        )
-        found: ClaimEvent | None = events[0] if events else None
-        if found is None:
-            raise NotYetOnChain("claim not indexed yet")
-        if found.token.lower() == ZERO_ADDRESS:
-            raise BadToken("this wallet's claim was delivered for an off-chain payment, not paid on chain")
-        symbol = self._symbol_of(found.token)
-        if symbol is None:
-            raise BadToken(f"claim paid in unknown token {found.token}")
-        issued = {hexstr(ref_to_bytes32(k)) for k in req.payment_keys}
-        activity.logger.info(
-            "onchain claim %s carries %s reference",
-            found.tx_hash,
-            "this flow's" if found.payment_ref in issued else "a foreign",
-        )
-        return Paid(
-            rail=Rail.ONCHAIN,
-            payment_ref=f"onchain:{found.tx_hash}:{found.log_index}",
-            amount_minor=found.fee,
-            asset=symbol,
-            onchain_tx=found.tx_hash,
-            sge_amount_minor=found.amount,
-        )
-
-    @activity.defn(name=SETTLE_ONCHAIN)
-    def settle_onchain(self, req: SettleOnchain) -> None:
-        """A claim paid on chain: revenue + commissions in one ledger transaction (keyed by its log)."""
-        paid = req.paid
-        with session_scope(self.engine) as session:
-            commissions.settle_payment(
-                session, paid.payment_ref, req.program, req.wallet, paid.amount_minor, paid.asset
-            )
-            self._update_row(
-                session,
-                req.flow_id,
-                rail=paid.rail,
-                payment_ref=paid.payment_ref,
-                paid_amount_minor=paid.amount_minor,
-                paid_asset=paid.asset,
-            )
-
-    # --- delivery ------------------------------------------------------------------------------------
     @activity.defn(name=CLAIM_DELIVERED)
     def claim_delivered(self, req: Delivered) -> None:
         """SGE left the claim contract's inventory for this wallet: post it and complete the row."""
@@ -364,7 +197,7 @@ class OnboardingActivities:
                     chain_tx=req.claim_tx,
                 ),
             )
-            self._update_row(
+            update_row(
                 session,
                 req.flow_id,
                 rail=req.paid.rail,
@@ -402,24 +235,15 @@ class OnboardingActivities:
                 payment.status = PaymentStatus.IN_SUSPENSE.value
                 session.add(payment)
 
-    @staticmethod
-    def _update_row(session: Session, flow_id: str, **fields: Any) -> None:
-        row = session.exec(select(Onboarding).where(col(Onboarding.flow_id) == flow_id)).first()
-        if row is None:
-            return
-        for name, value in fields.items():
-            setattr(row, name, value)
-        row.updated_at = utcnow()
-        session.add(row)
-
     def all(self) -> list[Callable]:
-        return [
-            self.begin,
-            self.chain_facts,
-            self.record,
-            self.prepare_onchain,
-            self.find_onchain_claim,
-            self.settle_onchain,
-            self.claim_delivered,
-            self.undeliverable,
-        ]
+        return [self.begin, self.chain_facts, self.record, self.claim_delivered, self.undeliverable]
+
+
+def update_row(session: Session, flow_id: str, **fields: Any) -> None:
+    row = session.exec(select(Onboarding).where(col(Onboarding.flow_id) == flow_id)).first()
+    if row is None:
+        return
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    session.add(row)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime, timedelta
-from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,14 +16,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
@@ -34,8 +31,6 @@ from core.db import row_id, session_scope
 from models import affiliates as aff
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import (
-    SIGNAL_ONCHAIN,
-    UPDATE_PREPARE_ONCHAIN,
     WORKFLOW_NAME,
     FlowState,
     Onboarding,
@@ -43,7 +38,6 @@ from models.onboarding import (
     ensure_row,
     flow_id,
 )
-from models.onboarding_io import OnchainClaimHint, OnchainSteps
 from models.payments import Payment, PaymentStatus
 from models.platform import Program
 
@@ -74,14 +68,6 @@ class RegisterRequest(_Body):
 class FlowRef(_Body):
     program: str = Field(min_length=1, max_length=64)
     wallet: str = Field(min_length=1, max_length=64)
-
-
-class PrepareRequest(FlowRef):
-    token: Literal["USDC", "USDT"]
-
-
-class RecordRequest(FlowRef):
-    tx_hash: str = Field(description="The user's claim transaction; verified on chain, never trusted.")
 
 
 class Registered(BaseModel):
@@ -291,28 +277,6 @@ async def status(
     return await run_in_threadpool(read)
 
 
-async def _update(temporal: Client, body: FlowRef, update: str, arg=None, result_type=None):
-    wallet = _wallet(body.wallet)
-    handle = temporal.get_workflow_handle(flow_id(body.program, wallet))
-    try:
-        args = [] if arg is None else [arg]
-        call = handle.execute_update(update, args=args, result_type=result_type, rpc_timeout=UPDATE_TIMEOUT)
-        return await asyncio.wait_for(call, UPDATE_TIMEOUT.total_seconds())
-    except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
-        # No worker answered in time (e.g. one is restarting): nothing changed, the client retries.
-        raise ApiError(
-            503, "flow_busy", "the flow did not answer in time; retry shortly", headers={"Retry-After": "2"}
-        ) from None
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        code = cause.type if isinstance(cause, ApplicationError) and cause.type else "update_failed"
-        raise ApiError(409, _snake(code), str(cause.message if isinstance(cause, ApplicationError) else exc)) from None
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND and "completed" in str(exc).lower():
-            raise ApiError(409, "flow_ended", "this flow has ended; see GET /v1/status") from None
-        raise _temporal_error(exc) from None
-
-
 @router.post(
     "/payments",
     response_model=PaymentView,
@@ -351,39 +315,6 @@ async def payment(body: FlowRef, engine: EngineDep):
         await asyncio.sleep(0.25)
 
 
-@router.post(
-    "/claims/prepare",
-    response_model=OnchainSteps,
-    dependencies=[Depends(require_json)],
-    summary="Unsigned steps to pay on chain with USDC or USDT (includes the USDT approve-0 reset)",
-)
-async def prepare_claim(body: PrepareRequest, temporal: TemporalDep, limiter: LimiterDep):
-    await limiter.hit_wallet("claims_wallet", _wallet(body.wallet))
-    return await _update(temporal, body, UPDATE_PREPARE_ONCHAIN, body.token, result_type=OnchainSteps)
-
-
-@router.post(
-    "/claims/record",
-    status_code=202,
-    dependencies=[Depends(require_json)],
-    summary="Report the claim transaction (verified on chain; speeds up detection)",
-)
-async def record_claim(body: RecordRequest, temporal: TemporalDep, limiter: LimiterDep) -> dict:
-    wallet = _wallet(body.wallet)
-    await limiter.hit_wallet("claims_wallet", wallet)
-    if not TX_HASH_RE.match(body.tx_hash):
-        raise ApiError(422, "invalid_tx_hash", "tx_hash must be 0x followed by 64 hex digits")
-    fid = flow_id(body.program, wallet)
-    handle = temporal.get_workflow_handle(fid)
-    try:
-        await handle.signal(SIGNAL_ONCHAIN, OnchainClaimHint(tx_hash=body.tx_hash.lower()))
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, "no_open_flow", "no flow is waiting for a payment from this wallet") from None
-        raise _temporal_error(exc) from None
-    return {"flow_id": fid, "accepted": True}
-
-
 def _open_charge(engine, fid: str) -> tuple[Payment | None, str | None]:
     """The flow's newest payable charge, and the flow's state (None: no such flow)."""
     with Session(engine) as session:
@@ -398,7 +329,3 @@ def _open_charge(engine, fid: str) -> tuple[Payment | None, str | None]:
             .order_by(col(Payment.id).desc())
         ).first()
         return charge, row.state.value
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

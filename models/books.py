@@ -12,22 +12,22 @@ to it agreeing with what it posted. `sge ledger verify`, the API and reconciliat
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
+from core.db import table_of
 from models import ledger
 from models.commissions import Commission, CommissionStatus, PaymentSettlement
 from models.ledger import Accounts, LedgerPending, LedgerPosting, LedgerTx, PendingStatus, VerifyProblem, VerifyReport
 from models.suspense import SuspenseItem, SuspenseStatus
 
-_C = cast(Table, Commission.__table__)
-_S = cast(Table, PaymentSettlement.__table__)
-_TX = cast(Table, LedgerTx.__table__)
-_P = cast(Table, LedgerPosting.__table__)
-_PENDING = cast(Table, LedgerPending.__table__)
-_ITEM = cast(Table, SuspenseItem.__table__)
+_C = table_of(Commission)
+_S = table_of(PaymentSettlement)
+_TX = table_of(LedgerTx)
+_P = table_of(LedgerPosting)
+_PENDING = table_of(LedgerPending)
+_ITEM = table_of(SuspenseItem)
 
 
 def verify_books(session: Session, *, max_problems: int = 100) -> VerifyReport:

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.columns import AmountType, UtcDateTime, utcnow
 from core.db import session_scope
@@ -232,8 +232,8 @@ def payments_for_wallet(session: Session, program_id: int, wallet: str) -> list[
     """A wallet's payments in a program, newest first; any casing of the address matches."""
     stmt = (
         select(Payment)
-        .where(Payment.program_id == program_id, Payment.wallet_lower == wallet.lower())
-        .order_by(Payment.id.desc())
+        .where(col(Payment.program_id) == program_id, col(Payment.wallet_lower) == wallet.lower())
+        .order_by(col(Payment.id).desc())
     )
     return list(session.exec(stmt))
 

@@ -3,11 +3,12 @@
 An item is opened in the same DB transaction as its suspense posting (Dr receivable / Cr suspense) and
 is resolved at most once, by an operator (audited, in the same transaction as its postings):
 
-| action | when | ledger |
-|---|---|---|
-| apply | the flow is not paid and not running: the money settles its fee, then a new run delivers | Dr suspense / Cr receivable, then the settlement (Dr receivable / Cr revenue, commissions) |
-| refund | the money went back to the payer (in the provider's dashboard, or by the treasury on chain) | Dr suspense / Cr receivable |
-| write-off | nobody can be refunded (unknown payer) | Dr suspense / Cr revenue:suspense_written_off |
+- **apply** (the flow is not paid and not running): the money settles its fee and a new run delivers —
+  Dr suspense / Cr receivable, then the settlement (Dr receivable / Cr revenue, commissions);
+- **refund** (the money went back to the payer, in the provider's dashboard or by the treasury on
+  chain) — Dr suspense / Cr receivable;
+- **write-off** (nobody can be refunded, e.g. an unknown payer) — Dr suspense / Cr
+  revenue:suspense_written_off.
 
 The platform never sends money itself: refund *records* a refund made outside, with its reference.
 """

@@ -38,10 +38,10 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core.columns import utcnow
-from core.db import session_scope
+from core.db import row_id, session_scope
 from core.errors import DomainError
 from core.logs import get_logger
 from core.settings import Settings
@@ -89,11 +89,12 @@ def business_client(settings: Settings, http: httpx.Client) -> BusinessClient:
 
 
 def provider_client(settings: Settings, provider: PaymentProvider, http: httpx.Client) -> ProviderClient:
-    return (
+    client: ProviderClient = (
         commerce_client(settings, http)
         if provider == PaymentProvider.COINBASE_COMMERCE
         else business_client(settings, http)
     )
+    return client
 
 
 def charge_of(row: Payment) -> Charge:
@@ -138,7 +139,7 @@ class Charges:
             if row is None:
                 row = Payment(
                     key=req.payment_key,
-                    program_id=program.id,
+                    program_id=row_id(program),
                     wallet=wallet,
                     wallet_lower=wallet.lower(),
                     provider=str(program.payment_provider),
@@ -171,7 +172,7 @@ class Charges:
         with session_scope(self.engine) as session:
             session.exec(
                 update(Payment)
-                .where(Payment.key == key, Payment.provider_ref.is_(None))
+                .where(col(Payment.key) == key, col(Payment.provider_ref).is_(None))
                 .values(
                     provider_ref=charge.provider_ref,
                     hosted_url=charge.hosted_url,

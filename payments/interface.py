@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -36,9 +36,8 @@ class ProviderCharge(BaseModel):
 
 
 class ProviderClient(Protocol):
-    """One provider's HTTP API. `create` takes that provider's request body (see its module)."""
-
-    def create(self, body: dict[str, Any], **kwargs: Any) -> ProviderCharge: ...
+    """What reading a charge needs from either provider's HTTP API (creating one is provider-specific:
+    each module's client takes its own request body)."""
 
     def get(self, ref: str) -> ProviderCharge: ...
 

@@ -7,12 +7,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any, cast
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from web3 import Web3
@@ -21,7 +21,7 @@ from web3.types import RPCEndpoint
 from contracts.manifest import Manifest, ManifestError, load_manifest
 from contracts.rpc import ChainIdMismatch, connect, lean
 from core.columns import utcnow
-from core.db import is_postgres
+from core.db import is_postgres, table_of
 from core.devchain import is_anvil_dev_key
 from core.logs import get_logger
 from core.settings import Settings
@@ -32,7 +32,7 @@ from relayer.fees import Fees, bumped_fees, market_fees, next_base_and_tip
 from relayer.outbox import AT, NC, TAKE_NONCE, TX, AttemptRow, TxRow, attempt_row, to_hex, tx_row, with_fields
 from relayer.signing import Eip1559Signer
 
-_FLAG = cast(Table, PlatformFlag.__table__)
+_FLAG = table_of(PlatformFlag)
 
 log = get_logger(__name__)
 

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities
+from activities.onchain_rail import OnchainRailActivities
 from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
 from activities.relayer import relayer_activities
@@ -27,4 +28,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += PaymentActivities(settings, engine).all()
     activities += relayer_activities(settings, engine)
     activities += OnboardingActivities(settings, engine).all()
+    activities += OnchainRailActivities(settings, engine).all()
     return activities

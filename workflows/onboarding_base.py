@@ -18,12 +18,12 @@ with workflow.unsafe.imports_passed_through():
     from models.onboarding import FlowCarry, FlowState, OnboardingInput, Paid
     from models.onboarding_io import FIND_ONCHAIN_CLAIM, RECORD, FindOnchainClaim, Record
 
-DB = dict(start_to_close_timeout=timedelta(seconds=30))
-PROVIDER = dict(start_to_close_timeout=timedelta(seconds=60))
-CHAIN_READ = dict(start_to_close_timeout=timedelta(seconds=30))
+DB: dict[str, Any] = dict(start_to_close_timeout=timedelta(seconds=30))
+PROVIDER: dict[str, Any] = dict(start_to_close_timeout=timedelta(seconds=60))
+CHAIN_READ: dict[str, Any] = dict(start_to_close_timeout=timedelta(seconds=30))
 # Sending waits for the receipt and its confirmations; the heartbeat lets a restarted worker take the
 # wait over at once (the relayer's outbox keeps the transaction: nothing is sent twice).
-CHAIN_SEND = dict(start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=30))
+CHAIN_SEND: dict[str, Any] = dict(start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=30))
 # Outages (DB, RPC, provider, relayer balance) are retried until they clear: the flow waits, visibly
 # (its state's age shows in `sge flows list --stuck`), and never fails for them.
 PATIENT = RetryPolicy(

@@ -68,7 +68,7 @@ class PaymentSteps(FlowBase):
             task = self.onchain_task
             with contextlib.suppress(TimeoutError):  # the deadline: handled at the top of the loop
                 await workflow.wait_condition(
-                    lambda task=task: (
+                    lambda task=task: (  # type: ignore[misc]  # mypy cannot infer a defaulted lambda
                         bool(self.s.pending_events)
                         or (self.s.onchain_watch and task is None)
                         or (task is not None and task.done())

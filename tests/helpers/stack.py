@@ -35,9 +35,17 @@ WAIT_S = 90.0  # a liveness guard only: each wait returns as soon as its conditi
 async def running_stack(home, db_url: str, **overrides: Any) -> AsyncIterator[tuple[Settings, processes.Supervisor]]:
     free = processes.free_port
     settings = Settings(
-        _env_file=None, home=home, environment="test", database_url=db_url,
-        temporal_address=f"127.0.0.1:{free()}", temporal_ui_port=free(), eth_rpc_urls=[f"http://127.0.0.1:{free()}"],
-        api_port=free(), sandbox_port=free(), log_format="json", rate_limit_register_ip="100000/hour",
+        _env_file=None,
+        home=home,
+        environment="test",
+        database_url=db_url,
+        temporal_address=f"127.0.0.1:{free()}",
+        temporal_ui_port=free(),
+        eth_rpc_urls=[f"http://127.0.0.1:{free()}"],
+        api_port=free(),
+        sandbox_port=free(),
+        log_format="json",
+        rate_limit_register_ip="100000/hour",
         **overrides,
     )
     sup = processes.Supervisor(home)
@@ -73,8 +81,9 @@ class StackClient:
         return await self.demo.post("/v1/payments", {"program": DEMO_PROGRAM, "wallet": wallet})
 
     async def act(self, provider_ref: str, action: str, **params: str) -> dict:
-        resp = await self.http.post(f"{self.settings.sandbox_base_url}/sandbox/charges/{provider_ref}/{action}",
-                                    params=params)
+        resp = await self.http.post(
+            f"{self.settings.sandbox_base_url}/sandbox/charges/{provider_ref}/{action}", params=params
+        )
         assert resp.status_code == 200, resp.text
         return resp.json()
 
@@ -111,8 +120,11 @@ class StackClient:
     def suspense(self, wallet: str) -> list[SuspenseItem]:
         keys = [p.key for p in self.payments(wallet)]
         with Session(self.engine) as s:
-            return list(s.exec(select(SuspenseItem).where(col(SuspenseItem.payment_key).in_(keys))
-                               .order_by(col(SuspenseItem.id))))
+            return list(
+                s.exec(
+                    select(SuspenseItem).where(col(SuspenseItem.payment_key).in_(keys)).order_by(col(SuspenseItem.id))
+                )
+            )
 
     def txs(self, wallet: str) -> list[ChainTx]:
         """The relayer's transactions for this wallet's flow (keys start with its flow id)."""

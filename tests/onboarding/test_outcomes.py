@@ -27,9 +27,14 @@ OPERATOR = Actor(name="test operator")
 async def stack(tmp_path_factory, test_database):
     home = tmp_path_factory.mktemp("outcomes") / "var"
     async with running_stack(
-        home, test_database.fresh_url(),
-        payment_expiry_seconds=12, flow_expiry_grace_seconds=2, flow_halt_poll_seconds=0.5,
-        flow_retry_initial_seconds=0.5, flow_retry_max_seconds=2, flow_history_limit=300,
+        home,
+        test_database.fresh_url(),
+        payment_expiry_seconds=12,
+        flow_expiry_grace_seconds=2,
+        flow_halt_poll_seconds=0.5,
+        flow_retry_initial_seconds=0.5,
+        flow_retry_max_seconds=2,
+        flow_history_limit=300,
     ) as (settings, sup):
         yield settings, sup
 
@@ -79,15 +84,16 @@ async def test_overpayment_settles_the_fee_and_parks_the_excess(client: StackCli
     assert done["paid"]["payment_ref"] == ref and done["paid"]["amount_minor"] == FEE
     [item] = client.suspense(wallet)
     assert (item.reason, int(item.amount_minor), item.status) == ("overpayment", 50_000, "open")
-    assert client.ledger_kinds(ref)[:2] == ["payment.settle", "suspense"] and "claim.delivery" in client.ledger_kinds(ref)
+    assert client.ledger_kinds(ref)[:2] == ["payment.settle", "suspense"] and "claim.delivery" in client.ledger_kinds(
+        ref
+    )
     assert client.purposes(wallet) == ["claim", "mint"] and client.sge_balance(wallet) == SGE
     client.books_ok()
     await client.record(wallet, "overpaid")
 
 
-
 async def test_underpayment_ends_underpaid_and_an_operator_can_apply_it(client: StackClient):
-    wallet, charge = await paid_flow(client, "underpay", amount="60")
+    wallet, _charge = await paid_flow(client, "underpay", amount="60")
     await client.wait_state(wallet, FlowState.UNDERPAID)
     [item] = client.suspense(wallet)
     assert (item.reason, int(item.amount_minor)) == ("underpayment", 60_000_000)
@@ -96,7 +102,9 @@ async def test_underpayment_ends_underpaid_and_an_operator_can_apply_it(client: 
     # The operator accepts the shortfall: the money settles the fee and a new run delivers.
     resp = await client.demo.http.post(
         f"{client.settings.api_base_url}/v1/ops/suspense/{item.id}/apply",
-        json={"reason": "customer called", "accept_shortfall": True}, headers=await _admin(client))
+        json={"reason": "customer called", "accept_shortfall": True},
+        headers=await _admin(client),
+    )
     assert resp.status_code == 200, resp.text
     done = await client.wait_state(wallet, FlowState.COMPLETED)
     assert done["paid"]["amount_minor"] == 60_000_000
@@ -104,7 +112,6 @@ async def test_underpayment_ends_underpaid_and_an_operator_can_apply_it(client: 
     assert len(client.payments(wallet)) == 1  # no second charge
     client.books_ok()
     await client.record(wallet, "underpaid-applied")
-
 
 
 async def test_wrong_asset_parks_the_money_and_a_refund_releases_it(client: StackClient):
@@ -115,11 +122,12 @@ async def test_wrong_asset_parks_the_money_and_a_refund_releases_it(client: Stac
     assert (item.reason, item.asset, int(item.amount_minor)) == ("wrong_asset", "ETH", 5 * 10**16)
     resp = await client.demo.http.post(
         f"{client.settings.api_base_url}/v1/ops/suspense/{item.id}/refund",
-        json={"reason": "sent back", "external_ref": "refund-1"}, headers=await _admin(client))
+        json={"reason": "sent back", "external_ref": "refund-1"},
+        headers=await _admin(client),
+    )
     assert resp.status_code == 200 and resp.json()["status"] == "refunded"
     client.books_ok()
     await client.record(wallet, "wrong-asset")
-
 
 
 async def test_a_failed_event_with_money_attached_is_a_payment(client: StackClient):
@@ -132,14 +140,12 @@ async def test_a_failed_event_with_money_attached_is_a_payment(client: StackClie
     await client.record(wallet, "failed-with-money")
 
 
-
 async def test_failed_without_money_ends_failed_and_books_nothing(client: StackClient):
     wallet, charge = await paid_flow(client, "fail")
     await client.wait_state(wallet, FlowState.FAILED)
     assert client.suspense(wallet) == [] and client.ledger_kinds(f"coinbase_commerce:{charge['provider_ref']}") == []
     client.books_ok()
     await client.record(wallet, "failed")
-
 
 
 async def test_expiry_then_late_money_is_booked_and_applied_without_a_second_charge(client: StackClient):
@@ -152,13 +158,14 @@ async def test_expiry_then_late_money_is_booked_and_applied_without_a_second_cha
     assert client.row(wallet).state == FlowState.EXPIRED  # booked by payment aftercare; the flow stays ended
     resp = await client.demo.http.post(
         f"{client.settings.api_base_url}/v1/ops/suspense/{item.id}/apply",
-        json={"reason": "paid late, deliver"}, headers=await _admin(client))
+        json={"reason": "paid late, deliver"},
+        headers=await _admin(client),
+    )
     assert resp.status_code == 200, resp.text
     await client.wait_state(wallet, FlowState.COMPLETED)
     assert len(client.payments(wallet)) == 1 and client.sge_balance(wallet) == SGE
     client.books_ok()
     await client.record(wallet, "expired-late-applied")
-
 
 
 async def test_refund_before_delivery_reverses_and_delivers_nothing(client: StackClient):
@@ -169,8 +176,9 @@ async def test_refund_before_delivery_reverses_and_delivers_nothing(client: Stac
         await client.act(charge["provider_ref"], "pay")
         await client.until(lambda: client.payments(wallet)[0].settled, "the settlement")
         await client.act(charge["provider_ref"], "refund")
-        await client.until(lambda: len(client.ledger_kinds(f"coinbase_commerce:{charge['provider_ref']}")) >= 1,
-                           "the refund event")
+        await client.until(
+            lambda: len(client.ledger_kinds(f"coinbase_commerce:{charge['provider_ref']}")) >= 1, "the refund event"
+        )
     finally:
         halt(client, False)
     await client.wait_state(wallet, FlowState.REFUNDED)
@@ -179,7 +187,6 @@ async def test_refund_before_delivery_reverses_and_delivers_nothing(client: Stac
     assert client.purposes(wallet) == ["mint"] and client.sge_balance(wallet) == 0
     client.books_ok()
     await client.record(wallet, "refunded-before-delivery")
-
 
 
 async def test_refund_after_delivery_reverses_claws_back_and_books_the_sge_lost(client: StackClient):
@@ -196,19 +203,19 @@ async def test_refund_after_delivery_reverses_claws_back_and_books_the_sge_lost(
     await client.record(wallet, "refunded-after-delivery")
 
 
-
 async def test_operator_records_a_dashboard_refund(client: StackClient):
     wallet, _charge = await paid_flow(client)
     await client.wait_state(wallet, FlowState.COMPLETED)
     key = client.payments(wallet)[0].key
     resp = await client.demo.http.post(
-        f"{client.settings.api_base_url}/v1/ops/payments/{key}/refund", json={"reason": "refunded in the dashboard"},
-        headers=await _admin(client))
+        f"{client.settings.api_base_url}/v1/ops/payments/{key}/refund",
+        json={"reason": "refunded in the dashboard"},
+        headers=await _admin(client),
+    )
     assert resp.status_code == 200 and resp.json()["handed_to"] == "aftercare"
     await client.wait_state(wallet, FlowState.REFUNDED)
     client.books_ok()
     await client.record(wallet, "operator-refund")
-
 
 
 async def test_paused_claim_contract_is_waited_out(client: StackClient):
@@ -223,8 +230,10 @@ async def test_paused_claim_contract_is_waited_out(client: StackClient):
     send_signed(client.w3, admin, claim, hexstr(encode_call("SGEClaim", "pause")))
     try:
         wallet, _charge = await paid_flow(client)
-        row = await client.until(lambda: (r := client.row(wallet)).reason.startswith("waiting: EnforcedPause") and r,
-                                 "the flow waiting on the paused contract")
+        row = await client.until(
+            lambda: (r := client.row(wallet)).reason.startswith("waiting: EnforcedPause") and r,
+            "the flow waiting on the paused contract",
+        )
         assert row.state == FlowState.CLAIMING
     finally:
         send_signed(client.w3, admin, claim, hexstr(encode_call("SGEClaim", "unpause")))
@@ -234,14 +243,14 @@ async def test_paused_claim_contract_is_waited_out(client: StackClient):
     await client.record(wallet, "paused-contract")
 
 
-
 async def test_an_older_runs_charge_pays_the_flow_and_a_second_payment_is_a_duplicate(client: StackClient):
     wallet = await client.register()
     first = await client.charge(wallet)
     await client.wait_state(wallet, FlowState.EXPIRED, timeout=60)
     await client.register(wallet)  # a new run: a new charge (the first expired)
-    second = await client.until(lambda: len(client.payments(wallet)) == 2 and client.payments(wallet)[1],
-                                "the second charge")
+    second = await client.until(
+        lambda: len(client.payments(wallet)) == 2 and client.payments(wallet)[1], "the second charge"
+    )
     await client.wait_state(wallet, FlowState.AWAITING_PAYMENT)
     await client.act(first["provider_ref"], "pay")  # the old charge is paid late: it pays this flow
     done = await client.wait_state(wallet, FlowState.COMPLETED)
@@ -252,7 +261,6 @@ async def test_an_older_runs_charge_pays_the_flow_and_a_second_payment_is_a_dupl
     assert client.purposes(wallet) == ["claim", "mint"] and client.sge_balance(wallet) == SGE
     client.books_ok()
     await client.record(wallet, "older-charge")
-
 
 
 async def test_a_payment_that_can_never_be_delivered_is_reversed_into_suspense(client: StackClient):
@@ -282,7 +290,6 @@ async def test_a_payment_that_can_never_be_delivered_is_reversed_into_suspense(c
     assert client.sge_balance(wallet) == SGE  # one claim's SGE: the user's own on-chain claim
     client.books_ok()
     await client.record(wallet, "undeliverable-onchain")
-
 
 
 async def test_a_long_halt_is_survived_with_bounded_history(stack, client: StackClient):
@@ -321,7 +328,6 @@ async def test_a_long_halt_is_survived_with_bounded_history(stack, client: Stack
     await client.record(wallet, "long-halt")
 
 
-
 def _claim_on_chain_directly(client: StackClient, user) -> None:
     """The user pays the claim contract itself, outside the platform (its own reference)."""
     from contracts.abi import encode_call, hexstr, program_id
@@ -330,7 +336,9 @@ def _claim_on_chain_directly(client: StackClient, user) -> None:
     usdt, claim = client.manifest.address("TestUSDT"), client.manifest.address("SGEClaim")
     client.demo._send(user, usdt, hexstr(encode_call("TestUSDT", "approve", claim, 0)))
     client.demo._send(user, usdt, hexstr(encode_call("TestUSDT", "approve", claim, FEE)))
-    client.demo._send(user, claim, hexstr(encode_call("SGEClaim", "claim", program_id("demo"), usdt, b"outside".ljust(32, b"\0"))))
+    client.demo._send(
+        user, claim, hexstr(encode_call("SGEClaim", "claim", program_id("demo"), usdt, b"outside".ljust(32, b"\0")))
+    )
 
 
 async def _admin(client: StackClient) -> dict:

@@ -71,7 +71,8 @@ async def test_a_reorged_delivery_is_sent_again_and_counted_once(client: StackCl
         await client.act(charge["provider_ref"], "pay")
         mined = await client.until(
             lambda: next((t for t in client.txs(wallet) if ":claim:" in t.key and t.block_number), None),
-            "the delivery mined")
+            "the delivery mined",
+        )
     # Short of its 3 confirmations: take its block (and the one on top, if any) away.
     head = client.w3.eth.block_number
     depth = head - mined.block_number + 1
@@ -104,8 +105,9 @@ async def test_an_orphaned_onchain_claim_is_never_settled(client: StackClient):
         assert client.row(wallet).state == FlowState.AWAITING_PAYMENT and client.row(wallet).paid_amount_minor is None
     # The user pays again (the reorg dropped the first claim): that one is final and settles.
     usdt, claim = client.manifest.address("TestUSDT"), client.manifest.address("SGEClaim")
-    allowance = await asyncio.to_thread(lambda: client.w3.eth.call(
-        {"to": usdt, "data": hexstr(encode_call("TestUSDT", "allowance", wallet, claim))}))
+    allowance = await asyncio.to_thread(
+        lambda: client.w3.eth.call({"to": usdt, "data": hexstr(encode_call("TestUSDT", "allowance", wallet, claim))})
+    )
     if int.from_bytes(allowance, "big") == 0:
         await asyncio.to_thread(client.demo._send, user, usdt, hexstr(encode_call("TestUSDT", "approve", claim, FEE)))
     await asyncio.to_thread(client.demo._send, user, claim, prepared["steps"][-1]["data"])

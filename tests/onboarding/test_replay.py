@@ -24,11 +24,23 @@ HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.j
 
 def test_there_are_histories_of_every_branch():
     names = {p.stem.rsplit("-", 1)[0] if p.stem[-1].isdigit() else p.stem for p in HISTORIES}
-    expected = {"onboarding-coinbase", "onboarding-onchain", "onboarding-overpaid", "onboarding-underpaid-applied",
-                "onboarding-wrong-asset", "onboarding-failed-with-money", "onboarding-failed",
-                "onboarding-expired-late-applied", "onboarding-refunded-before-delivery",
-                "onboarding-refunded-after-delivery", "onboarding-operator-refund", "onboarding-paused-contract",
-                "onboarding-older-charge", "onboarding-undeliverable-onchain", "onboarding-long-halt"}
+    expected = {
+        "onboarding-coinbase",
+        "onboarding-onchain",
+        "onboarding-overpaid",
+        "onboarding-underpaid-applied",
+        "onboarding-wrong-asset",
+        "onboarding-failed-with-money",
+        "onboarding-failed",
+        "onboarding-expired-late-applied",
+        "onboarding-refunded-before-delivery",
+        "onboarding-refunded-after-delivery",
+        "onboarding-operator-refund",
+        "onboarding-paused-contract",
+        "onboarding-older-charge",
+        "onboarding-undeliverable-onchain",
+        "onboarding-long-halt",
+    }
     assert expected <= names, sorted(expected - names)
     assert any(n.startswith("aftercare-") for n in names)
 
