@@ -20,6 +20,7 @@ stale events therefore book nothing twice, and every received cent lands exactly
 | more on the payment that settled the flow | suspense (overpayment) | unchanged |
 | any amount after the flow ended unpaid | suspense (late_payment) | unchanged (an operator applies or refunds it) |
 | refunded / charged back | reverse the settlement (+ SGE loss after delivery); release suspense | refunded |
+| received and refunded before anything booked it | into suspense (refunded), released at once | refunded |
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def accepted(charge_currency: str, paid_currency: str | None) -> bool:
 
 def decide(view: ProviderView, fee_minor: int, charge_currency: str, held: Held, flow: FlowView) -> Decision:
     if view.refunded:
-        return _refund(held, flow)
+        return _refund(view, charge_currency, held, flow)
     asset = (view.paid_currency or charge_currency).upper()
     new = max(0, view.paid_minor) - held.received_minor
     if new <= 0:
@@ -164,14 +165,19 @@ def _no_new_money(view: ProviderView, held: Held, flow: FlowView) -> Decision:
     return Decision(entries=[], outcome=outcome)
 
 
-def _refund(held: Held, flow: FlowView) -> Decision:
+def _refund(view: ProviderView, charge_currency: str, held: Held, flow: FlowView) -> Decision:
     entries: list[Entry] = []
+    new = max(0, view.paid_minor) - held.received_minor
+    if new > 0:  # it arrived and went back before any event booked it: the receipt is kept, then released
+        entries.append(_suspense(new, (view.paid_currency or charge_currency).upper(), SuspenseReason.REFUNDED))
     if held.settled and not held.reversed:
         entries.append(Entry(booking=Booking.REVERSE, amount_minor=0, asset=""))  # amounts come from the settlement
         if flow.delivered:
             entries.append(Entry(booking=Booking.SGE_LOSS, amount_minor=0, asset="SGE"))
-    if held.suspense_minor:
-        entries.append(Entry(booking=Booking.RELEASE_SUSPENSE, amount_minor=held.suspense_minor, asset=""))
+    if held.suspense_minor + max(new, 0):
+        entries.append(
+            Entry(booking=Booking.RELEASE_SUSPENSE, amount_minor=held.suspense_minor + max(new, 0), asset="")
+        )
     touched = (held.settled and not held.reversed) or flow.accepting
     return Decision(
         entries=entries,

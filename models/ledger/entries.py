@@ -50,6 +50,7 @@ class SuspenseReason(StrEnum):
     LATE_PAYMENT = "late_payment"
     DUPLICATE_PAYMENT = "duplicate_payment"  # a flow already paid by another payment
     UNDELIVERABLE = "undeliverable"  # paid, settled, then reversed: the claim can never be delivered
+    REFUNDED = "refunded"  # arrived and went back before it was booked: both legs are kept
     OTHER = "other"
 
 

@@ -103,3 +103,14 @@ def test_cli_config_errors_are_one_line(tmp_path, args, env, expected):
     assert lines[0].startswith("error: ")
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_too_few_confirmations():
+    prod = dict(_env_file=None, environment="production", database_url="postgresql+psycopg://u@db.example/sge",
+                chain_id=1)
+    with pytest.raises(ConfigError) as err:
+        load_settings(**prod, confirmations=1)
+    assert err.value.setting == "SGE_CONFIRMATIONS" and "12" in str(err.value)
+    assert load_settings(**prod, confirmations=12).confirmations == 12
+    assert load_settings(**prod, confirmations=2, production_min_confirmations=2).confirmations == 2
+    assert load_settings(_env_file=None, confirmations=1).confirmations == 1  # dev and test: one block is enough

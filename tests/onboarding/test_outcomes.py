@@ -328,6 +328,36 @@ async def test_a_long_halt_is_survived_with_bounded_history(stack, client: Stack
     await client.record(wallet, "long-halt")
 
 
+async def test_a_delivery_no_retry_can_fix_parks_the_flow_until_an_operator_resumes_it(client: StackClient):
+    """Paid and settled, then the delivery fails for good (here: its key was taken by another transaction,
+    an idempotency conflict): the flow parks in delivery_blocked, listed as stuck, never failed; the
+    operator's `retry` resumes it under a fresh key and it completes once."""
+    from pydantic import SecretStr
+
+    from models.chain import SubmitTx
+    from models.onboarding import flow_id
+    from relayer.engine import Relayer
+
+    wallet = await client.register()
+    charge = await client.charge(wallet)
+    fid = flow_id("demo", wallet)
+    key = (client.settings.home / "dev" / "relayer.key").read_text().strip()
+    relayer = Relayer(client.settings.model_copy(update={"relayer_private_key": SecretStr(key)}), client.engine)
+    taken = f"{fid}:claim:coinbase_commerce:{charge['provider_ref']}"
+    await __import__("asyncio").to_thread(relayer.send_and_wait, SubmitTx(key=taken, to=wallet, value=1), timeout=60)
+    await client.act(charge["provider_ref"], "pay")
+    row = await client.wait_state(wallet, FlowState.DELIVERY_BLOCKED)
+    assert row["reason"].startswith("idempotency_conflict")
+    resp = await client.demo.http.post(f"{client.settings.api_base_url}/v1/ops/flows/{fid}/retry",
+                                       json={"reason": "key freed"}, headers=await _admin(client))
+    assert resp.status_code == 200 and resp.json()["result"] == "resumed", resp.text
+    await client.wait_state(wallet, FlowState.COMPLETED)
+    assert client.sge_balance(wallet) == SGE
+    assert [t.key.rsplit(":", 1)[-1] for t in client.txs(wallet) if ":claim:" in t.key] == [charge["provider_ref"], "1"]
+    client.books_ok()
+    await client.record(wallet, "delivery-blocked")
+
+
 def _claim_on_chain_directly(client: StackClient, user) -> None:
     """The user pays the claim contract itself, outside the platform (its own reference)."""
     from contracts.abi import encode_call, hexstr, program_id

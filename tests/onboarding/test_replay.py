@@ -40,6 +40,7 @@ def test_there_are_histories_of_every_branch():
         "onboarding-older-charge",
         "onboarding-undeliverable-onchain",
         "onboarding-long-halt",
+        "onboarding-delivery-blocked",
     }
     assert expected <= names, sorted(expected - names)
     assert any(n.startswith("aftercare-") for n in names)

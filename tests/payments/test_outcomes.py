@@ -105,6 +105,13 @@ def test_refund_before_and_after_delivery():
     assert again.entries == [] and again.outcome == FlowOutcome.NONE
 
 
+def test_money_refunded_before_anything_booked_it_keeps_both_legs():
+    d = decide(view(FEE, refunded=True), FEE, "USD", Held(), OPEN)
+    assert [(e.booking, e.amount_minor, e.reason) for e in d.entries] == [
+        (Booking.SUSPENSE, FEE, SuspenseReason.REFUNDED), (Booking.RELEASE_SUSPENSE, FEE, None)]
+    assert d.outcome == FlowOutcome.REFUNDED and d.received_minor == FEE
+
+
 def test_refund_of_an_unpaid_charge_ends_the_flow_without_entries():
     d = decide(view(refunded=True), FEE, "USD", Held(), OPEN)
     assert d.entries == [] and d.outcome == FlowOutcome.REFUNDED

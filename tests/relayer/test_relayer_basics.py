@@ -230,3 +230,24 @@ def test_key_is_never_stored(relayer: Relayer, relayer_settings, db_engine):
     for obj in [*rows(db_engine), *attempts(db_engine)]:
         assert key not in repr(obj.model_dump()).lower()
     assert key not in repr(relayer).lower()
+
+
+def test_nothing_is_signed_while_the_platform_is_halted(chain: Chain, relayer: Relayer, db_engine):
+    """The relayer reads the halt switch just before signing: a request that raced the switch waits."""
+    from core.db import session_scope
+    from models.halt import set_halt
+    from models.operators import Actor
+    from relayer.errors import PlatformHalted
+
+    start, wallet = chain_nonce(chain, relayer), new_wallet()
+    with session_scope(db_engine) as s:
+        set_halt(s, Actor(name="test"), True, "incident")
+    try:
+        with pytest.raises(PlatformHalted) as err:
+            relayer.submit(mint("mint:halted", wallet))  # recorded, not signed: it waits
+        assert err.value.retryable and err.value.code == "platform_halted"
+        assert chain_nonce(chain, relayer) == start
+    finally:
+        with session_scope(db_engine) as s:
+            set_halt(s, Actor(name="test"), False, "over")
+    assert relayer.send_and_wait(mint("mint:halted", wallet), timeout=30).status == "confirmed"
