@@ -66,7 +66,7 @@ async def test_every_registered_activity_fails_non_retryable_on_a_domain_error(
     monkeypatch.setattr(registry, "WORKFLOWS", [CallEachActivity])
     queue = f"errors-{uuid.uuid4().hex[:8]}"
     settings = settings.model_copy(update={"temporal_task_queue": queue})
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=settings.worker_max_concurrent_activities) as pool:
         async with worker.build_worker(temporal_dev.client, settings, db_engine, pool):
             seen = await temporal_dev.client.execute_workflow(
                 CallEachActivity.run, names, id=f"errors-{uuid.uuid4()}", task_queue=queue

@@ -106,8 +106,9 @@ def test_cli_config_errors_are_one_line(tmp_path, args, env, expected):
 
 
 def test_production_refuses_too_few_confirmations():
-    prod = dict(_env_file=None, environment="production", database_url="postgresql+psycopg://u@db.example/sge",
-                chain_id=1)
+    prod = dict(
+        _env_file=None, environment="production", database_url="postgresql+psycopg://u@db.example/sge", chain_id=1
+    )
     with pytest.raises(ConfigError) as err:
         load_settings(**prod, confirmations=1)
     assert err.value.setting == "SGE_CONFIRMATIONS" and "12" in str(err.value)

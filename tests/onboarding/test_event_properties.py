@@ -7,7 +7,7 @@ an older run's charge. Whatever the sequence, once everything has settled down:
   equals the provider's, and a refunded charge holds nothing in suspense);
 - the books verify.
 
-A few examples run in `make test`; `SGE_PROPERTY_EXAMPLES=40 make test-slow` runs the long version.
+A few examples run in `make test`; the slow tier (`make test-slow`) runs 40 more.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tests.helpers.stack import StackClient, running_stack
 
 pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("SGE_PROPERTY_EXAMPLES", "4"))
+SLOW_EXAMPLES = int(os.environ.get("SGE_PROPERTY_SLOW_EXAMPLES", "40"))
 SGE = 1000 * 10**18
 
 # What a payer or merchant may do to a charge, and what the sandbox answers when it may not (409: skipped).
@@ -160,4 +161,17 @@ def _check(client: StackClient, wallet: str) -> None:
 )
 @given(scenario=SCENARIO)
 def test_random_provider_event_sequences_keep_the_books_exact(stack, scenario):
+    asyncio.run(_scenario(stack, scenario))
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=SLOW_EXAMPLES,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(scenario=SCENARIO)
+def test_random_provider_event_sequences_soak(stack, scenario):
+    """The slow stage's longer run: more (and non-derandomized) sequences."""
     asyncio.run(_scenario(stack, scenario))

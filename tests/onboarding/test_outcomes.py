@@ -348,8 +348,11 @@ async def test_a_delivery_no_retry_can_fix_parks_the_flow_until_an_operator_resu
     await client.act(charge["provider_ref"], "pay")
     row = await client.wait_state(wallet, FlowState.DELIVERY_BLOCKED)
     assert row["reason"].startswith("idempotency_conflict")
-    resp = await client.demo.http.post(f"{client.settings.api_base_url}/v1/ops/flows/{fid}/retry",
-                                       json={"reason": "key freed"}, headers=await _admin(client))
+    resp = await client.demo.http.post(
+        f"{client.settings.api_base_url}/v1/ops/flows/{fid}/retry",
+        json={"reason": "key freed"},
+        headers=await _admin(client),
+    )
     assert resp.status_code == 200 and resp.json()["result"] == "resumed", resp.text
     await client.wait_state(wallet, FlowState.COMPLETED)
     assert client.sge_balance(wallet) == SGE

@@ -108,7 +108,9 @@ def test_refund_before_and_after_delivery():
 def test_money_refunded_before_anything_booked_it_keeps_both_legs():
     d = decide(view(FEE, refunded=True), FEE, "USD", Held(), OPEN)
     assert [(e.booking, e.amount_minor, e.reason) for e in d.entries] == [
-        (Booking.SUSPENSE, FEE, SuspenseReason.REFUNDED), (Booking.RELEASE_SUSPENSE, FEE, None)]
+        (Booking.SUSPENSE, FEE, SuspenseReason.REFUNDED),
+        (Booking.RELEASE_SUSPENSE, FEE, None),
+    ]
     assert d.outcome == FlowOutcome.REFUNDED and d.received_minor == FEE
 
 
