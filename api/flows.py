@@ -1,4 +1,4 @@
-"""Operator endpoints for onboarding flows and the halt switch, under /v1/ops.
+"""Operator endpoints for onboarding flows, the halt switch and the pre-payment chain gate, under /v1/ops.
 
 Listings read the database (consistent, paged); actions go to Temporal and are audited.
 """
@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Admin, EngineDep, SettingsDep, TemporalDep, Viewer
 from api.errors import ApiError
 from core.db import get_existing, session_scope
+from models.chain_gate import ChainGate, chain_gate, set_chain_gate
 from models.halt import HaltState, halt_state, set_halt
 from models.onboarding import QUERY_STATUS, FlowState, Onboarding, OnboardingStatus, list_flows
 from models.operators import Actor, audit
@@ -57,6 +58,12 @@ class ResetBody(ActionBody):
 
 class HaltBody(ActionBody):
     halted: bool
+
+
+class GateBody(ActionBody):
+    closed: bool = Field(
+        description="Close (true) or open (false) the gate's switch; the spend budget still closes it while over."
+    )
 
 
 def _row_or_404(session: Session, flow_id: str) -> tuple[Onboarding, Program]:
@@ -207,5 +214,25 @@ async def post_halt(engine: EngineDep, body: HaltBody, actor: Admin) -> HaltStat
     def write():
         with session_scope(engine) as session:
             return set_halt(session, actor, body.halted, body.reason)
+
+    return await run_in_threadpool(write)
+
+
+@router.get("/chain-gate", response_model=ChainGate, summary="The pre-payment chain gate and the relayer's spend")
+async def get_chain_gate(engine: EngineDep, settings: SettingsDep, _actor: Viewer) -> ChainGate:
+    def read():
+        with Session(engine) as session:
+            return chain_gate(session, settings)
+
+    return await run_in_threadpool(read)
+
+
+@router.post(
+    "/chain-gate", response_model=ChainGate, summary="Close or open the pre-payment chain gate (admin; audited)"
+)
+async def post_chain_gate(engine: EngineDep, settings: SettingsDep, body: GateBody, actor: Admin) -> ChainGate:
+    def write():
+        with session_scope(engine) as session:
+            return set_chain_gate(session, settings, actor, body.closed, body.reason)
 
     return await run_in_threadpool(write)

@@ -1,6 +1,7 @@
-"""`sge flows` and `sge halt`: operate onboarding flows and the platform halt switch from a shell.
+"""`sge flows`, `sge halt` and `sge gate`: operate onboarding flows, the platform halt switch and the
+pre-payment chain gate from a shell.
 
-The same actions as /v1/ops/flows and /v1/ops/halt, audited under the local user's name.
+The same actions as /v1/ops/flows, /v1/ops/halt and /v1/ops/chain-gate, audited under the local user's name.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlmodel import Session, select
 
 from cli.common import fail, hard_exit, out, run_async, settings_and_logs
 from core.db import get_engine, session_scope
+from models.chain_gate import chain_gate, set_chain_gate
 from models.halt import halt_state, set_halt
 from models.onboarding import FlowState, Onboarding, list_flows
 from models.operators import Actor, audit
@@ -23,6 +25,9 @@ from temporal.client import connect
 
 app = typer.Typer(help="Onboarding flows: list, show, retry, terminate, reset.", no_args_is_help=True)
 halt_app = typer.Typer(help="The platform halt switch (stops every value-moving step while on).", no_args_is_help=True)
+gate_app = typer.Typer(
+    help="The pre-payment chain gate (closed: new flows wait before mint and referral).", no_args_is_help=True
+)
 
 
 def _actor() -> Actor:
@@ -31,6 +36,11 @@ def _actor() -> Actor:
 
 def _engine():
     return get_engine(settings_and_logs("cli", fmt="console").db_url)
+
+
+def _settings_engine():
+    settings = settings_and_logs("cli", fmt="console")
+    return settings, get_engine(settings.db_url)
 
 
 @app.command("list")
@@ -154,3 +164,30 @@ def halt_off(reason: str = typer.Option(..., help="Why (audited).")) -> None:
     """Lift the halt: paused flows resume within seconds."""
     with session_scope(_engine()) as session:
         print(set_halt(session, _actor(), False, reason).model_dump_json(indent=2))
+
+
+@gate_app.command("status")
+def gate_status() -> None:
+    """Open or closed, why, and the relayer's spend against its budget (exit 1 when closed)."""
+    settings, engine = _settings_engine()
+    with Session(engine) as session:
+        gate = chain_gate(session, settings)
+    print(gate.model_dump_json(indent=2))
+    if not gate.open:
+        raise typer.Exit(1)
+
+
+@gate_app.command("close")
+def gate_close(reason: str = typer.Option(..., help="Why (audited; shown on waiting flows).")) -> None:
+    """Close the gate: new flows wait before minting and recording referrals; paid flows go on."""
+    settings, engine = _settings_engine()
+    with session_scope(engine) as session:
+        print(set_chain_gate(session, settings, _actor(), True, reason).model_dump_json(indent=2))
+
+
+@gate_app.command("open")
+def gate_open(reason: str = typer.Option(..., help="Why (audited).")) -> None:
+    """Open the gate's switch (the spend budget still holds it closed while over)."""
+    settings, engine = _settings_engine()
+    with session_scope(engine) as session:
+        print(set_chain_gate(session, settings, _actor(), False, reason).model_dump_json(indent=2))

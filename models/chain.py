@@ -143,6 +143,9 @@ class SubmitTx(BaseModel):
     label: str = ""
     call: ContractCall | None = None
     gas_limit: int | None = None  # skip estimation (e.g. to send a call that will revert)
+    # A pre-payment step (mint, referral): a new request waits while the chain gate is closed
+    # (models/chain_gate.py); one already recorded under its key goes on.
+    gated: bool = False
 
     @model_validator(mode="after")
     def _one_target(self) -> SubmitTx:

@@ -10,9 +10,9 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from core.columns import utcnow
-from models.operators import Actor, audit
-from models.platform import HALT_FLAG, PlatformFlag
+from models.operators import Actor
+from models.platform import HALT_FLAG
+from models.switches import Switch, flip_switch, read_switch
 
 
 class HaltState(BaseModel):
@@ -22,33 +22,15 @@ class HaltState(BaseModel):
     updated_at: datetime | None = None
 
 
+def _as_halt(switch: Switch) -> HaltState:
+    return HaltState(halted=switch.on, reason=switch.reason, updated_by=switch.updated_by, updated_at=switch.updated_at)
+
+
 def halt_state(session: Session) -> HaltState:
-    flag = session.get(PlatformFlag, HALT_FLAG)
-    if flag is None:
-        return HaltState(halted=False)
-    return HaltState(
-        halted=bool(flag.value), reason=flag.reason, updated_by=flag.updated_by, updated_at=flag.updated_at
-    )
+    return _as_halt(read_switch(session, HALT_FLAG))
 
 
 def set_halt(session: Session, actor: Actor, halted: bool, reason: str) -> HaltState:
     """Turn the switch on or off, in the caller's transaction, with an audit entry."""
-    before = halt_state(session)
-    flag = session.get(PlatformFlag, HALT_FLAG, with_for_update=True) or PlatformFlag(key=HALT_FLAG)
-    flag.value = halted
-    flag.reason = reason[:500]
-    flag.updated_by = actor.name[:200]
-    flag.updated_at = utcnow()
-    session.add(flag)
-    session.flush()
-    after = halt_state(session)
-    audit(
-        session,
-        actor,
-        "halt.on" if halted else "halt.off",
-        "platform_flag",
-        HALT_FLAG,
-        before.model_dump(mode="json"),
-        after.model_dump(mode="json"),
-    )
-    return after
+    _, after = flip_switch(session, actor, HALT_FLAG, halted, reason, "halt")
+    return _as_halt(after)

@@ -6,9 +6,17 @@ from pydantic import BaseModel
 
 NOOP = "platform.noop"
 HALT_STATUS = "platform.halt_status"
+CHAIN_GATE = "platform.chain_gate"
 
 
 class HaltStatus(BaseModel):
     halted: bool
     reason: str = ""
     updated_by: str = ""
+
+
+class GateStatus(BaseModel):
+    """The pre-payment chain gate (models/chain_gate.py) as a flow sees it."""
+
+    open: bool
+    reason: str = ""

@@ -42,6 +42,7 @@ class FlowState(StrEnum):
     REFUNDED = "refunded"  # refunded or charged back (before or after delivery): reversed in the books
     HALTED = "halted"  # waiting for operators to lift the platform halt switch
     DELIVERY_BLOCKED = "delivery_blocked"  # paid and settled; delivery needs an operator (`sge flows retry`)
+    GATED = "gated"  # before payment, waiting for the chain gate (spend budget, balance floor, operator)
 
     @property
     def terminal(self) -> bool:

@@ -26,8 +26,17 @@ from core.devchain import is_anvil_dev_key
 from core.logs import get_logger
 from core.settings import Settings
 from models.chain import AttemptStatus
+from models.chain_gate import GateReader
 from models.platform import HALT_FLAG, PlatformFlag
-from relayer.errors import BadRequest, BalanceTooLow, ChainUnavailable, Misconfigured, PlatformHalted, RpcCallError
+from relayer.errors import (
+    BadRequest,
+    BalanceTooLow,
+    ChainGateClosed,
+    ChainUnavailable,
+    Misconfigured,
+    PlatformHalted,
+    RpcCallError,
+)
 from relayer.fees import Fees, bumped_fees, market_fees, next_base_and_tip
 from relayer.outbox import AT, NC, TAKE_NONCE, TX, AttemptRow, TxRow, attempt_row, to_hex, tx_row, with_fields
 from relayer.signing import Eip1559Signer
@@ -63,6 +72,7 @@ class RelayerBase:
         self._sqlite = not is_postgres(engine)
         self._nonce_mutex = threading.Lock()  # see _tx
         self._manifest: Manifest | None = None
+        self.gate = GateReader(settings, engine)
         # Test hook: called with the tx key right after the signed bytes are committed, before
         # broadcast. Raising SimulatedCrash there reproduces a process dying at that point.
         self.after_persist: Callable[[str], None] | None = None
@@ -166,6 +176,13 @@ class RelayerBase:
             row = conn.execute(select(_FLAG.c.value, _FLAG.c.reason).where(_FLAG.c.key == HALT_FLAG)).first()
         if row is not None and row.value:
             raise PlatformHalted(f"the platform is halted: {row.reason}")
+
+    def _check_gate(self, key: str) -> None:
+        """A new pre-payment request is refused while the chain gate is closed; one already recorded
+        under `key` (a retry after a crash) goes on."""
+        gate = self.gate.read()
+        if not gate.open and self._load(key) is None:
+            raise ChainGateClosed(f"the pre-payment chain gate is closed: {gate.reason}")
 
     def _balance_too_low(self) -> BalanceTooLow:
         """The node said "insufficient funds": the error to raise, with a fresh balance."""

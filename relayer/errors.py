@@ -33,6 +33,16 @@ class PlatformHalted(RelayerError):
     retry_after_seconds = 10.0
 
 
+class ChainGateClosed(RelayerError):
+    """The pre-payment chain gate is closed (spend budget, balance floor, or an operator): a new
+    pre-payment transaction is not recorded; the flow waits and asks again."""
+
+    code = "chain_gate_closed"
+    status = 503
+    retryable = True
+    retry_after_seconds = 30.0
+
+
 class ChainUnavailable(RelayerError, Unavailable):
     """The node did not answer or refused in a way that may pass (connection lost, estimate or
     broadcast failed, a nonce race the relayer has just repaired). Callers drop their RPC client so

@@ -98,6 +98,8 @@ class Submission(RelayerBase):
         # Optimistic: a key is normally new, so the checks and the gas estimate run first and the
         # existing-key lookup happens inside the signing transaction (one DB round trip for a new
         # transaction). A repeated submit wastes one estimate and then uses the stored row.
+        if req.gated:
+            self._check_gate(new.key)
         attempt: AttemptRow | None = None
         try:
             prepared = self._prepare(new)

@@ -23,7 +23,7 @@ WORKFLOWS: list[type] = [OnboardingWorkflow, PaymentAftercareWorkflow, ReleaseCo
 
 def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities: list[Callable] = []
-    activities += PlatformActivities(engine).all()
+    activities += PlatformActivities(engine, settings).all()
     activities += LedgerActivities(engine).all()
     activities += PaymentActivities(settings, engine).all()
     activities += relayer_activities(settings, engine)

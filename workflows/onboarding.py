@@ -147,10 +147,12 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
         try:
             if s.stage == Stage.MINT:
                 if s.token_id is None:  # one SGE-ID per wallet, ever: a later run or program reuses it
+                    await self.chain_gate()
                     await self.mint()
                 s.stage = Stage.REFER
             if s.stage == Stage.REFER:
                 if s.referrer and not s.referral_on_chain:
+                    await self.chain_gate()
                     await self.refer()
                 s.stage = Stage.PAY
             if s.stage == Stage.PAY:

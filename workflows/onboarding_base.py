@@ -30,6 +30,7 @@ PATIENT = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2, maximum_interval=timedelta(seconds=30)
 )
 SEEN_EVENTS_KEPT = 200
+CHAIN_GATE_PATCH = "chain-gate"  # the gate check before mint and referral (histories before it skip it)
 # "Not on chain yet" is a retryable failure: Temporal's retries poll the chain, no slot held meanwhile.
 ONCHAIN_POLL = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=1.5, maximum_interval=timedelta(seconds=15)
@@ -90,6 +91,21 @@ class FlowBase:
                 return
             if self.s.state != FlowState.HALTED:
                 await self.enter(FlowState.HALTED, f"platform halted: {halt.reason}")
+            await workflow.sleep(timedelta(seconds=self.s.timing.halt_poll_s))
+            await self.maybe_continue_as_new()
+
+    # --- the pre-payment chain gate ------------------------------------------------------------------
+    async def chain_gate(self) -> None:
+        """Before a transaction the flow pays gas for ahead of any payment (mint, referral): wait while
+        the gate is closed (models/chain_gate.py). Flows recorded before the gate existed skip it."""
+        if not workflow.patched(CHAIN_GATE_PATCH):
+            return
+        while True:
+            gate: io.GateStatus = await self.local(io.CHAIN_GATE, None, io.GateStatus)
+            if gate.open:
+                return
+            if self.s.state != FlowState.GATED:
+                await self.enter(FlowState.GATED, f"waiting: pre-payment chain gate closed ({gate.reason})")
             await workflow.sleep(timedelta(seconds=self.s.timing.halt_poll_s))
             await self.maybe_continue_as_new()
 

@@ -33,8 +33,11 @@ from workflows.onboarding_base import CHAIN_READ, CHAIN_SEND, FlowBase, Terminal
 
 
 class ChainSteps(FlowBase):
-    async def send(self, purpose: str, label: str, call: ContractCall, state: FlowState) -> TxOutcome:
-        """Send until mined and final, or until it reverts for good. Waits out temporary reverts."""
+    async def send(
+        self, purpose: str, label: str, call: ContractCall, state: FlowState, *, gated: bool = False
+    ) -> TxOutcome:
+        """Send until mined and final, or until it reverts for good. Waits out temporary reverts.
+        `gated`: a pre-payment step the relayer refuses while the chain gate is closed."""
         waits = 0
         while True:
             await self.halt_gate()
@@ -43,7 +46,7 @@ class ChainSteps(FlowBase):
             attempt = self.s.chain_attempts.get(purpose, 0)
             key = f"{self.fid}:{purpose}" + (f":{attempt}" if attempt else "")
             outcome: TxOutcome = await self.remote(
-                RELAYER_SEND, SubmitTx(key=key, label=label, call=call), TxOutcome, **CHAIN_SEND
+                RELAYER_SEND, SubmitTx(key=key, label=label, call=call, gated=gated), TxOutcome, **CHAIN_SEND
             )
             if outcome.status == "confirmed":
                 if self.s.reason:
@@ -74,6 +77,7 @@ class ChainSteps(FlowBase):
             "mint SGE-ID",
             ContractCall(contract="SGEID", function="mint", args=[self.inp.wallet]),
             FlowState.MINTING,
+            gated=True,
         )
         if outcome.status == "confirmed":
             transfer = outcome.event("SGEID", "Transfer")
@@ -96,6 +100,7 @@ class ChainSteps(FlowBase):
                 args=[self.s.program_key, self.inp.wallet, self.s.referrer],
             ),
             FlowState.REFERRING,
+            gated=True,
         )
         if outcome.status == "confirmed":
             self.s.referral_tx = outcome.hash

@@ -112,6 +112,23 @@ class ChainFields(BaseModel):
     relayer_gas_limit_percent: int = Field(
         125, ge=100, le=500, description="Gas limit as a percentage of eth_estimateGas."
     )
+    # The spend budget brakes gas drain by registrations nobody pays for: over it, the pre-payment
+    # chain gate closes (new flows wait before mint and referral; paid flows and payouts go on).
+    relayer_budget_tx_per_hour: int = Field(
+        3600,
+        ge=0,
+        description="Relayer spend budget: transactions signed in any trailing hour (0 = no limit; "
+        "refused in production). Over it, the pre-payment chain gate closes until the window slides.",
+    )
+    relayer_budget_wei_per_day: int = Field(
+        10**18,
+        ge=0,
+        description="Relayer spend budget: wei spent in any trailing 24 hours, fees of mined transactions plus "
+        "the worst case of those in flight (0 = no limit; refused in production).",
+    )
+    chain_gate_cache_seconds: float = Field(
+        5.0, ge=0, le=300, description="How long a process reuses its measurement of the relayer's spend."
+    )
 
 
 class ApiFields(BaseModel):

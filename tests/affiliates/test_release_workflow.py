@@ -12,6 +12,7 @@ from activities.ledger import LedgerActivities
 from activities.platform import PlatformActivities
 from core.columns import utcnow
 from core.db import session_scope
+from core.settings import Settings
 from models import affiliates as aff
 from models import commissions as com
 from models.platform import HALT_FLAG, PlatformFlag
@@ -43,7 +44,7 @@ def worker(client, queue, engine, pool):
         client,
         task_queue=queue,
         workflows=[ReleaseCommissionsWorkflow],
-        activities=LedgerActivities(engine).all() + PlatformActivities(engine).all(),
+        activities=LedgerActivities(engine).all() + PlatformActivities(engine, Settings()).all(),
         activity_executor=pool,
     )
 

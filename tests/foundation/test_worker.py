@@ -45,10 +45,10 @@ async def test_workflows_can_set_the_flow_state_attribute(temporal_ts):
     await handle.terminate()
 
 
-def test_halt_switch_is_read_from_the_database(db_engine):
+def test_halt_switch_is_read_from_the_database(db_engine, settings):
     from activities.platform import PlatformActivities
 
-    acts = PlatformActivities(db_engine)
+    acts = PlatformActivities(db_engine, settings)
     assert acts.halt_status().halted is False
     with session_scope(db_engine) as session:
         session.add(

@@ -139,6 +139,7 @@ class World:
             program_key=PROGRAM_KEY, referrer_wallet=referrer, attribution="new", timing=timing, from_block=1
         )
         self.halted = False
+        self.gate_closed = False
         self.sends: dict[str, list[SendAnswer]] = {}  # contract function → answers (default: confirmed)
         self.outcomes: dict[str, list[FlowOutcome | Applied]] = {}  # event id → answers (default: by kind)
         self.facts = ChainFacts()
@@ -168,10 +169,10 @@ class World:
         return states
 
     def story(self) -> list[str]:
-        """The calls that change or ask the world, in order (records and halt checks left out)."""
+        """The calls that change or ask the world, in order (records, halt and gate checks left out)."""
         out = []
         for call in self.calls:
-            if call.name in (RECORD, io.HALT_STATUS):
+            if call.name in (RECORD, io.HALT_STATUS, io.CHAIN_GATE):
                 continue
             is_tx = call.name == RELAYER_SEND and call.arg.call is not None
             out.append(f"{call.name}:{call.arg.call.function}" if is_tx else call.name)
@@ -288,6 +289,11 @@ class World:
         self._record(io.HALT_STATUS, None)
         return io.HaltStatus(halted=self.halted, reason="test halt" if self.halted else "")
 
+    @activity.defn(name=io.CHAIN_GATE)
+    async def chain_gate(self) -> io.GateStatus:
+        self._record(io.CHAIN_GATE, None)
+        return io.GateStatus(open=not self.gate_closed, reason="test budget" if self.gate_closed else "")
+
     @activity.defn(name=BEGIN)
     async def begin_(self, req: Begin) -> BeginResult:
         self._record(BEGIN, req)
@@ -367,6 +373,7 @@ class World:
     def activities(self) -> list[Callable]:
         return [
             self.halt_status,
+            self.chain_gate,
             self.begin_,
             self.record,
             self.chain_facts,

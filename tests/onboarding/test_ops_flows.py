@@ -50,7 +50,7 @@ def _audit(engine) -> list[AuditLog]:
         )
 
 
-async def test_roles_are_enforced_and_refusals_write_nothing(api_client, db_engine, keys):
+async def test_roles_are_enforced_and_refusals_write_nothing(api_client, db_engine, keys, settings):
     assert (await api_client.get("/v1/ops/flows")).status_code == 401
     assert (await api_client.get("/v1/ops/flows", headers={"Authorization": "Bearer nope"})).status_code == 401
     assert (await api_client.get("/v1/ops/flows", headers={"Authorization": keys["viewer"]})).status_code == 200
@@ -65,15 +65,15 @@ async def test_roles_are_enforced_and_refusals_write_nothing(api_client, db_engi
         assert resp.json()["error"]["code"] == "insufficient_role"
         assert (await api_client.post(path, json=body)).status_code == 401
     assert _audit(db_engine) == []
-    assert PlatformActivities(db_engine).halt_status().halted is False
+    assert PlatformActivities(db_engine, settings).halt_status().halted is False
 
 
-async def test_halt_switch_is_audited_and_seen_by_the_flows(api_client, db_engine, keys):
+async def test_halt_switch_is_audited_and_seen_by_the_flows(api_client, db_engine, keys, settings):
     resp = await api_client.post(
         "/v1/ops/halt", json={"halted": True, "reason": "ledger difference"}, headers={"Authorization": keys["admin"]}
     )
     assert resp.status_code == 200 and resp.json()["halted"] is True
-    status = PlatformActivities(db_engine).halt_status()
+    status = PlatformActivities(db_engine, settings).halt_status()
     assert status.halted and status.reason == "ledger difference" and status.updated_by == "alice"
     resp = await api_client.post(
         "/v1/ops/halt", json={"halted": False, "reason": "reconciled"}, headers={"Authorization": keys["admin"]}

@@ -328,6 +328,33 @@ async def test_a_long_halt_is_survived_with_bounded_history(stack, client: Stack
     await client.record(wallet, "long-halt")
 
 
+async def test_a_closed_chain_gate_holds_new_flows_before_any_gas_is_spent(client: StackClient):
+    """An operator closes the pre-payment chain gate (as the spend budget or the balance monitor would):
+    a new flow waits in `gated` with nothing sent; opened, it mints and completes."""
+    gate_url = f"{client.settings.api_base_url}/v1/ops/chain-gate"
+    admin = await _admin(client)
+    resp = await client.demo.http.post(gate_url, json={"closed": True, "reason": "budget drill"}, headers=admin)
+    assert resp.status_code == 200 and resp.json()["open"] is False, resp.text
+    try:
+        wallet = await client.register()
+        await client.wait_state(wallet, FlowState.GATED)
+        reason = client.row(wallet).reason
+        assert (
+            reason.startswith("waiting: pre-payment chain gate closed (closed by admin-") and "budget drill" in reason
+        )
+        assert client.purposes(wallet) == []
+    finally:
+        resp = await client.demo.http.post(gate_url, json={"closed": False, "reason": "drill over"}, headers=admin)
+        assert resp.status_code == 200 and resp.json()["open"] is True, resp.text
+    await client.wait_state(wallet, FlowState.AWAITING_PAYMENT)
+    charge = await client.charge(wallet)
+    await client.act(charge["provider_ref"], "pay")
+    await client.wait_state(wallet, FlowState.COMPLETED)
+    assert client.purposes(wallet) == ["claim", "mint"]
+    client.books_ok()
+    await client.record(wallet, "chain-gate")
+
+
 async def test_a_delivery_no_retry_can_fix_parks_the_flow_until_an_operator_resumes_it(client: StackClient):
     """Paid and settled, then the delivery fails for good (here: its key was taken by another transaction,
     an idempotency conflict): the flow parks in delivery_blocked, listed as stuck, never failed; the

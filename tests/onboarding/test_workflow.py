@@ -442,6 +442,28 @@ async def test_a_halt_pauses_value_moving_steps_until_it_is_lifted(flows, world)
     assert world.keys("mint") == [f"{world.fid}:mint"]
 
 
+async def test_a_closed_chain_gate_holds_the_pre_payment_steps_only(flows, world):
+    """Closed before the mint: the flow waits in `gated` and sends nothing; opened, it mints, and with
+    the gate closed again after payment, the delivery still goes (paid flows are never gated)."""
+    world.gate_closed = True
+    handle = await flows.start()
+    gated = await flows.until(handle, S.GATED)
+    assert gated.reason == "waiting: pre-payment chain gate closed (test budget)"
+    await flows.until_true(lambda: len(world.named(io.CHAIN_GATE)) >= 3)  # it keeps asking...
+    assert not world.named(RELAYER_SEND)  # ...and sends nothing meanwhile
+    world.gate_closed = False
+    await flows.until(handle, S.AWAITING_PAYMENT)
+    world.gate_closed = True
+    await flows.signal(handle, world.event(CONFIRMED))
+
+    assert (await flows.result(handle)).state == S.COMPLETED
+    assert world.recorded_states()[:3] == [S.REGISTERING, S.GATED, S.MINTING]
+    assert len(world.named(io.CHAIN_GATE)) >= 4  # asked before the mint (closed, then open) and the referral
+    gated_sends = [tx.call.function for tx in world.sent() if tx.gated and tx.call]
+    assert gated_sends == ["mint", "registerReferral"]  # the relayer refuses these while closed, not the claim
+    assert world.keys("deliverClaim")
+
+
 async def test_a_long_halt_continues_as_new_with_the_flow_carried_over(flows, world, temporal_dev):
     limit = 60
     world.begin.timing = FAST.model_copy(update={"history_limit": limit, "halt_poll_s": 0.02})
