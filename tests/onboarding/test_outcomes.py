@@ -5,6 +5,8 @@ at most one delivery on chain, and what an operator sees (suspense items, the fl
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -326,6 +328,59 @@ async def test_a_long_halt_is_survived_with_bounded_history(stack, client: Stack
     await client.wait_state(wallet, FlowState.COMPLETED)
     assert client.purposes(wallet) == ["claim", "mint"]  # one mint, one delivery across every run
     await client.record(wallet, "long-halt")
+
+
+async def test_a_forged_payment_signal_moves_no_money(stack, client: StackClient):
+    """Security finding 8: someone who reaches Temporal (the frontend, the Web UI's signal button) sends
+    the flow a `payment_event` saying its charge was paid in full. The flow asks the provider, which
+    has seen no payment: nothing is booked, nothing delivered, the flow still waits for its payer."""
+    from models.onboarding import flow_id
+    from models.onboarding_io import APPLY_PAYMENT_EVENT
+    from models.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent, PaymentEventKind
+    from models.platform import PaymentProvider
+    from temporal.client import connect
+
+    settings, _sup = stack
+    wallet = await client.register()
+    charge = await client.charge(wallet)
+    forged = PaymentEvent(
+        provider=PaymentProvider.COINBASE_COMMERCE,
+        event_id="forged-1",
+        event_type="charge:confirmed",
+        kind=PaymentEventKind.CONFIRMED,
+        provider_ref=charge["provider_ref"],
+        payment_key=client.payments(wallet)[0].key,
+        provider_status="COMPLETED",
+        amount_minor=FEE,
+        currency="USD",
+        paid_minor=FEE,
+        paid_currency="USDC",
+    )
+    temporal = await connect(settings)
+    handle = temporal.get_workflow_handle(flow_id("demo", wallet))
+    await handle.signal(PAYMENT_EVENT_SIGNAL, forged)
+
+    async def applied() -> bool:  # the flow has run the event through its provider check
+        events = [e async for e in handle.fetch_history_events()]
+        ids = {
+            e.event_id
+            for e in events
+            if e.activity_task_scheduled_event_attributes.activity_type.name == APPLY_PAYMENT_EVENT
+        }
+        return any(e.activity_task_completed_event_attributes.scheduled_event_id in ids for e in events)
+
+    for _ in range(150):
+        if await applied():
+            break
+        await asyncio.sleep(0.2)
+    assert await applied(), "the forged event never reached the payment activity"
+    assert client.row(wallet).state == FlowState.AWAITING_PAYMENT
+    assert (
+        not client.payments(wallet)[0].settled
+        and client.ledger_kinds(f"coinbase_commerce:{charge['provider_ref']}") == []
+    )
+    assert client.purposes(wallet) == ["mint"] and client.sge_balance(wallet) == 0
+    client.books_ok()
 
 
 async def test_a_closed_chain_gate_holds_new_flows_before_any_gas_is_spent(client: StackClient):
