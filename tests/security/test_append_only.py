@@ -180,3 +180,57 @@ def test_grant_runtime_refuses_superusers_the_owner_and_unknown_roles(db_engine)
         grant_runtime(db_engine, f"nobody_{uuid.uuid4().hex[:8]}")
     with pytest.raises(RoleSetupError, match="not a role name"):
         grant_runtime(db_engine, "x; DROP TABLE audit_log")
+
+
+def test_migrations_connect_as_the_migration_role_the_processes_as_database_url():
+    from core.settings import load_settings
+
+    plain = load_settings(_env_file=None, database_url="postgresql://app@db/sge")
+    assert plain.migration_db_url == plain.db_url == "postgresql+psycopg://app@db/sge"
+    split = load_settings(
+        _env_file=None,
+        database_url="postgresql://app@db/sge",
+        migration_database_url="postgresql://owner:s3cret@db/sge",
+        database_runtime_role="app",
+    )
+    assert split.migration_db_url == "postgresql+psycopg://owner:s3cret@db/sge" and split.db_url.startswith(
+        "postgresql+psycopg://app@"
+    )
+    assert "s3cret" not in repr(split)  # a secret: never in reprs or logs
+
+
+@pytest.mark.postgres
+@pytest.mark.integration  # runs the `sge` CLI as a process
+def test_sge_db_upgrade_grants_the_configured_runtime_role(db_engine, db_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    role = f"sge_rt_{uuid.uuid4().hex[:10]}"
+    with db_engine.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+    runtime = make_engine(make_url(db_url).set(username=role).render_as_string(hide_password=False), pool_size=1)
+    env = {**os.environ, "SGE_HOME": str(tmp_path), "SGE_LOG_FORMAT": "console", "COLUMNS": "200"}
+    env |= {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none", "SGE_MIGRATION_DATABASE_URL": db_url}
+    env |= {"SGE_DATABASE_RUNTIME_ROLE": role}
+    env.pop("SGE_DATABASE_URL", None)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "db", "upgrade"],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"runtime role {role}: granted" in done.stdout
+        assert runtime_role_owns_tables(runtime) == [] and runtime_role_can_rewrite(runtime) == []
+        with runtime.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM audit_log")).scalar() == 0
+    finally:
+        runtime.dispose()
+        with db_engine.begin() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
