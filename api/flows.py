@@ -1,6 +1,7 @@
 """Operator endpoints for onboarding flows, the halt switch and the pre-payment chain gate, under /v1/ops.
 
-Listings read the database (consistent, paged); actions go to Temporal and are audited.
+Listings read the database (consistent, paged); actions go to Temporal and are audited before (intent)
+and after (outcome).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Admin, EngineDep, SettingsDep, TemporalDep, Viewer
 from api.errors import ApiError
 from core.db import get_existing, session_scope
+from models.audit import audited_call
 from models.chain_gate import ChainGate, chain_gate, set_chain_gate
 from models.halt import HaltState, halt_state, set_halt
 from models.onboarding import QUERY_STATUS, FlowState, Onboarding, OnboardingStatus, list_flows
-from models.operators import Actor, audit
+from models.operators import Actor
 from models.platform import Program
 from temporal import flows
 
@@ -132,6 +134,9 @@ async def get_flow(engine: EngineDep, client: TemporalDep, flow_id: str, _actor:
 
 
 async def _act(engine, actor: Actor, flow_id: str, action: str, reason: str, run) -> dict:
+    """Audited on both sides of the Temporal call: `flow.<action>.requested` is committed before it,
+    `flow.<action>` (its result) or `flow.<action>.failed` (the error) after it."""
+
     def load():
         with Session(engine) as session:
             row, program = _row_or_404(session, flow_id)
@@ -139,25 +144,20 @@ async def _act(engine, actor: Actor, flow_id: str, action: str, reason: str, run
 
     before, program, wallet = await run_in_threadpool(load)
     try:
-        result = await run(program, wallet)
+        result = await audited_call(
+            engine,
+            actor,
+            f"flow.{action}",
+            "flow",
+            flow_id,
+            {"state": before},
+            {"reason": reason},
+            lambda: run(program, wallet),
+        )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(404, "flow_not_found", f"Temporal has no flow {flow_id!r}") from None
         raise ApiError(503, "orchestrator_unavailable", str(exc)) from None
-
-    def record():
-        with session_scope(engine) as session:
-            audit(
-                session,
-                actor,
-                f"flow.{action}",
-                "flow",
-                flow_id,
-                {"state": before},
-                {"reason": reason, "result": result},
-            )
-
-    await run_in_threadpool(record)
     return {"flow_id": flow_id, "action": action, "result": result}
 
 

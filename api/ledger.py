@@ -6,19 +6,22 @@ safely), each with its exact decimal form next to it.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import EngineDep, Viewer
+from api.deps import EngineDep, SettingsDep, Viewer
 from api.errors import ApiError
 from models import ledger
 from models.books import verify_books
 from models.money import Asset, format_amount
+from models.operators import Role
 
 router = APIRouter(prefix="/v1/ops/ledger", tags=["ledger"])
 
@@ -148,14 +151,56 @@ def transaction(engine: EngineDep, tx_id: str, actor: Viewer) -> TransactionOut:
     )
 
 
+class VerifyOut(ledger.VerifyReport):
+    """The report, and whether it came from the cache (`checked_at` is when it was computed)."""
+
+    cached: bool
+    max_age_seconds: int
+
+
+class _VerifyCache:
+    """The last report, per API process. The lock makes concurrent askers wait for one scan."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.report: ledger.VerifyReport | None = None
+        self.at = 0.0
+
+
+def _verify_cache(request: Request) -> _VerifyCache:
+    state = request.app.state
+    if getattr(state, "ledger_verify_cache", None) is None:
+        state.ledger_verify_cache = _VerifyCache()
+    return state.ledger_verify_cache
+
+
 @router.get(
     "/verify",
-    response_model=ledger.VerifyReport,
-    summary="Check every transaction balances and each asset sums to zero",
+    response_model=VerifyOut,
+    summary="Check every transaction balances and each asset sums to zero (cached; `fresh=true`: admin)",
 )
-async def verify(engine: EngineDep, actor: Viewer) -> ledger.VerifyReport:
+async def verify(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    actor: Viewer,
+    fresh: Annotated[bool, Query(description="Scan now instead of serving a recent report (admin).")] = False,
+) -> VerifyOut:
+    # A full scan of the journal: any viewer gets a report at most SGE_LEDGER_VERIFY_CACHE_SECONDS old;
+    # only an admin can make it scan on demand.
+    if fresh and not actor.has_any(Role.ADMIN):
+        raise ApiError(403, "insufficient_role", "fresh=true needs the role admin")
+    max_age = settings.ledger_verify_cache_seconds
+
     def run() -> ledger.VerifyReport:
         with Session(engine) as session:
             return verify_books(session)
 
-    return await run_in_threadpool(run)
+    cache = _verify_cache(request)
+    async with cache.lock:
+        cached = not fresh and cache.report is not None and time.monotonic() - cache.at < max_age
+        if not cached or cache.report is None:
+            cache.report = await run_in_threadpool(run)
+            cache.at = time.monotonic()
+        report = cache.report
+    return VerifyOut(**report.model_dump(), cached=cached, max_age_seconds=max_age)

@@ -1,7 +1,8 @@
 """`sge flows`, `sge halt` and `sge gate`: operate onboarding flows, the platform halt switch and the
 pre-payment chain gate from a shell.
 
-The same actions as /v1/ops/flows, /v1/ops/halt and /v1/ops/chain-gate, audited under the local user's name.
+The same actions as /v1/ops/flows, /v1/ops/halt and /v1/ops/chain-gate, audited under the local user's
+name (a Temporal action: its intent before the call, its outcome after).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from sqlmodel import Session, select
 
 from cli.common import fail, hard_exit, out, run_async, settings_and_logs
 from core.db import get_engine, session_scope
+from models.audit import audited_call
 from models.chain_gate import chain_gate, set_chain_gate
 from models.halt import halt_state, set_halt
 from models.onboarding import FlowState, Onboarding, list_flows
-from models.operators import Actor, audit
+from models.operators import Actor
 from models.platform import Program
 from temporal import flows as flow_ops
 from temporal.client import connect
@@ -97,6 +99,7 @@ def show(flow_id: str) -> None:
 
 
 def _act(flow_id: str, action: str, reason: str, run) -> None:
+    """Audited like the API's: the intent committed before the Temporal call, the outcome after it."""
     settings = settings_and_logs("cli", fmt="console")
     engine = get_engine(settings.db_url)
     with Session(engine) as session:
@@ -107,19 +110,18 @@ def _act(flow_id: str, action: str, reason: str, run) -> None:
 
     async def go():
         client = await connect(settings)
-        return await run(client, settings, program.slug, row.wallet)
-
-    result = run_async(go())
-    with session_scope(engine) as session:
-        audit(
-            session,
+        return await audited_call(
+            engine,
             _actor(),
             f"flow.{action}",
             "flow",
             flow_id,
             {"state": row.state},
-            {"reason": reason, "result": result},
+            {"reason": reason},
+            lambda: run(client, settings, program.slug, row.wallet),
         )
+
+    result = run_async(go())
     out.print(f"{action}: {flow_id} {result or ''}")
     hard_exit(0)
 

@@ -7,7 +7,7 @@ import sys
 import typer
 from sqlalchemy.exc import OperationalError
 
-from cli import bench, contracts, db, demo, dev, flows, money, relayer
+from cli import audit, bench, contracts, db, demo, dev, flows, money, relayer
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
 from cli import programs as programs_cli
@@ -22,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
 app.add_typer(dev.app, name="dev")
 app.add_typer(demo.app, name="demo")

@@ -6,6 +6,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic and
 
 from models import (  # noqa: F401
     affiliates,
+    audit,
     chain,
     commissions,
     idempotency,
@@ -15,5 +16,6 @@ from models import (  # noqa: F401
     payments,
     platform,
     programs,
+    subjects,
     suspense,
 )

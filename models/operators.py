@@ -1,4 +1,4 @@
-"""Operators (people with their own API keys and roles) and the append-only audit log.
+"""Operators (people with their own API keys and roles) and their audit trail.
 
 An API key is `sgeop_` + 32 random bytes (urlsafe base64). Only its SHA-256 is stored: a key with
 256 bits of entropy needs no slow KDF, and the hash is compared with `hmac.compare_digest`. The key
@@ -6,7 +6,15 @@ is shown once, when created or rotated. Roles: `admin` (programs, operators, aff
 `approver` (payout approvals), `viewer` (read-only). There is no shared admin key.
 
 Every operator action is written to `audit_log` (who, what, when, before/after) in the same DB
-transaction as the change it describes; the log refuses UPDATE and DELETE (triggers).
+transaction as the change it describes (`models.audit`, re-exported here). The log refuses UPDATE,
+DELETE, a rewrite of an existing id (SQLite) and TRUNCATE (PostgreSQL), and its rows are hash-chained
+(`verify_audit_chain`, `sge audit verify`). An action that goes through Temporal is audited twice:
+`<action>.requested` committed before the call, then `<action>` or `<action>.failed` after it.
+
+Personal data: audit rows are never rewritten, so they never hold an end user's wallet. `audit()`
+stores every wallet address in the target and the before/after as its subject ref (`subject:<id>`,
+`models.subjects`); a flow id as a target reads `onboarding:<program>:subject:<id>`. Operators' own
+names stay. Erasure (a later issue) blanks the subject's wallet; the audit rows stay as written.
 """
 
 from __future__ import annotations
@@ -20,12 +28,35 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, Column, Integer
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.columns import UtcDateTime, utcnow
 from core.db import row_id
 from core.errors import DomainError
+from models.audit import AuditEntry, AuditLog, ChainReport, audit, audit_entries, verify_audit_chain
+
+__all__ = [
+    "READ_ROLES",
+    "Actor",
+    "AuditEntry",
+    "AuditLog",
+    "ChainReport",
+    "Operator",
+    "OperatorError",
+    "OperatorView",
+    "Role",
+    "audit",
+    "audit_entries",
+    "authenticate",
+    "create_operator",
+    "list_operators",
+    "rotate_key",
+    "set_active",
+    "set_roles",
+    "verify_audit_chain",
+    "view",
+]
 
 KEY_PREFIX = "sgeop_"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$")
@@ -58,26 +89,6 @@ class Operator(SQLModel, table=True):
     created_by: str = Field(default="", max_length=120)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
-
-
-class AuditLog(SQLModel, table=True):
-    """One operator action. Append-only."""
-
-    __tablename__ = "audit_log"
-
-    id: int | None = Field(
-        default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    )
-    operator_id: int | None = Field(default=None, index=True, description="None for CLI/system actors.")
-    actor: str = Field(max_length=120, description="Operator name, or `cli:<user>` / `system:<process>`.")
-    action: str = Field(max_length=64, index=True)
-    target_type: str = Field(max_length=32)
-    target_id: str = Field(max_length=200)
-    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    request_id: str = Field(default="", max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
 
 
 class Actor(BaseModel):
@@ -134,32 +145,6 @@ def _roles(roles: list[str] | tuple[str, ...]) -> list[str]:
         if role.value not in out:
             out.append(role.value)
     return out
-
-
-def audit(
-    session: Session,
-    actor: Actor,
-    action: str,
-    target_type: str,
-    target_id: str | int,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
-    """Record an action in the caller's DB transaction (so it exists exactly when the change does)."""
-    session.add(
-        AuditLog(
-            operator_id=actor.operator_id,
-            actor=actor.name[:120],
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id)[:200],
-            before=before,
-            after=after,
-            request_id=actor.request_id[:64],
-            created_at=utcnow(),
-        )
-    )
-    session.flush()
 
 
 def create_operator(session: Session, actor: Actor, name: str, roles: list[str]) -> tuple[OperatorView, str]:
@@ -254,35 +239,3 @@ def authenticate(session: Session, key: str) -> Actor | None:
     if op is None or not hmac.compare_digest(op.key_hash, digest) or not op.active:
         return None
     return Actor(name=op.name, operator_id=op.id, roles=[Role(r) for r in op.roles])
-
-
-class AuditEntry(BaseModel):
-    id: int
-    operator_id: int | None
-    actor: str
-    action: str
-    target_type: str
-    target_id: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    request_id: str
-    created_at: datetime
-
-
-def audit_entries(
-    session: Session,
-    *,
-    before_id: int | None = None,
-    limit: int = 100,
-    target_type: str | None = None,
-    target_id: str | None = None,
-) -> list[AuditEntry]:
-    """Newest first; page with `before_id` = the last id seen."""
-    stmt = select(AuditLog).order_by(col(AuditLog.id).desc()).limit(max(1, min(limit, 500)))
-    if before_id:
-        stmt = stmt.where(col(AuditLog.id) < before_id)
-    if target_type:
-        stmt = stmt.where(AuditLog.target_type == target_type)
-    if target_id:
-        stmt = stmt.where(AuditLog.target_id == target_id)
-    return [AuditEntry.model_validate(row, from_attributes=True) for row in session.exec(stmt)]

@@ -9,7 +9,8 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from core.columns import utcnow
-from models.operators import Actor, audit
+from models.audit import audit
+from models.operators import Actor
 from models.platform import PlatformFlag
 
 

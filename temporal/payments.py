@@ -17,8 +17,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.db import session_scope
 from core.errors import NotFound
+from models.audit import audited_call
 from models.onboarding_io import AFTERCARE_WORKFLOW, AftercareInput, aftercare_id
-from models.operators import Actor, audit
+from models.operators import Actor
 from models.payment_books import CannotApply, apply_to_fee
 from models.payments import PAYMENT_EVENT_SIGNAL, PaymentEvent, PaymentEventKind, get_payment
 from models.platform import PaymentProvider, Program
@@ -74,29 +75,48 @@ def refund_event(engine: Engine, payment_key: str, reason: str) -> tuple[str, Pa
 async def record_refund(
     client: Client, engine: Engine, task_queue: str, payment_key: str, reason: str, actor: Actor
 ) -> str:
-    """`sge payments refund`: book a refund made in the provider's dashboard (audited first)."""
+    """`sge payments refund`: book a refund made in the provider's dashboard (`payment.refund.requested`
+    audited before the event goes to Temporal, `payment.refund` or `payment.refund.failed` after)."""
     flow_id, event = refund_event(engine, payment_key, reason)
-    with session_scope(engine) as session:
-        audit(session, actor, "payment.refund", "payment", payment_key, None, {"reason": reason})
-    return await hand_event(client, task_queue, flow_id, payment_key, event)
+    return await audited_call(
+        engine,
+        actor,
+        "payment.refund",
+        "payment",
+        payment_key,
+        None,
+        {"reason": reason},
+        lambda: hand_event(client, task_queue, flow_id, payment_key, event),
+    )
 
 
 async def apply_suspense(
     client: Client, engine: Engine, task_queue: str, item_id: int, actor: Actor, *, accept_shortfall: bool = False
 ) -> str:
     """Use suspense money to settle its flow's fee, then start the flow again to deliver. The flow
-    must not be running (it could be creating its own charge meanwhile)."""
-    with Session(engine) as session:
-        item = get_item(session, item_id)
-        fid = item.flow_id
-    if fid is None:
-        raise CannotApply(f"suspense item {item_id} belongs to no flow: refund or write it off")
-    with contextlib.suppress(RPCError):  # no run at all is fine
-        if (await flows.describe(client, fid)).status == WorkflowExecutionStatus.RUNNING:
-            raise FlowActionError(f"{fid} is running: wait for it to end (or terminate it) first", code="flow_running")
-    with session_scope(engine) as session:
-        payment = apply_to_fee(session, get_item(session, item_id, lock=True), actor, accept_shortfall=accept_shortfall)
-        wallet, program = payment.wallet, session.get(Program, payment.program_id)
-        assert program is not None
-        slug = program.slug
-    return await flows.retry(client, fid, slug, wallet, task_queue)
+    must not be running (it could be creating its own charge meanwhile). Audited: `suspense.apply.requested`
+    first, `suspense.applied` with the money's move (same DB transaction), then `suspense.apply` with the
+    new run, or `suspense.apply.failed`."""
+
+    async def apply() -> str:
+        with Session(engine) as session:
+            item = get_item(session, item_id)
+            fid = item.flow_id
+        if fid is None:
+            raise CannotApply(f"suspense item {item_id} belongs to no flow: refund or write it off")
+        with contextlib.suppress(RPCError):  # no run at all is fine
+            if (await flows.describe(client, fid)).status == WorkflowExecutionStatus.RUNNING:
+                raise FlowActionError(
+                    f"{fid} is running: wait for it to end (or terminate it) first", code="flow_running"
+                )
+        with session_scope(engine) as session:
+            payment = apply_to_fee(
+                session, get_item(session, item_id, lock=True), actor, accept_shortfall=accept_shortfall
+            )
+            wallet, program = payment.wallet, session.get(Program, payment.program_id)
+            assert program is not None
+            slug = program.slug
+        return await flows.retry(client, fid, slug, wallet, task_queue)
+
+    details = {"accept_shortfall": accept_shortfall}
+    return await audited_call(engine, actor, "suspense.apply", "suspense_item", item_id, None, details, apply)

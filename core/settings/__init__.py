@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from core.settings.database_roles import DatabaseRoleFields
 from core.settings.fields import (
     ApiFields,
     ChainFields,
@@ -38,6 +39,7 @@ _SECRET_FIELDS = (
     "coinbase_commerce_webhook_secret",
     "coinbase_business_api_key",
     "coinbase_business_webhook_secret",
+    "migration_database_url",
 )
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
@@ -58,7 +60,15 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
-    FlowFields, OperationsFields, PaymentFields, ApiFields, ChainFields, TemporalFields, PlatformFields, BaseSettings
+    DatabaseRoleFields,
+    FlowFields,
+    OperationsFields,
+    PaymentFields,
+    ApiFields,
+    ChainFields,
+    TemporalFields,
+    PlatformFields,
+    BaseSettings,
 ):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -182,6 +192,13 @@ class Settings(
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'sge.db').resolve()}"
+
+    @property
+    def migration_db_url(self) -> str:
+        """What `sge db upgrade` connects with: the tables' owner (SGE_MIGRATION_DATABASE_URL, else DATABASE_URL)."""
+        if self.migration_database_url is not None:
+            return self.migration_database_url.get_secret_value()
+        return self.db_url
 
     @property
     def is_local_chain(self) -> bool:

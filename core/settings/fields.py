@@ -214,6 +214,15 @@ class OperationsFields(BaseModel):
         60, ge=1, le=1440, description="How often the ReleaseCommissions schedule makes held commissions payable."
     )
 
+    # --- ledger --------------------------------------------------------------------------------
+    ledger_verify_cache_seconds: int = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="GET /v1/ops/ledger/verify serves a report this recent from cache (a full scan); "
+        "`?fresh=true` (admin) recomputes. 0: no cache.",
+    )
+
     # --- logging ---------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["json", "console"] = Field("json", description="Log format.")

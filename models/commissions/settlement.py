@@ -1,4 +1,7 @@
-"""Settling a confirmed payment: fee revenue plus commissions up the referral tree, one ledger transaction."""
+"""Settling a confirmed payment: fee revenue plus commissions up the referral tree, one ledger transaction.
+
+The settlement row (mutable, erasable) holds the payer's wallet; the journal entry names the payer by
+subject ref only."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from models.ledger import Accounts, Posting, credit, debit
 from models.ledger.journal import dialect_insert
 from models.money import Asset
 from models.platform import Program
+from models.subjects import subject_ref
 
 _S = table_of(PaymentSettlement)
 
@@ -183,7 +187,8 @@ def settle_payment(
         planned.append((level, aff, bps, amount))
         legs.append(debit(Accounts.commission_expense(program.slug), asset, amount))
         legs.append(credit(Accounts.affiliate_accrued(row_id(aff)), asset, amount))
-    refs = {"payment_ref": payment_ref, "program": program.slug, "wallet": wallet}
+    # The journal is never rewritten: it names the payer by subject, never by wallet (models/subjects.py).
+    refs = {"payment_ref": payment_ref, "program": program.slug, "subject": subject_ref(session, wallet)}
     posted = ledger.post_transaction(session, tx_key, "payment.settle", refs, legs)
     conn.execute(
         update(_S)

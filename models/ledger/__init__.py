@@ -9,6 +9,13 @@ Posting the same key again with the same content (kind, refs, postings) returns 
 writes nothing; with other content it raises `LedgerConflict` (the caller's DB transaction is then
 rolled back by `session_scope`, so nothing of that unit of work is written).
 
+Personal data: journal rows are never rewritten (not even for erasure), so they never hold an end
+user's wallet. A settlement or claim delivery names its user in `refs` as `subject: subject:<id>`;
+any other wallet address in a key or a reference value (a gas key built from a flow id, an operator's
+note) is stored as its subject ref by `post_transaction`. The `subject` table maps ids to wallets
+(`models.subjects`); erasure (a later issue) deletes or blanks that mapping, and every journal row,
+its content hash and `sge ledger verify` stay as they were.
+
 Two-phase entries (`create_pending` → `post_pending` | `void_pending`) reserve value in a holding
 account (`liability:payouts_in_flight:<program>`) before it moves; an entry is resolved at most once
 (a conditional UPDATE on its status, so a concurrent second resolution finds nothing to do).

@@ -1,5 +1,6 @@
 """Domain postings of the flows other than settlement: suspense (in, applied, refunded, written off),
-claim deliveries, SGE lost to refunds, and gas."""
+claim deliveries, SGE lost to refunds, and gas. A claim delivery names its user by subject ref, never by
+wallet (the journal is never rewritten; see models/subjects.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from models.ledger.chart import Accounts, rail_of
 from models.ledger.errors import LedgerError
 from models.ledger.journal import PostResult, credit, debit, post_transaction
 from models.money import Asset
+from models.subjects import subject_ref
 
 
 class SuspenseRequest(BaseModel):
@@ -23,7 +25,8 @@ class SuspenseRequest(BaseModel):
 
 
 class ClaimDeliveryRequest(BaseModel):
-    """SGE delivered to a user: Dr expense:sge_delivered:<program> / Cr asset:sge_inventory."""
+    """SGE delivered to a user: Dr expense:sge_delivered:<program> / Cr asset:sge_inventory. The journal
+    names the user by the wallet's subject ref."""
 
     key: str
     program: str
@@ -84,7 +87,9 @@ def post_suspense(
 def post_claim_delivery(session: Session, req: ClaimDeliveryRequest) -> PostResult:
     if req.amount_minor <= 0:
         raise LedgerError("claim amount must be positive", code="invalid_amount")
-    refs = {"program": req.program, "wallet": req.wallet, "payment_ref": req.payment_ref, "chain_tx": req.chain_tx}
+    subject = subject_ref(session, req.wallet)
+    refs = {"program": req.program, "subject": subject, "payment_ref": req.payment_ref, "chain_tx": req.chain_tx}
+    earlier = refs | {"subject": "", "wallet": req.wallet}  # how deliveries were posted before revision 0007
     return post_transaction(
         session,
         req.key,
@@ -94,6 +99,7 @@ def post_claim_delivery(session: Session, req: ClaimDeliveryRequest) -> PostResu
             debit(Accounts.sge_delivered(req.program), Asset.SGE, req.amount_minor),
             credit(Accounts.sge_inventory, Asset.SGE, req.amount_minor),
         ],
+        earlier_refs={k: v for k, v in earlier.items() if v},
     )
 
 

@@ -3,6 +3,10 @@
 `post_transaction` checks a request completely (chart, balance per asset, no zero legs, never-negative
 accounts) before it writes anything; the same key with the same content is a replay, with other
 content a `LedgerConflict`.
+
+A journal row is never rewritten, so it never holds a wallet: any wallet address in the key or in a
+reference value is stored as its subject ref (`models.subjects`); callers that know they hold a
+wallet pass `subject_ref(...)` themselves.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from core.db import table_of
 from models.ledger.chart import account_spec
 from models.ledger.errors import LedgerConflict, LedgerError, LedgerNegativeBalance, LedgerUnbalanced
 from models.money import AmountError, Asset
+from models.subjects import WALLET_RE, pseudonymize_text
 
 MAX_KEY_LEN = 200
 
@@ -191,22 +196,40 @@ def post_transaction(
     kind: str,
     refs: Mapping[str, Any] | None,
     postings: Sequence[Posting],
+    *,
+    earlier_refs: Mapping[str, Any] | None = None,
 ) -> PostResult:
     """Post a balanced transaction under idempotency key `key`, inside the caller's DB transaction.
 
     Same key + same content → the original (`created=False`), nothing written. Same key + other
     content → LedgerConflict. Unbalanced, unknown account, zero leg, or a never-negative account
-    pushed below zero → a LedgerError before anything is written.
+    pushed below zero → a LedgerError before anything is written. Wallets in the key or the refs are
+    stored as subject refs (the result's `tx_id` is the key as stored).
+
+    `earlier_refs`: the refs this key was posted with before wallets became subjects (revision 0007);
+    a replay against a transaction written then is the same transaction, not a conflict.
     """
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LEN:
         raise LedgerError(f"ledger key must be 1..{MAX_KEY_LEN} characters", code="invalid_key")
     if not kind or len(kind) > 64:
         raise LedgerError("ledger kind must be 1..64 characters", code="invalid_kind")
-    refs = {str(k): str(v) for k, v in (refs or {}).items()}
+    raw_refs = {str(k): str(v) for k, v in (refs or {}).items()}
+    refs = {k: pseudonymize_text(session, v) for k, v in raw_refs.items()}
     legs = _check_postings(postings)
     digest = content_hash(kind, refs, legs)
-    now = utcnow()
+    earlier: set[str] = set()
+    if earlier_refs is not None or refs != raw_refs:
+        before = {str(k): str(v) for k, v in (earlier_refs or raw_refs).items()}
+        earlier = {content_hash(kind, before, legs)} - {digest}
     conn = session.connection()
+    if WALLET_RE.search(key):
+        raw_key, key = key, pseudonymize_text(session, key)
+        if len(key) > MAX_KEY_LEN:
+            raise LedgerError(f"ledger key must be 1..{MAX_KEY_LEN} characters", code="invalid_key")
+        if conn.execute(select(_TX.c.id).where(_TX.c.id == raw_key)).first() is not None:
+            # Posted under its wallet-bearing key before revision 0007: that is this transaction.
+            return _replayed(conn, raw_key, digest, postings, earlier | {content_hash(kind, raw_refs, legs)})
+    now = utcnow()
     risky = _risky(legs)
     if not risky and conn.dialect.name == "postgresql":
         # One round trip: the key insert and the postings in one statement (the hot path).
@@ -215,16 +238,21 @@ def post_transaction(
             params[f"a{i}"], params[f"s{i}"], params[f"n{i}"] = a, s, n
         if conn.exec_driver_sql(_pg_post_sql(len(legs)), params).rowcount:
             return PostResult(tx_id=key, created=True, postings=list(postings))
-        return _replayed(conn, key, digest, postings)
-    # The key insert comes first: a concurrent writer of the same key waits here until we commit.
-    inserted = conn.execute(
-        dialect_insert(session, _TX)
-        .values(id=key, kind=kind, refs=refs, content_hash=digest, created_at=now)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(_TX.c.id)
-    ).first()
-    if inserted is None:
-        return _replayed(conn, key, digest, postings)
+        return _replayed(conn, key, digest, postings, earlier)
+    row = {"id": key, "kind": kind, "refs": refs, "content_hash": digest, "created_at": now}
+    if conn.dialect.name == "postgresql":
+        # The key insert comes first: a concurrent writer of the same key waits here until we commit.
+        inserted = conn.execute(
+            dialect_insert(session, _TX).values(**row).on_conflict_do_nothing(index_elements=["id"]).returning(_TX.c.id)
+        ).first()
+        if inserted is None:
+            return _replayed(conn, key, digest, postings, earlier)
+    elif conn.execute(select(_TX.c.id).where(_TX.c.id == key)).first() is not None:
+        # SQLite refuses any INSERT of an existing id (its rewrite guard fires before ON CONFLICT would);
+        # this transaction holds the write lock since BEGIN, so look-then-insert cannot race.
+        return _replayed(conn, key, digest, postings, earlier)
+    else:
+        conn.execute(_TX.insert().values(**row))
     if risky:
         _guard_non_negative(session, risky)
     conn.execute(
@@ -234,12 +262,12 @@ def post_transaction(
     return PostResult(tx_id=key, created=True, postings=list(postings))
 
 
-def _replayed(conn, key: str, digest: str, postings: Sequence[Posting]) -> PostResult:
+def _replayed(conn, key: str, digest: str, postings: Sequence[Posting], earlier: set[str]) -> PostResult:
     """The key exists: the original when the content is the same, else LedgerConflict."""
     existing = conn.execute(select(_TX.c.content_hash, _TX.c.kind).where(_TX.c.id == key)).first()
     if existing is None:  # pragma: no cover - journal rows are never deleted
         raise LedgerError(f"ledger key {key!r} could not be read back")
-    if existing.content_hash != digest:
+    if existing.content_hash != digest and existing.content_hash not in earlier:
         raise LedgerConflict(f"ledger key {key!r} already holds a different {existing.kind} transaction")
     return PostResult(tx_id=key, created=False, postings=list(postings))
 

@@ -15,6 +15,7 @@ from models.ledger.chart import AccountType, account_spec
 from models.ledger.errors import UnknownAccount
 from models.ledger.journal import LedgerPosting, LedgerTx, Posting, is_pg
 from models.money import Asset
+from models.subjects import WALLET_RE, pseudonymize_text
 
 _TX = table_of(LedgerTx)
 _POSTING = table_of(LedgerPosting)
@@ -148,7 +149,11 @@ def statement(
 
 
 def get_transaction(session: Session, tx_id: str) -> tuple[LedgerTx, list[Posting]] | None:
+    """A transaction by its key; a key asked for with a wallet in it (a flow id) is found by its subject."""
     tx = session.get(LedgerTx, tx_id)
+    if tx is None and WALLET_RE.search(tx_id):
+        tx_id = pseudonymize_text(session, tx_id, create=False)
+        tx = session.get(LedgerTx, tx_id)
     if tx is None:
         return None
     rows = session.connection().execute(

@@ -167,7 +167,7 @@ def test_domain_helpers_post_the_right_legs(db_engine):
     with session_scope(db_engine) as s:
         ledger.post_suspense(s, "susp:1", "coinbase_commerce:CH1", 5_000_000, "USD", "underpayment")
         ledger.post_claim_delivery(
-            s, ledger.ClaimDeliveryRequest(key="claim:1", program="demo", wallet="0xabc", amount_minor=10**21)
+            s, ledger.ClaimDeliveryRequest(key="claim:1", program="demo", wallet="0x" + "Ab" * 20, amount_minor=10**21)
         )
         ledger.post_gas(s, ledger.GasRequest(key="gas:1", fee_wei=21000 * 10**9, chain_tx="0xdead"))
     with pytest.raises(ledger.LedgerError, match="reason"):

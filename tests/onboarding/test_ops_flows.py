@@ -45,7 +45,9 @@ def _audit(engine) -> list[AuditLog]:
     with Session(engine) as session:
         return list(
             session.exec(
-                select(AuditLog).where(AuditLog.action.startswith("flow.") | AuditLog.action.startswith("halt."))
+                select(AuditLog)
+                .where(AuditLog.action.startswith("flow.") | AuditLog.action.startswith("halt."))
+                .order_by(AuditLog.id)
             ).all()
         )
 
@@ -138,7 +140,19 @@ async def test_terminate_retry_and_reset(api_client, db_engine, keys, program, t
     resp = await api_client.post(f"/v1/ops/flows/{fid}/retry", json={"reason": "customer asked"}, headers=admin)
     assert resp.status_code == 200, resp.text
     assert (await temporal_dev.client.get_workflow_handle(fid).describe()).status == WorkflowExecutionStatus.RUNNING
-    assert [a.action for a in _audit(db_engine)] == ["flow.terminate", "flow.retry"]
+    # Each action audited before the Temporal call (intent) and after it (outcome or failure).
+    assert [a.action for a in _audit(db_engine)] == [
+        "flow.reset.requested",
+        "flow.reset.failed",
+        "flow.retry.requested",
+        "flow.retry.failed",
+        "flow.terminate.requested",
+        "flow.terminate",
+        "flow.terminate.requested",
+        "flow.terminate.failed",
+        "flow.retry.requested",
+        "flow.retry",
+    ]
     detail = (await api_client.get(f"/v1/ops/flows/{fid}", headers={"Authorization": keys["viewer"]})).json()
     assert detail["temporal"]["status"] == "RUNNING"
     await temporal_dev.client.get_workflow_handle(fid).terminate("test over")
