@@ -4,11 +4,12 @@ Two tools, used together wherever text leaves the process (logs, `sge config`, e
 operator readiness report, CLI errors):
 
 - `redact_url(url)`: credentials in a URL become `***` — the password of `user:password@`, a lone
-  user name (`https://<token>@host`), query values named like a credential (`?apikey=`, `token`,
-  `secret`, `password`, `signature`, …), and path segments that look like a provider key: 32+ hex
-  digits (Infura `/v3/<key>`, QuickNode, Ankr), a UUID (Blast), or any run of 20+ letters, digits,
-  `_` and `-` that mixes letters and digits (Alchemy `/v2/<key>`). `0x`-prefixed segments are left
-  alone: addresses and hashes are public and operators need them.
+  user name of an http(s)/ws(s) URL (`https://<token>@host`; a database's user name stays), query
+  values named like a credential (`?apikey=`, `token`, `secret`, `password`, `signature`, …), and
+  path segments that look like a provider key: 32+ hex digits (Infura `/v3/<key>`, QuickNode, Ankr),
+  a UUID (Blast), or any run of 20+ letters, digits, `_` and `-` that mixes letters and digits
+  (Alchemy `/v2/<key>`). `0x`-prefixed segments are left alone: addresses and hashes are public and
+  operators need them.
 - `mask_secrets(text)`: every registered secret value (`register_secrets(settings)`: each `SecretStr`
   setting, and the credentials found in every URL-valued setting) becomes `***`, wherever it occurs.
 
@@ -33,6 +34,7 @@ _SECRET_PARAM = re.compile(
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{32,}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RANDOM = re.compile(r"^[A-Za-z0-9_-]{20,}$")
+_TOKEN_USER_SCHEMES = frozenset({"http", "https", "ws", "wss"})  # where a user without password is a token
 
 
 def secret_segment(segment: str) -> bool:
@@ -61,7 +63,7 @@ def url_credentials(url: str) -> list[str]:
     found: list[str] = []
     if parts.password:
         found.append(parts.password)
-    elif parts.username:
+    elif parts.username and parts.scheme.lower() in _TOKEN_USER_SCHEMES:
         found.append(parts.username)
     found += [value for name, value in parse_qsl(parts.query, keep_blank_values=True) if _SECRET_PARAM.search(name)]
     found += [seg for seg in parts.path.split("/") if seg and secret_segment(seg)]
@@ -76,7 +78,10 @@ def redact_url(url: str) -> str:
     userinfo, _, hostport = parts.netloc.rpartition("@")
     if userinfo:
         user, has_password, _password = userinfo.partition(":")
-        userinfo = f"{user}:{REDACTED}" if has_password else REDACTED
+        if has_password:
+            userinfo = f"{user}:{REDACTED}"
+        elif parts.scheme.lower() in _TOKEN_USER_SCHEMES:
+            userinfo = REDACTED
     netloc = f"{userinfo}@{hostport}" if userinfo else hostport
     path = "/".join(REDACTED if seg and secret_segment(seg) else seg for seg in parts.path.split("/"))
     query = parts.query

@@ -52,6 +52,7 @@ def _clean(text: str) -> None:
             "https://rpc.example.com/?apikey=***&chain=1&Token=***",
         ),
         ("wss://tok3nXYZ@rpc.example.com/ws", "wss://***@rpc.example.com/ws"),
+        ("postgresql+psycopg://postgres@db.example/sge", "postgresql+psycopg://postgres@db.example/sge"),
         # What is not a credential stays readable.
         ("https://api.commerce.coinbase.com/charges", "https://api.commerce.coinbase.com/charges"),
         ("https://etherscan.io/tx/0x" + "ab" * 32, "https://etherscan.io/tx/0x" + "ab" * 32),
