@@ -1,7 +1,8 @@
 """Every error leaves the API as JSON `{"error": {"code": ..., "message": ...}}` with a precise status.
 
 Domain errors (`core.errors.DomainError`, raised anywhere below a handler) are translated here, once:
-handlers do not catch them to re-raise something else.
+handlers do not catch them to re-raise something else. A message leaves redacted (core.redact): a URL
+loses its credentials and a configured secret is masked, whatever the code below put in it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import DomainError
 from core.logs import get_logger
+from core.redact import redact
 
 log = get_logger(__name__)
 
@@ -55,13 +57,18 @@ def error_response(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    headers = dict(exc.headers or {})
+    if exc.retryable and exc.retry_after_seconds and "Retry-After" not in headers:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after_seconds)))
+    details = redact(exc.details) if isinstance(exc.details, str) else exc.details
+    return error_response(exc.status, exc.code, redact(exc.message), details, headers or None)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError):
-        headers = dict(exc.headers or {})
-        if exc.retryable and exc.retry_after_seconds and "Retry-After" not in headers:
-            headers["Retry-After"] = str(max(1, round(exc.retry_after_seconds)))
-        return error_response(exc.status, exc.code, exc.message, exc.details, headers or None)
+        return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError):

@@ -1,4 +1,13 @@
-"""Liveness, readiness (every dependency with status and latency) and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics, on both surfaces.
+
+Public port: `/healthz`, and `/readyz` answering only `{"status": "ok"|"fail", "failing": [names]}`
+(200 or 503) — no URL, address, balance or error text. Its checks run at most once per
+PUBLIC_READINESS_TTL_S however many callers ask (one run in flight, its result shared), so an anonymous
+flood cannot turn into a flood of RPC, database and Temporal calls.
+
+Operator port: `/healthz`, `/readyz` with every dependency's status, latency and detail (URLs
+redacted, error text redacted), and `/metrics`.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +25,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from core.db import ping
+from core.db_roles import runtime_role_problems
+from core.redact import redact, redact_url
 
-router = APIRouter(tags=["health"])
+public_router = APIRouter(tags=["health"])
+operator_router = APIRouter(tags=["health"])
 
 CHECK_TIMEOUT_S = 3.0
+PUBLIC_READINESS_TTL_S = 0.25
 
 # A readiness check returns extra detail for the report, or raises to say the dependency is down.
 ReadinessCheck = Callable[[Any], Awaitable[dict | None]]
@@ -27,6 +40,10 @@ ReadinessCheck = Callable[[Any], Awaitable[dict | None]]
 
 async def check_database(state) -> dict | None:
     await run_in_threadpool(ping, state.engine)
+    if state.settings.environment == "production":  # append-only needs a runtime role that cannot rewrite
+        problems = await run_in_threadpool(runtime_role_problems, state.engine)
+        if problems:
+            raise RuntimeError("; ".join(problems))
     return None
 
 
@@ -45,11 +62,11 @@ async def check_rpc(state) -> dict | None:
                 _rpc(state.http, url, "eth_chainId"), _rpc(state.http, url, "eth_blockNumber")
             )
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            errors.append(f"{url}: {type(exc).__name__}")
+            errors.append(f"{redact_url(url)}: {type(exc).__name__}")
             continue
         if int(chain_id, 16) != state.settings.chain_id:
-            raise RuntimeError(f"{url} is on chain {int(chain_id, 16)}, expected {state.settings.chain_id}")
-        return {"url": url, "chain_id": int(chain_id, 16), "block": int(block, 16)}
+            raise RuntimeError(f"{redact_url(url)} is on chain {int(chain_id, 16)}, expected {state.settings.chain_id}")
+        return {"url": redact_url(url), "chain_id": int(chain_id, 16), "block": int(block, 16)}
     raise RuntimeError("; ".join(errors) or "no RPC configured")
 
 
@@ -76,7 +93,7 @@ async def check_relayer(state) -> dict | None:
         try:
             balance = int(await _rpc(state.http, url, "eth_getBalance", [address, "latest"]), 16)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            errors.append(f"{url}: {type(exc).__name__}")
+            errors.append(f"{redact_url(url)}: {type(exc).__name__}")
             continue
         if balance < settings.relayer_min_balance_wei:
             raise RuntimeError(
@@ -103,27 +120,57 @@ async def _run_check(name: str, check: ReadinessCheck, state) -> dict:
             result.update(detail)
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the reason is reported
         message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        result = {"status": "down", "error": message}
+        result = {"status": "down", "error": redact(message)}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return result
 
 
-@router.get("/healthz", summary="Liveness: the process is serving")
-async def healthz() -> dict:
-    return {"status": "ok"}
-
-
-@router.get("/readyz", summary="Readiness: database, Temporal, RPC (and more) each up, with latency")
-async def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
+async def readiness_report(state) -> dict:
+    """Every check, run now: `{"status", "failing", "checks": {name: detail}}`."""
     checks: dict[str, ReadinessCheck] = state.readiness_checks
     results = await asyncio.gather(*(_run_check(name, fn, state) for name, fn in checks.items()))
     report = dict(zip(checks, results, strict=True))
     failing = [name for name, result in report.items() if result["status"] != "up"]
-    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": report}
-    return JSONResponse(body, status_code=503 if failing else 200)
+    return {"status": "fail" if failing else "ok", "failing": failing, "checks": report}
 
 
-@router.get("/metrics", include_in_schema=False)
+class SharedReadiness:
+    """The public answer: one run of the checks at a time, reused for PUBLIC_READINESS_TTL_S."""
+
+    def __init__(self, ttl_s: float = PUBLIC_READINESS_TTL_S):
+        self.ttl_s = ttl_s
+        self._lock = asyncio.Lock()
+        self._at = float("-inf")
+        self._summary: dict = {}
+
+    async def summary(self, state) -> dict:
+        async with self._lock:
+            if time.monotonic() - self._at > self.ttl_s:
+                report = await readiness_report(state)
+                self._summary = {"status": report["status"], "failing": report["failing"]}
+                self._at = time.monotonic()
+            return dict(self._summary)
+
+
+@public_router.get("/healthz", summary="Liveness: the process is serving")
+@operator_router.get("/healthz", summary="Liveness: the process is serving")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@public_router.get("/readyz", summary="Readiness: ok, or which components fail (details on the operator port)")
+async def public_readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    body = await state.public_readiness.summary(state)
+    return JSONResponse(body, status_code=503 if body["failing"] else 200)
+
+
+@operator_router.get("/readyz", summary="Readiness: database, Temporal, RPC, relayer each up, with latency")
+async def readyz(request: Request) -> JSONResponse:
+    body = await readiness_report(request.app.state)
+    return JSONResponse(body, status_code=503 if body["failing"] else 200)
+
+
+@operator_router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -123,6 +123,7 @@ def onboarding(
             "temporal_ui_port": free(),
             "eth_rpc_urls": [f"http://127.0.0.1:{free()}"],
             "api_port": free(),
+            "operator_port": free(),
             "sandbox_port": free(),
             "database_url": os.environ.get("DATABASE_URL"),
             "rate_limit_register_ip": "1000000/hour",

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from core.errors import DomainError
 from core.logs import configure_logging
+from core.redact import redact, register_secrets
 from core.settings import ConfigError, Settings, get_settings
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -20,12 +21,13 @@ out = Console(highlight=False, soft_wrap=True)
 
 def settings_and_logs(process: str, *, fmt: str | None = None) -> Settings:
     settings = get_settings()
+    register_secrets(settings)  # masked in every log line and CLI error from here on
     configure_logging(settings.log_level, fmt or settings.log_format, process=process)
     return settings
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {redact(message)}")
     hard_exit(code)
 
 

@@ -50,7 +50,9 @@ def print_report(report: DemoReport) -> None:
         f"asset totals {report.ledger.get('asset_totals')}"
     )
     out.print(f'[bold]Temporal Web UI[/] {report.web_ui}  (filter: WorkflowType = "Onboarding")')
-    out.print(f"[bold]API docs[/] {report.api}/docs")
+    out.print(f"[bold]API[/] {report.api}  (public port)")
+    out.print(f"[bold]API docs[/] {report.operator}/docs  (public API: {report.operator}/docs/public)")
+    out.print(f"[bold]Operator pages[/] {report.operator}/ops/login  (sign in with a key from `sge operators create`)")
 
 
 @app.callback(invoke_without_command=True)

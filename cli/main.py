@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -14,7 +15,8 @@ from cli import programs as programs_cli
 from cli import sandbox as sandbox_cli
 from cli.common import fail, fail_domain, hard_exit, out, run_async, settings_and_logs
 from core.errors import DomainError
-from core.settings import ConfigError, Settings, env_name
+from core.redact import redact_url
+from core.settings import ConfigError, Settings, env_name, load_settings
 
 app = typer.Typer(
     name="sge",
@@ -51,21 +53,21 @@ def worker() -> None:
 
 
 @app.command()
-def api(workers: int = typer.Option(1, help="uvicorn worker processes.")) -> None:
-    """Serve the HTTP API with uvicorn (host/port from SGE_API_HOST / SGE_API_PORT)."""
-    import uvicorn
+def api(
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="API processes (default SGE_API_PROCESSES); each serves both ports."
+    ),
+) -> None:
+    """Serve the public port (SGE_API_HOST:SGE_API_PORT) and the operator port
+    (SGE_OPERATOR_HOST:SGE_OPERATOR_PORT) with uvicorn, until SIGINT/SIGTERM."""
+    from api.serve import serve
 
     settings = settings_and_logs("api")
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=settings.api_host,
-        port=settings.api_port,
-        workers=workers,
-        log_config=None,
-        proxy_headers=False,  # forwarded headers are trusted only from SGE_TRUSTED_PROXIES (api layer)
-        server_header=False,
-    )
+    if workers is not None and workers != settings.api_processes:
+        # The posture rules count processes (Redis is required for more than one in production).
+        os.environ["SGE_API_PROCESSES"] = str(workers)
+        settings = load_settings()
+    serve(settings)
 
 
 @app.command("config")
@@ -75,7 +77,7 @@ def show_config(
         False, "--update-readme", help="Rewrite the table in README.md (run in the repo)."
     ),
 ) -> None:
-    """Print the effective configuration (secrets only as set/unset)."""
+    """Print the effective configuration (secrets only as set/unset, credentials in URLs as ***)."""
     if markdown:
         print(config_table_markdown())
         return
@@ -92,9 +94,18 @@ def show_config(
     settings = settings_and_logs("cli", fmt="console")
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
-        shown = ("(set)" if value is not None else "(unset)") if _is_secret(field) else value
-        out.print(f"{env_name(name):<40} {shown}")
-    out.print(f"{'(database in use)':<40} {settings.db_url.split('@')[-1]}")
+        shown = ("(set)" if value is not None else "(unset)") if _is_secret(field) else _shown(value)
+        out.print(f"{env_name(name):<40} {shown}", markup=False)
+    out.print(f"{'(database in use)':<40} {redact_url(settings.db_url)}", markup=False)
+
+
+def _shown(value: object) -> object:
+    """A setting as printed: URLs without their credentials."""
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, list):
+        return [redact_url(v) if isinstance(v, str) else v for v in value]
+    return value
 
 
 def _is_secret(field) -> bool:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from cli.common import hard_exit, out, settings_and_logs
+from core.redact import redact
 
 app = typer.Typer(help="The transaction relayer: balance, readiness, outbox.", no_args_is_help=True)
 
@@ -28,6 +29,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
     settings = settings_and_logs("cli", fmt="console")
     result = relayer_status(settings, get_engine(settings.db_url))
+    if "error" in result:  # may quote an RPC URL: never with its key
+        result["error"] = redact(str(result["error"]))
     if as_json:
         out.print(json.dumps(result, default=str))
     else:

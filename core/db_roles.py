@@ -115,3 +115,18 @@ def runtime_role_can_rewrite(engine: Engine) -> list[str]:
                 text("SELECT has_table_privilege(current_user, :t, 'UPDATE,DELETE,TRUNCATE')"), {"t": table}
             ).scalar()
         ]
+
+
+def runtime_role_problems(engine: Engine) -> list[str]:
+    """What production refuses in the runtime role (one line each; [] when append-only holds)."""
+    problems = []
+    owned = runtime_role_owns_tables(engine)
+    if owned:
+        problems.append(
+            f"DATABASE_URL: the runtime role owns (or acts as owner of) {len(owned)} tables, e.g. {owned[0]}; "
+            "connect as a role granted with `sge db grant-runtime` and migrate as SGE_MIGRATION_DATABASE_URL"
+        )
+    rewrite = runtime_role_can_rewrite(engine)
+    if rewrite:
+        problems.append(f"DATABASE_URL: the runtime role may rewrite append-only tables: {', '.join(rewrite)}")
+    return problems

@@ -2,6 +2,10 @@
 
 stdlib loggers (uvicorn, temporalio, alembic) go through the same renderer, and values bound with
 `structlog.contextvars` (request id, workflow id) appear on every line logged under them.
+
+Every line passes `redact_secrets` last, after the exception is formatted and before it is rendered:
+URLs lose their credentials and every registered secret (`core.redact.register_secrets`) is masked,
+in structlog events and in stdlib records (uvicorn, temporalio) alike.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import sys
 import structlog
 from structlog.typing import EventDict, Processor
 
+from core.redact import redact
+
 _SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -21,7 +27,32 @@ _SHARED: list[Processor] = [
 ]
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json", *, process: str | None = None) -> None:
+_PLAIN = (int, float, bool, type(None))
+_MAX_DEPTH = 6
+
+
+def _redacted(value: object, depth: int = 0) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, _PLAIN) or depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {key: _redacted(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redacted(item, depth + 1) for item in value]
+    text = str(value)  # an object renders through str/repr: redact what it would print
+    cleaned = redact(text)
+    return value if cleaned == text else cleaned
+
+
+def redact_secrets(_logger: object, _method: str, event_dict: EventDict) -> EventDict:
+    """Credentials out of every field of a log line (see core.redact)."""
+    return {key: _redacted(value) for key, value in event_dict.items()}
+
+
+def configure_logging(
+    level: str = "INFO", fmt: str = "json", *, process: str | None = None, cache_loggers: bool = True
+) -> None:
     renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -34,13 +65,14 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, process: str | 
         processors=[*processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache_loggers,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=processors,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
     )

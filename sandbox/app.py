@@ -14,17 +14,23 @@ Payer / merchant / operator surface
     GET|POST /sandbox/switches   {"duplicate": bool, "out_of_order": bool}    here (delivery: sandbox/webhooks.py)
     GET  /healthz
 
+It never runs in production: its "pay" buttons are unauthenticated and it signs webhooks with whatever
+secrets it is given, so `create_sandbox_app` refuses when the environment is production (the explicit
+`environment`, else SGE_ENVIRONMENT), and so does `sge payments-sandbox`.
+
 Layering: `core/` and `payments/` formats only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from core.settings import ConfigError
 from sandbox.business_api import BusinessApi, business_router
 from sandbox.checkout import Checkout, checkout_router
 from sandbox.commerce_api import CommerceApi, commerce_router
@@ -55,7 +61,17 @@ class PaymentSandbox:
         await self.webhooks.stop()
 
 
-def create_sandbox_app(config: SandboxConfig) -> FastAPI:
+def refuse_in_production(environment: str | None = None) -> None:
+    """ConfigError naming SGE_ENVIRONMENT when it (or the explicit `environment`) is production."""
+    if (environment or os.environ.get("SGE_ENVIRONMENT", "")).strip().lower() == "production":
+        raise ConfigError(
+            "SGE_ENVIRONMENT",
+            "production: the payment sandbox is a local stand-in with unauthenticated pay buttons and never runs here",
+        )
+
+
+def create_sandbox_app(config: SandboxConfig, *, environment: str | None = None) -> FastAPI:
+    refuse_in_production(environment)
     sandbox = PaymentSandbox(config)
 
     @asynccontextmanager

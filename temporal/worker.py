@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from core import migrate
 from core.db import get_engine
+from core.db_roles import runtime_role_problems
 from core.logs import get_logger
 from core.settings import ConfigError, Settings
 from core.tracing import configure_tracing
@@ -36,6 +37,10 @@ def check_database(settings: Settings):
         raise ConfigError(
             "DATABASE_URL", f"schema at {current or 'empty'}, code needs {migrate.head()}: run `sge db upgrade`"
         )
+    if settings.environment == "production":
+        problems = runtime_role_problems(engine)
+        if problems:
+            raise ConfigError("DATABASE_URL", "; ".join(problems))
     return engine
 
 

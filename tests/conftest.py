@@ -38,6 +38,7 @@ from temporal.devserver import dynamic_config_args, temporal_binary, test_server
 from temporal.search_attributes import ensure_search_attributes
 from tests.helpers.database import PG_URL, REDIS_URL, TestDatabase
 from tests.helpers.processes import AnvilProcess, start_anvil
+from tests.helpers.surfaces import SurfaceTransport
 
 # --- tiers ------------------------------------------------------------------------------------------
 
@@ -179,12 +180,20 @@ def settings(tmp_path, db_url: str, anvil: AnvilProcess) -> Settings:
 async def api_client(
     settings: Settings, db_engine: Engine, temporal_dev: WorkflowEnvironment
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for the API app (run in-process through its lifespan)."""
-    from api.app import create_app
+    """An HTTP client for both API surfaces (run in-process through their lifespans): operator paths
+    go to the operator app, the rest to the public app (tests/helpers/surfaces.py). `.app` is the
+    public app, `.operator_app` the operator app, `.operator` a client of the operator app alone."""
+    from api.app import create_apps
 
-    app = create_app(settings, temporal_client=temporal_dev.client, engine=db_engine)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            client.app = app  # type: ignore[attr-defined]
+    public_app, operator_app = create_apps(settings, temporal_client=temporal_dev.client, engine=db_engine)
+    async with public_app.router.lifespan_context(public_app), operator_app.router.lifespan_context(operator_app):
+        transport = SurfaceTransport(public_app, operator_app)
+        operator_transport = httpx.ASGITransport(app=operator_app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+            httpx.AsyncClient(transport=operator_transport, base_url="http://operator") as operator,
+        ):
+            client.app = public_app  # type: ignore[attr-defined]
+            client.operator_app = operator_app  # type: ignore[attr-defined]
+            client.operator = operator  # type: ignore[attr-defined]
             yield client

@@ -28,6 +28,8 @@ from core.settings.fields import (
     PlatformFields,
     TemporalFields,
 )
+from core.settings.posture import production_problems
+from core.settings.surface import SurfaceFields
 
 ENV_PREFIX = "SGE_"
 # Secrets that may come from `<ENV_NAME>_FILE`.
@@ -40,6 +42,7 @@ _SECRET_FIELDS = (
     "coinbase_business_api_key",
     "coinbase_business_webhook_secret",
     "migration_database_url",
+    "operator_session_secret",
 )
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
@@ -64,6 +67,7 @@ class Settings(
     FlowFields,
     OperationsFields,
     PaymentFields,
+    SurfaceFields,
     ApiFields,
     ChainFields,
     TemporalFields,
@@ -174,18 +178,29 @@ class Settings(
         return SecretStr("0x" + hexpart.lower())
 
     @model_validator(mode="after")
+    def _distinct_ports(self) -> Settings:
+        if self.operator_port == self.api_port:
+            raise ValueError("SGE_OPERATOR_PORT: must differ from SGE_API_PORT (the surfaces are told apart by port)")
+        return self
+
+    @model_validator(mode="after")
     def _production_guards(self) -> Settings:
+        """Production refuses every unsafe setting at once, one line naming each (core/settings/posture.py)."""
         if self.environment != "production":
             return self
+        problems = []
         if self.database_url is None or self.database_url.startswith("sqlite"):
-            raise ValueError("DATABASE_URL: production needs PostgreSQL, not SQLite")
+            problems.append("DATABASE_URL: production needs PostgreSQL, not SQLite")
         if self.chain_id in LOCAL_CHAIN_IDS:
-            raise ValueError(f"SGE_CHAIN_ID: {self.chain_id} is a local dev chain; production needs a real one")
+            problems.append(f"SGE_CHAIN_ID: {self.chain_id} is a local dev chain; production needs a real one")
         if self.confirmations < self.production_min_confirmations:
-            raise ValueError(
+            problems.append(
                 f"SGE_CONFIRMATIONS: {self.confirmations} is below {self.production_min_confirmations} "
                 "(SGE_PRODUCTION_MIN_CONFIRMATIONS); a reorg could undo what the platform settled"
             )
+        problems += production_problems(self)
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     # --- derived ---------------------------------------------------------------------------------
@@ -207,6 +222,10 @@ class Settings(
     @property
     def api_base_url(self) -> str:
         return self.api_public_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def operator_base_url(self) -> str:
+        return self.operator_public_url or f"http://{self.operator_host}:{self.operator_port}"
 
     @property
     def sandbox_base_url(self) -> str:

@@ -16,7 +16,7 @@ class PlatformFields(BaseModel):
     # --- runtime state -------------------------------------------------------------------------
     home: Path = Field(Path("var"), description="App home: SQLite DB, Temporal DB, logs, deployment manifests.")
     environment: Literal["dev", "test", "production"] = Field(
-        "dev", description="Deployment kind. `production` refuses SQLite and local chain ids."
+        "dev", description="Deployment kind. `production` refuses every unsafe setting (README: Production posture)."
     )
 
     # --- database ------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ class FlowReport:
 class DemoReport:
     ok: bool = False
     api: str = ""
+    operator: str = ""  # the operator port: /v1/ops, pages, docs, metrics
     web_ui: str = ""
     program: str = DEMO_PROGRAM
     affiliates: list[dict[str, Any]] = field(default_factory=list)
@@ -195,6 +196,7 @@ async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
     await asyncio.to_thread(ensure_demo_program, settings, manifest)  # sends transactions: off the loop
     report = DemoReport(
         api=settings.api_base_url,
+        operator=settings.operator_base_url,
         web_ui=f"{settings.temporal_web_url}/namespaces/{settings.temporal_namespace}/workflows",
     )
     async with httpx.AsyncClient(timeout=30) as http:

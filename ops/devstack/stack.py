@@ -17,6 +17,7 @@ from eth_account import Account
 from core import migrate
 from core.db import get_engine
 from core.logs import get_logger
+from core.redact import redact_url
 from core.settings import ConfigError, Settings
 from ops.devstack import processes
 from ops.devstack.chain import dev_deploy_step, fund_relayer, opening_balances, sync_programs_step
@@ -61,6 +62,7 @@ def _check_ports(settings: Settings) -> None:
         ("SGE_TEMPORAL_UI_PORT", "127.0.0.1", settings.temporal_ui_port),
         ("SGE_ETH_RPC_URLS", rpc_host, rpc_port),
         ("SGE_API_PORT", settings.api_host, settings.api_port),
+        ("SGE_OPERATOR_PORT", settings.operator_host, settings.operator_port),
         ("SGE_SANDBOX_PORT", settings.sandbox_host, settings.sandbox_port),
     ]
     for setting, host, port in wanted:
@@ -108,7 +110,7 @@ async def _start_anvil(sup: processes.Supervisor, settings: Settings, info: Stac
         return int(await processes.rpc_call(url, "eth_chainId"), 16) == settings.chain_id
 
     took = await sup.wait_healthy(child, ready, HEALTH_TIMEOUT_S)
-    info.add("anvil (RPC)", url, f"chain {settings.chain_id}, {took:.1f}s")
+    info.add("anvil (RPC)", redact_url(url), f"chain {settings.chain_id}, {took:.1f}s")
 
 
 async def _start_worker(sup: processes.Supervisor, settings: Settings, info: StackInfo) -> None:
@@ -138,10 +140,17 @@ async def _start_api(sup: processes.Supervisor, settings: Settings, info: StackI
     if key_file:
         env["SGE_RELAYER_ADDRESS"] = Account.from_key(Path(key_file).read_text().strip()).address
     child = sup.start("api", processes.python_module_cmd("cli", "api"), processes.child_env(settings, env))
-    base = f"http://{settings.api_host}:{settings.api_port}"
-    took = await sup.wait_healthy(child, lambda: processes.http_ok(f"{base}/readyz"), HEALTH_TIMEOUT_S)
-    info.add("API", base, f"{took:.1f}s")
-    info.add("API docs", f"{base}/docs", "OpenAPI")
+    public = f"http://{settings.api_host}:{settings.api_port}"
+    operator = f"http://{settings.operator_host}:{settings.operator_port}"
+
+    async def ready() -> bool:  # both ports answer, and every dependency is up
+        return await processes.http_ok(f"{public}/readyz") and await processes.http_ok(f"{operator}/readyz")
+
+    took = await sup.wait_healthy(child, ready, HEALTH_TIMEOUT_S)
+    info.add("API", public, f"public port, {took:.1f}s")
+    info.add("API (operator)", operator, "/v1/ops, /readyz details, /metrics")
+    info.add("API docs", f"{operator}/docs", f"OpenAPI (public API: {operator}/docs/public)")
+    info.add("operator pages", f"{operator}/ops/login", "sign in with an operator API key")
 
 
 # The stack, in start order. Later capabilities insert their steps (contracts, payment sandbox).
@@ -172,7 +181,7 @@ async def bring_up(settings: Settings, sup: processes.Supervisor) -> StackInfo:
     engine = get_engine(settings.db_url)
     migrate.upgrade(engine)
     info = StackInfo()
-    info.add("database", settings.db_url.split("@")[-1], f"schema {migrate.current(engine)}")
+    info.add("database", redact_url(settings.db_url), f"schema {migrate.current(engine)}")
     for step in STEPS:
         await step(sup, settings, info)
     return info

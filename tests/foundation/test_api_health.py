@@ -17,7 +17,7 @@ def _fund(anvil, settings, wei: int) -> None:
 
 async def test_readiness_reports_each_dependency(api_client, anvil, settings):
     _fund(anvil, settings, 10**18)
-    resp = await api_client.get("/readyz")
+    resp = await api_client.operator.get("/readyz")
     body = resp.json()
     assert resp.status_code == 200, body
     assert body["status"] == "ok" and body["failing"] == []
@@ -30,7 +30,7 @@ async def test_readiness_reports_each_dependency(api_client, anvil, settings):
 
 async def test_readiness_503_when_the_relayer_is_below_its_floor(api_client, anvil, settings):
     _fund(anvil, settings, settings.relayer_min_balance_wei - 1)
-    body = (await api_client.get("/readyz")).json()
+    body = (await api_client.operator.get("/readyz")).json()
     assert body["failing"] == ["relayer"]
     assert "below the floor" in body["checks"]["relayer"]["error"]
 
@@ -45,7 +45,7 @@ async def test_the_api_needs_only_the_relayer_address(settings, db_engine, tempo
 
 
 async def _readyz(settings, engine, temporal_client):
-    app = create_app(settings, temporal_client=temporal_client, engine=engine)
+    app = create_app(settings, surface="operator", temporal_client=temporal_client, engine=engine)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             return await client.get("/readyz")

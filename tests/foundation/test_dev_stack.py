@@ -24,6 +24,7 @@ def _stack_env(home: Path) -> dict[str, str]:
         SGE_TEMPORAL_UI_PORT=str(free_port()),
         SGE_ETH_RPC_URLS=f"http://127.0.0.1:{free_port()}",
         SGE_API_PORT=str(free_port()),
+        SGE_OPERATOR_PORT=str(free_port()),
         SGE_SANDBOX_PORT=str(free_port()),
     )
     return env

@@ -4,6 +4,7 @@ import sys
 import pytest
 
 from core.settings import ConfigError, Settings, load_settings
+from tests.helpers.production import safe_production
 
 
 def test_defaults_use_the_app_home(tmp_path, monkeypatch):
@@ -106,9 +107,8 @@ def test_cli_config_errors_are_one_line(tmp_path, args, env, expected):
 
 
 def test_production_refuses_too_few_confirmations():
-    prod = dict(
-        _env_file=None, environment="production", database_url="postgresql+psycopg://u@db.example/sge", chain_id=1
-    )
+    prod = safe_production(database_url="postgresql+psycopg://u@db.example/sge", chain_id=1)
+    del prod["confirmations"]
     with pytest.raises(ConfigError) as err:
         load_settings(**prod, confirmations=1)
     assert err.value.setting == "SGE_CONFIRMATIONS" and "12" in str(err.value)

@@ -43,6 +43,7 @@ async def running_stack(home, db_url: str, **overrides: Any) -> AsyncIterator[tu
         temporal_ui_port=free(),
         eth_rpc_urls=[f"http://127.0.0.1:{free()}"],
         api_port=free(),
+        operator_port=free(),
         sandbox_port=free(),
         log_format="json",
         rate_limit_register_ip="100000/hour",

@@ -103,7 +103,7 @@ async def test_underpayment_ends_underpaid_and_an_operator_can_apply_it(client: 
     client.books_ok()
     # The operator accepts the shortfall: the money settles the fee and a new run delivers.
     resp = await client.demo.http.post(
-        f"{client.settings.api_base_url}/v1/ops/suspense/{item.id}/apply",
+        f"{client.settings.operator_base_url}/v1/ops/suspense/{item.id}/apply",
         json={"reason": "customer called", "accept_shortfall": True},
         headers=await _admin(client),
     )
@@ -123,7 +123,7 @@ async def test_wrong_asset_parks_the_money_and_a_refund_releases_it(client: Stac
     [item] = client.suspense(wallet)
     assert (item.reason, item.asset, int(item.amount_minor)) == ("wrong_asset", "ETH", 5 * 10**16)
     resp = await client.demo.http.post(
-        f"{client.settings.api_base_url}/v1/ops/suspense/{item.id}/refund",
+        f"{client.settings.operator_base_url}/v1/ops/suspense/{item.id}/refund",
         json={"reason": "sent back", "external_ref": "refund-1"},
         headers=await _admin(client),
     )
@@ -159,7 +159,7 @@ async def test_expiry_then_late_money_is_booked_and_applied_without_a_second_cha
     assert item.reason == "late_payment" and int(item.amount_minor) == FEE
     assert client.row(wallet).state == FlowState.EXPIRED  # booked by payment aftercare; the flow stays ended
     resp = await client.demo.http.post(
-        f"{client.settings.api_base_url}/v1/ops/suspense/{item.id}/apply",
+        f"{client.settings.operator_base_url}/v1/ops/suspense/{item.id}/apply",
         json={"reason": "paid late, deliver"},
         headers=await _admin(client),
     )
@@ -210,7 +210,7 @@ async def test_operator_records_a_dashboard_refund(client: StackClient):
     await client.wait_state(wallet, FlowState.COMPLETED)
     key = client.payments(wallet)[0].key
     resp = await client.demo.http.post(
-        f"{client.settings.api_base_url}/v1/ops/payments/{key}/refund",
+        f"{client.settings.operator_base_url}/v1/ops/payments/{key}/refund",
         json={"reason": "refunded in the dashboard"},
         headers=await _admin(client),
     )
@@ -431,7 +431,7 @@ async def test_a_delivery_no_retry_can_fix_parks_the_flow_until_an_operator_resu
     row = await client.wait_state(wallet, FlowState.DELIVERY_BLOCKED)
     assert row["reason"].startswith("idempotency_conflict")
     resp = await client.demo.http.post(
-        f"{client.settings.api_base_url}/v1/ops/flows/{fid}/retry",
+        f"{client.settings.operator_base_url}/v1/ops/flows/{fid}/retry",
         json={"reason": "key freed"},
         headers=await _admin(client),
     )

@@ -172,6 +172,27 @@ def test_postgres_runtime_role_inserts_but_cannot_rewrite_or_reshape(db_engine, 
 
 
 @pytest.mark.postgres
+def test_production_workers_refuse_a_runtime_role_that_could_rewrite_the_journal(
+    db_engine, db_url, runtime_role, settings
+):
+    """The worker refuses to start, and the API's readiness fails, in production when DATABASE_URL's role
+    owns the tables (here the tests' superuser); the granted runtime role passes."""
+    from core.db_roles import runtime_role_problems
+    from core.settings import ConfigError
+    from temporal.worker import check_database
+
+    _role, runtime = runtime_role
+    (owner_problem, rewrite_problem) = runtime_role_problems(db_engine)
+    assert owner_problem.startswith("DATABASE_URL: the runtime role owns") and "sge db grant-runtime" in owner_problem
+    assert "ledger_tx" in rewrite_problem and "audit_log" in rewrite_problem
+    assert runtime_role_problems(runtime) == []
+    production = settings.model_copy(update={"environment": "production", "database_url": db_url})
+    with pytest.raises(ConfigError, match="runtime role owns"):
+        check_database(production)
+    check_database(production.model_copy(update={"database_url": runtime.url.render_as_string(hide_password=False)}))
+
+
+@pytest.mark.postgres
 def test_grant_runtime_refuses_superusers_the_owner_and_unknown_roles(db_engine):
     owner = make_url(PG_URL or "").username or "postgres"
     with pytest.raises(RoleSetupError, match=r"superuser|migrating"):
