@@ -24,13 +24,16 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
+from api import platform_metrics
 from core.db import ping
 from core.db_roles import runtime_role_problems
+from core.logs import get_logger
 from core.redact import redact, redact_url
 
 public_router = APIRouter(tags=["health"])
 operator_router = APIRouter(tags=["health"])
 
+log = get_logger(__name__)
 CHECK_TIMEOUT_S = 3.0
 PUBLIC_READINESS_TTL_S = 0.25
 
@@ -172,5 +175,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @operator_router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    try:
+        await run_in_threadpool(platform_metrics.refresh, request.app.state)
+    except Exception as exc:  # noqa: BLE001 - the process's own metrics are served even when the DB is down
+        log.warning("metrics.refresh_failed", error=redact(str(exc))[:200])
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -119,9 +119,19 @@ async def test_oversized_bodies_get_413(settings, db_engine, temporal_dev, decla
     assert resp.json()["error"]["code"] == "payload_too_large"
 
 
-async def test_openapi_and_metrics(api_client):
+async def test_openapi_and_metrics(api_client, db_engine, settings):
+    from core.db import session_scope
+    from models.chain_gate import set_chain_gate
+    from models.operators import Actor
+
     assert (await api_client.get("/openapi.json")).json()["info"]["title"] == "SGE settlement platform"
     assert (await api_client.get("/docs")).status_code == 200
     await api_client.get("/healthz")
     metrics = (await api_client.get("/metrics")).text
     assert 'sge_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics
+    # Shared state, read from the database at scrape time (alerts watch the gate).
+    assert "sge_chain_gate_open 1.0" in metrics and "sge_relayer_spend_tx_last_hour 0.0" in metrics
+    with session_scope(db_engine) as session:
+        set_chain_gate(session, settings, Actor(name="ops"), True, "drill")
+    metrics = (await api_client.get("/metrics")).text
+    assert "sge_chain_gate_open 0.0" in metrics and "sge_chain_gate_switch_closed 1.0" in metrics
