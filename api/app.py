@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from api import affiliates, claims, flows, health, ledger, money, ops, public, webhooks
+from api import affiliates, claims, flows, health, ledger, money, ops, public, registration, webhooks
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(public.router)
+    app.include_router(registration.router)
     app.include_router(claims.router)
     app.include_router(webhooks.router)
     app.include_router(affiliates.router)

@@ -6,6 +6,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic and
 
 from models import (  # noqa: F401
     affiliates,
+    auth_nonces,
     chain,
     commissions,
     idempotency,

@@ -27,6 +27,7 @@ from core.settings.fields import (
     PlatformFields,
     TemporalFields,
 )
+from core.settings.wallet_auth import WalletAuthFields
 
 ENV_PREFIX = "SGE_"
 # Secrets that may come from `<ENV_NAME>_FILE`.
@@ -38,6 +39,7 @@ _SECRET_FIELDS = (
     "coinbase_commerce_webhook_secret",
     "coinbase_business_api_key",
     "coinbase_business_webhook_secret",
+    "session_secret",
 )
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
@@ -58,7 +60,15 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
-    FlowFields, OperationsFields, PaymentFields, ApiFields, ChainFields, TemporalFields, PlatformFields, BaseSettings
+    WalletAuthFields,
+    FlowFields,
+    OperationsFields,
+    PaymentFields,
+    ApiFields,
+    ChainFields,
+    TemporalFields,
+    PlatformFields,
+    BaseSettings,
 ):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
