@@ -37,11 +37,13 @@ def fee_text(program: Program) -> str:
 
 
 def default_terms(program: Program) -> Terms:
+    """Built from the program's slug alone (which never changes), so a digest in old evidence can
+    always be recomputed; the fee is named in the signed message's statement instead."""
     text = (
-        f"Terms of the SGE program {program.slug!r} ({program.name}), version {DEFAULT_VERSION}.\n"
-        f"1. Registering mints an SGE-ID for your wallet and fixes your referrer, if any, for good.\n"
-        f"2. The registration fee is {fee_text(program)}; once it is paid, the program's SGE claim is "
-        "delivered to the registered wallet.\n"
+        f"Terms of the SGE program {program.slug!r}, version {DEFAULT_VERSION}.\n"
+        "1. Registering mints an SGE-ID for your wallet and fixes your referrer, if any, for good.\n"
+        "2. Once the registration fee named in the message you signed is paid, the program's SGE claim "
+        "is delivered to the registered wallet.\n"
         "3. Your wallet signature is kept as the evidence of this agreement.\n"
     )
     return Terms(
