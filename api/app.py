@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from api import affiliates, claims, flows, health, ledger, money, ops, pages, public, webhooks
+from api import affiliates, claims, flows, health, ledger, money, ops, pages, public, registration, webhooks
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -43,7 +43,14 @@ class Surface(StrEnum):
     OPERATOR = "operator"
 
 
-PUBLIC_ROUTERS = (health.public_router, public.router, claims.router, webhooks.router, affiliates.router)
+PUBLIC_ROUTERS = (
+    health.public_router,
+    public.router,
+    registration.router,
+    claims.router,
+    webhooks.router,
+    affiliates.router,
+)
 OPERATOR_ROUTERS = (health.operator_router, ops.router, flows.router, ledger.router, money.router, pages.router)
 PUBLIC_DOCS = "/docs/public"
 

@@ -1,6 +1,7 @@
 """The on-chain rail of the public API: the unsigned steps to pay the claim contract from the user's own
 wallet (a workflow update: the flow starts watching the chain), and reporting the claim transaction
-(a signal with a hint; the flow verifies it on chain and never trusts it)."""
+(a signal with a hint; the flow verifies it on chain and never trusts it). Both are wallet-scoped
+writes: they need the wallet's session, and count against its limit only once the request is valid."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import LimiterDep, TemporalDep
 from api.errors import ApiError
-from api.public import TX_HASH_RE, UPDATE_TIMEOUT, FlowRef, _temporal_error, _wallet, require_json
+from api.public import TX_HASH_RE, UPDATE_TIMEOUT, FlowRef, _temporal_error, require_json
+from api.wallet import WalletSession, same_wallet
 from models.onboarding import SIGNAL_ONCHAIN, UPDATE_PREPARE_ONCHAIN, flow_id
 from models.onboarding_io import OnchainClaimHint, OnchainSteps
 
@@ -31,8 +33,7 @@ class RecordRequest(FlowRef):
     tx_hash: str = Field(description="The user's claim transaction; verified on chain, never trusted.")
 
 
-async def _update(temporal: Client, body: FlowRef, update: str, arg=None, result_type=None):
-    wallet = _wallet(body.wallet)
+async def _update(temporal: Client, body: FlowRef, wallet: str, update: str, arg=None, result_type=None):
     handle = temporal.get_workflow_handle(flow_id(body.program, wallet))
     try:
         args = [] if arg is None else [arg]
@@ -59,9 +60,10 @@ async def _update(temporal: Client, body: FlowRef, update: str, arg=None, result
     dependencies=[Depends(require_json)],
     summary="Unsigned steps to pay on chain with USDC or USDT (includes the USDT approve-0 reset)",
 )
-async def prepare_claim(body: PrepareRequest, temporal: TemporalDep, limiter: LimiterDep):
-    await limiter.hit_wallet("claims_wallet", _wallet(body.wallet))
-    return await _update(temporal, body, UPDATE_PREPARE_ONCHAIN, body.token, result_type=OnchainSteps)
+async def prepare_claim(body: PrepareRequest, temporal: TemporalDep, limiter: LimiterDep, signed: WalletSession):
+    wallet = same_wallet(signed, body.wallet)
+    await limiter.hit_wallet("claims_wallet", wallet)
+    return await _update(temporal, body, wallet, UPDATE_PREPARE_ONCHAIN, body.token, result_type=OnchainSteps)
 
 
 @router.post(
@@ -70,11 +72,11 @@ async def prepare_claim(body: PrepareRequest, temporal: TemporalDep, limiter: Li
     dependencies=[Depends(require_json)],
     summary="Report the claim transaction (verified on chain; speeds up detection)",
 )
-async def record_claim(body: RecordRequest, temporal: TemporalDep, limiter: LimiterDep) -> dict:
-    wallet = _wallet(body.wallet)
-    await limiter.hit_wallet("claims_wallet", wallet)
+async def record_claim(body: RecordRequest, temporal: TemporalDep, limiter: LimiterDep, signed: WalletSession) -> dict:
+    wallet = same_wallet(signed, body.wallet)
     if not TX_HASH_RE.match(body.tx_hash):
         raise ApiError(422, "invalid_tx_hash", "tx_hash must be 0x followed by 64 hex digits")
+    await limiter.hit_wallet("claims_wallet", wallet)
     fid = flow_id(body.program, wallet)
     handle = temporal.get_workflow_handle(fid)
     try:

@@ -1,7 +1,8 @@
-"""The public API of the main job: register, status, payment, and the on-chain claim rail.
+"""The public API of the main job: status and payment (registration: api/registration.py; the
+on-chain claim rail: api/claims.py).
 
-Writes go to the onboarding workflow (start / update / signal); reads come from the database, never
-from Temporal's eventually consistent visibility.
+Reads come from the database, never from Temporal's eventually consistent visibility. The payment
+is a wallet-scoped write: it needs the wallet session a signed registration granted.
 """
 
 from __future__ import annotations
@@ -12,30 +13,17 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
+from api.deps import EngineDep, LimiterDep, SettingsDep
 from api.errors import ApiError
-from core.columns import utcnow
-from core.db import row_id, session_scope
+from api.wallet import WalletSession, same_wallet
 from models import affiliates as aff
-from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import (
-    WORKFLOW_NAME,
     FlowState,
     Onboarding,
-    OnboardingInput,
-    ensure_row,
     flow_id,
 )
 from models.payments import Payment, PaymentStatus
@@ -59,24 +47,9 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class RegisterRequest(_Body):
-    program: str = Field(min_length=1, max_length=64, description="Program slug.")
-    wallet: str = Field(min_length=1, max_length=64, description="EIP-55 address (all-lower/upper accepted).")
-    referral_code: str | None = Field(default=None, max_length=32, description="An affiliate's referral code.")
-
-
 class FlowRef(_Body):
     program: str = Field(min_length=1, max_length=64)
     wallet: str = Field(min_length=1, max_length=64)
-
-
-class Registered(BaseModel):
-    flow_id: str
-    program: str
-    wallet: str
-    state: FlowState
-    status_url: str
-    referral: dict | None = None
 
 
 class StatusView(BaseModel):
@@ -119,24 +92,6 @@ def _row(session: Session, program: Program, wallet: str) -> Onboarding | None:
     return session.exec(
         select(Onboarding).where(Onboarding.program_id == program.id, Onboarding.wallet == wallet)
     ).first()
-
-
-def _check_referral(session: Session, program: Program, wallet: str, code: str | None) -> dict | None:
-    """Refuse a bad code before any flow starts; report a later code that will be ignored."""
-    locked = aff.attribution_of(session, row_id(program), wallet)
-    if locked is not None:
-        if code and aff.normalize_code(code) != locked.code:
-            return {
-                "status": "ignored",
-                "message": "the referrer was fixed at the first registration",
-                "code": locked.code,
-            }
-        return {"status": "existing", "code": locked.code}
-    if not code:
-        return None
-    code = aff.normalize_code(code)
-    aff.referrer_for(session, program, wallet, code)
-    return {"status": "new", "code": code}
 
 
 def _explorer(explorer_url: str, tx_hash: str | None) -> dict | None:
@@ -192,77 +147,19 @@ def _temporal_error(exc: RPCError) -> ApiError:
 # --- endpoints -------------------------------------------------------------------------------------
 
 
-@router.post(
-    "/register",
-    status_code=202,
-    response_model=Registered,
-    dependencies=[Depends(require_json)],
-    summary="Register a wallet in a program (starts or joins its onboarding flow)",
-)
-async def register(
-    request: Request,
-    body: RegisterRequest,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    limiter: LimiterDep,
-):
-    await limiter.hit_ip("register_ip", request)
-    wallet = _wallet(body.wallet)
-    await limiter.hit_wallet("register_wallet", wallet)
-
-    def read():
-        # The flow's row exists from the moment the registration is accepted, so the status and payment
-        # reads that follow never race the workflow's first step.
-        with session_scope(engine) as session:
-            program = _program(session, body.program)
-            referral = _check_referral(session, program, wallet, body.referral_code)
-            return program, ensure_row(session, program, wallet), referral
-
-    try:
-        program, row, referral = await run_in_threadpool(read)
-    except IntegrityError:  # a concurrent first registration created the row: use it
-        program, row, referral = await run_in_threadpool(read)
-    fid = flow_id(program.slug, wallet)
-    status_url = f"/v1/status?program={program.slug}&wallet={wallet}"
-    if row is not None and row.state == FlowState.COMPLETED:
-        # Answered from the DB: a completed wallet is never started again.
-        done = Registered(
-            flow_id=fid, program=program.slug, wallet=wallet, state=row.state, status_url=status_url, referral=referral
-        )
-        return JSONResponse(done.model_dump(mode="json"), status_code=200)
-    try:
-        await temporal.start_workflow(
-            WORKFLOW_NAME,
-            OnboardingInput(program=program.slug, wallet=wallet, referral_code=body.referral_code, source="api"),
-            id=fid,
-            task_queue=settings.temporal_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,  # a repeat joins the running flow
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # after expiry/failure a new run may start
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(FLOW_STATE, FlowState.REGISTERING.value),
-                    SearchAttributePair(WALLET, wallet),
-                    SearchAttributePair(PROGRAM, program.slug),
-                    SearchAttributePair(STATE_SINCE, utcnow()),
-                ]
-            ),
-        )
-    except RPCError as exc:
-        raise _temporal_error(exc) from None
-    state = row.state if row is not None and not FlowState(row.state).terminal else FlowState.REGISTERING
-    return Registered(
-        flow_id=fid, program=program.slug, wallet=wallet, state=state, status_url=status_url, referral=referral
-    )
-
-
 @router.get(
     "/status", response_model=StatusView, summary="Where a wallet is: registered / paid / claimed (from the DB)"
 )
 async def status(
-    engine: EngineDep, settings: SettingsDep, program: str = Query(max_length=64), wallet: str = Query(max_length=64)
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    program: str = Query(max_length=64),
+    wallet: str = Query(max_length=64),
 ):
     checked = _wallet(wallet)
+    await limiter.hit_ip("status_ip", request)  # public: counted per client IP, after validation
 
     def read():
         with Session(engine) as session:
@@ -283,11 +180,15 @@ async def status(
     dependencies=[Depends(require_json)],
     summary="The flow's payment: hosted checkout URL and expiry (created by the flow)",
 )
-async def payment(body: FlowRef, engine: EngineDep):
+async def payment(request: Request, body: FlowRef, engine: EngineDep, signed: WalletSession, limiter: LimiterDep):
     """Read from the database (the flow writes its charge there), never a workflow update: any number of
     callers cost one indexed read each and cannot tie up the flow. A flow still minting has no charge
-    yet: the answer waits a few seconds for it, then says when to ask again."""
-    fid = flow_id(body.program, _wallet(body.wallet))
+    yet: the answer waits a few seconds for it, then says when to ask again. Only the wallet's own
+    session may ask, within its per-IP and per-wallet limits."""
+    wallet = same_wallet(signed, body.wallet)
+    await limiter.hit_ip("payments_ip", request)
+    await limiter.hit_wallet("payments_wallet", wallet)
+    fid = flow_id(body.program, wallet)
     deadline = asyncio.get_running_loop().time() + PAYMENT_WAIT_S
     while True:
         row, state = await run_in_threadpool(_open_charge, engine, fid)

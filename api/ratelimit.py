@@ -2,7 +2,11 @@
 
 Built on the `limits` library (moving window). The client IP is the socket peer unless that peer is a
 configured trusted proxy; then the right-most X-Forwarded-For hop that is not itself a trusted proxy
-is used (the left-most hops are client-controlled and never trusted).
+is used (the left-most hops are client-controlled and never trusted). An IPv6 client is counted by
+its /64 (one subscriber usually holds a whole /64, so each of its addresses is not a new budget).
+
+Handlers validate a request (its body, and for registration its signature) before they count it:
+junk never spends anyone's budget, so it cannot lock a chosen wallet out.
 """
 
 from __future__ import annotations
@@ -36,7 +40,26 @@ def rules_from(settings: Settings) -> dict[str, Rule]:
         "register_ip": Rule("register_ip", parse(settings.rate_limit_register_ip), "ip"),
         "register_wallet": Rule("register_wallet", parse(settings.rate_limit_register_wallet), "wallet"),
         "claims_wallet": Rule("claims_wallet", parse(settings.rate_limit_claims_wallet), "wallet"),
+        "nonce_ip": Rule("nonce_ip", parse(settings.rate_limit_nonce_ip), "ip"),
+        "nonce_wallet": Rule("nonce_wallet", parse(settings.rate_limit_nonce_wallet), "wallet"),
+        "payments_ip": Rule("payments_ip", parse(settings.rate_limit_payments_ip), "ip"),
+        "payments_wallet": Rule("payments_wallet", parse(settings.rate_limit_payments_wallet), "wallet"),
+        "status_ip": Rule("status_ip", parse(settings.rate_limit_status_ip), "ip"),
     }
+
+
+def network_of(address: str) -> str:
+    """The rate-limit identity of a client address: an IPv4 address as is, an IPv6 address as its /64
+    (an IPv4-mapped IPv6 address as the IPv4 address). Anything unparsable is used verbatim."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 class RateLimiter:
@@ -85,8 +108,12 @@ class RateLimiter:
             headers={"Retry-After": str(retry_after)},
         )
 
+    def client_network(self, request: Request) -> str:
+        """The client's rate-limit identity: its IP, or its /64 for IPv6."""
+        return network_of(self.client_ip(request))
+
     async def hit_ip(self, rule_name: str, request: Request) -> None:
-        await self.hit(rule_name, self.client_ip(request))
+        await self.hit(rule_name, self.client_network(request))
 
     async def hit_wallet(self, rule_name: str, wallet: str) -> None:
         await self.hit(rule_name, wallet.lower())  # normalised: one budget whatever the casing

@@ -7,6 +7,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic and
 from models import (  # noqa: F401
     affiliates,
     audit,
+    auth_nonces,
     chain,
     commissions,
     idempotency,

@@ -1,8 +1,10 @@
 """HTTP idempotency records: one row per (scope, Idempotency-Key), claimed atomically.
 
-A request claims its key before running (state `in_flight`, with a lock deadline); the response is
-stored when it finishes (`done`) unless it was a 5xx, in which case the claim is released so the
-client can retry. Records expire after a TTL and are then treated as absent.
+The scope is the authenticated principal (`op:<operator id>` or `wallet:<address>`), never a raw
+header. A request claims its key before running (state `in_flight`, with a lock deadline); the response
+is stored when it finishes (`done`) unless it was a 5xx, in which case the claim is released so the
+client can retry. A response that carried a secret is stored with it redacted (`redacted` names the
+fields). Records expire after a TTL and are then treated as absent; `prune_expired` deletes them.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ class IdempotencyState(StrEnum):
 class IdempotencyRecord(SQLModel, table=True):
     __tablename__ = "idempotency_record"
 
-    scope: str = Field(primary_key=True, max_length=64, description="sha256 of method, path and credentials")
+    scope: str = Field(primary_key=True, max_length=64, description="The principal: op:<id> or wallet:<address>.")
     key: str = Field(primary_key=True, max_length=200)
     request_hash: str = Field(max_length=64)
     state: IdempotencyState = Field(sa_type=StrEnumType(IdempotencyState, 16))
     status_code: int | None = None
     content_type: str = Field(default="application/json", max_length=100)
     response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    redacted: str = Field(default="", max_length=200, description="Fields of the stored body that were redacted.")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     locked_until: datetime = Field(sa_type=UtcDateTime)
     expires_at: datetime = Field(sa_type=UtcDateTime, index=True)
@@ -57,6 +60,7 @@ class ClaimResult:
     status_code: int | None = None
     content_type: str = "application/json"
     body: bytes = b""
+    redacted: str = ""
 
 
 class _Fresh(TypedDict):
@@ -66,6 +70,7 @@ class _Fresh(TypedDict):
     state: IdempotencyState
     status_code: int | None
     response_body: bytes | None
+    redacted: str
     created_at: datetime
     locked_until: datetime
     expires_at: datetime
@@ -78,6 +83,7 @@ def claim_key(engine: Engine, scope: str, key: str, request_hash: str, now: date
         state=IdempotencyState.IN_FLIGHT,
         status_code=None,
         response_body=None,
+        redacted="",
         created_at=now,
         locked_until=now + IN_FLIGHT_LOCK,
         expires_at=now + RECORD_TTL,
@@ -107,10 +113,14 @@ def claim_key(engine: Engine, scope: str, key: str, request_hash: str, now: date
             return ClaimResult(Claim.BODY_MISMATCH)
         if record.state == IdempotencyState.IN_FLIGHT:
             return ClaimResult(Claim.IN_FLIGHT)
-        return ClaimResult(Claim.REPLAY, record.status_code, record.content_type, record.response_body or b"")
+        return ClaimResult(
+            Claim.REPLAY, record.status_code, record.content_type, record.response_body or b"", record.redacted
+        )
 
 
-def complete_key(engine: Engine, scope: str, key: str, status_code: int, content_type: str, body: bytes) -> None:
+def complete_key(
+    engine: Engine, scope: str, key: str, status_code: int, content_type: str, body: bytes, redacted: str = ""
+) -> None:
     with session_scope(engine) as session:
         record = session.get(IdempotencyRecord, (scope, key))
         if record is None:
@@ -119,6 +129,7 @@ def complete_key(engine: Engine, scope: str, key: str, status_code: int, content
         record.status_code = status_code
         record.content_type = content_type
         record.response_body = body
+        record.redacted = redacted
 
 
 def release_key(engine: Engine, scope: str, key: str) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
@@ -15,10 +16,17 @@ from activities.relayer import relayer_activities
 from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
+from workflows.housekeeping import HousekeepingWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
 
-WORKFLOWS: list[type] = [OnboardingWorkflow, PaymentAftercareWorkflow, ReleaseCommissionsWorkflow, ProbeWorkflow]
+WORKFLOWS: list[type] = [
+    OnboardingWorkflow,
+    PaymentAftercareWorkflow,
+    ReleaseCommissionsWorkflow,
+    HousekeepingWorkflow,
+    ProbeWorkflow,
+]
 
 
 def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
@@ -29,4 +37,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += relayer_activities(settings, engine)
     activities += OnboardingActivities(settings, engine).all()
     activities += OnchainRailActivities(settings, engine).all()
+    activities += HousekeepingActivities(settings, engine).all()
     return activities

@@ -25,6 +25,7 @@ from temporalio.client import (
 from core.settings import Settings
 
 RELEASE_COMMISSIONS_SCHEDULE = "sge-release-commissions"
+HOUSEKEEPING_SCHEDULE = "sge-housekeeping"
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:
@@ -40,6 +41,19 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
                 intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.commission_release_interval_minutes))]
             ),
             # One release at a time; a missed run (worker down) is caught up once, not many times.
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1)),
+        ),
+        # Deletes expired idempotency records and old nonces: public requests leave nothing unbounded.
+        HOUSEKEEPING_SCHEDULE: Schedule(
+            action=ScheduleActionStartWorkflow(
+                "Housekeeping",
+                id="housekeeping",
+                task_queue=settings.temporal_task_queue,
+                execution_timeout=timedelta(minutes=30),
+            ),
+            spec=ScheduleSpec(
+                intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.housekeeping_interval_minutes))]
+            ),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1)),
         ),
     }

@@ -172,6 +172,7 @@ def settings(tmp_path, db_url: str, anvil: AnvilProcess) -> Settings:
         eth_rpc_urls=[anvil.rpc_url],
         chain_id=anvil.chain_id,
         relayer_private_key="0x" + os.urandom(32).hex(),
+        session_secret=os.urandom(32).hex(),
         log_format="console",
     )
 

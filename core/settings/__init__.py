@@ -30,6 +30,7 @@ from core.settings.fields import (
 )
 from core.settings.posture import production_problems
 from core.settings.surface import SurfaceFields
+from core.settings.wallet_auth import WalletAuthFields
 
 ENV_PREFIX = "SGE_"
 # Secrets that may come from `<ENV_NAME>_FILE`.
@@ -43,6 +44,7 @@ _SECRET_FIELDS = (
     "coinbase_business_webhook_secret",
     "migration_database_url",
     "operator_session_secret",
+    "session_secret",
 )
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
@@ -63,6 +65,7 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
+    WalletAuthFields,
     DatabaseRoleFields,
     FlowFields,
     OperationsFields,

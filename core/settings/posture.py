@@ -114,20 +114,17 @@ def _operator_port(s: Any) -> list[str]:
 
 def _secrets(s: Any) -> list[str]:
     problems = []
-    # SGE_SESSION_SECRET and SGE_PUBLIC_HOST belong to wallet sign-in (core/settings/wallet_auth.py).
     for field, what in (
         ("operator_session_secret", "signs operator browser sessions"),
         ("session_secret", "signs wallet sessions"),
     ):
-        if not hasattr(s, field):
-            continue
         value = getattr(s, field)
         raw = value.get_secret_value() if value is not None else ""
         if not raw:
             problems.append(f"SGE_{field.upper()}: not set; it {what} (32+ random characters)")
         elif len(raw) < MIN_SECRET_CHARS:
             problems.append(f"SGE_{field.upper()}: shorter than {MIN_SECRET_CHARS} characters")
-    if hasattr(s, "public_host") and not s.public_host:
+    if not s.public_host:
         problems.append("SGE_PUBLIC_HOST: not set; wallet sign-in messages name the host users sign in to")
     return problems
 

@@ -8,10 +8,11 @@ In one run it prints:
    ≥ 95 % of its flows complete within the window plus a grace period and p95 stays under 10 s;
 4. at half that rate: p50/p95/p99 end to end and per step (floor: p95 < 5 s, the checklist's target).
 
-Each flow does what a user's app does: POST /v1/register, POST /v1/payments (the flow's charge),
-then "Pay" on the sandbox's hosted checkout; the signed webhook drives the rest. Completion is read
-from the workflow's result (a long poll), so measuring adds no load to the API. Per-step times come
-from each workflow's Temporal history.
+Each flow does what a user's app does: POST /v1/auth/nonce, sign the message with the user's key,
+POST /v1/register, POST /v1/payments (the flow's charge, with the wallet session), then "Pay" on the
+sandbox's hosted checkout; the signed webhook drives the rest. Completion is read from the
+workflow's result (a long poll), so measuring adds no load to the API. Per-step times come from each
+workflow's Temporal history.
 """
 
 from __future__ import annotations
@@ -112,10 +113,11 @@ class Bench:
         self.user = DemoClient(settings, manifest, http)
 
     async def one_flow(self) -> FlowTiming:
-        wallet = Account.create().address
+        user = Account.create()
+        wallet = user.address
         timing = FlowTiming(wallet=wallet, started=time.monotonic())
         try:
-            await self.user.post("/v1/register", {"program": "demo", "wallet": wallet, "referral_code": self.code})
+            await self.user.register(user, self.code)
             charge = await self.user.post("/v1/payments", {"program": "demo", "wallet": wallet})
             timing.paid_at = time.monotonic()
             resp = await self.http.post(f"{self.user.sandbox}/sandbox/charges/{charge['provider_ref']}/pay")

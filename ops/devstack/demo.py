@@ -1,6 +1,7 @@
-"""The demo client: a user's app in code. It drives the main job through the public API (register,
-pay through the sandbox's hosted checkout or on chain with a stablecoin, claim) and reads the result
-back from the chain. `sge demo`, the onboarding benchmark and the end-to-end tests use it."""
+"""The demo client: a user's app in code. It drives the main job through the public API (register by
+signing the server's Sign-In with Ethereum message with the user's key, pay through the sandbox's
+hosted checkout or on chain with a stablecoin, claim) and reads the result back from the chain.
+`sge demo`, the onboarding benchmark and the end-to-end tests use it."""
 
 from __future__ import annotations
 
@@ -77,11 +78,16 @@ class DemoClient:
         self.api = settings.api_base_url
         self.sandbox = settings.sandbox_base_url
         self.w3 = connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
+        self.sessions: dict[str, str] = {}  # wallet (lower case) → the wallet session registration granted
 
     async def post(self, path: str, body: dict, *, expect: tuple[int, ...] = (200, 201, 202)) -> dict:
         """POST like a careful client: one Idempotency-Key, retried on 503, on "still in flight" and on
-        connection errors (the key makes every retry safe)."""
+        connection errors (the key makes every retry safe). A write for a wallet this client registered
+        carries its wallet session."""
         headers = {"Idempotency-Key": str(uuid.uuid4())}
+        token = self.sessions.get(str(body.get("wallet", "")).lower())
+        if token:
+            headers["Authorization"] = f"Wallet {token}"
         deadline = time.monotonic() + FLOW_TIMEOUT_S
         while True:
             try:
@@ -118,6 +124,17 @@ class DemoClient:
             },
         )
 
+    async def register(self, user: LocalAccount, code: str | None = None) -> dict:
+        """Sign-In with Ethereum: ask for the registration message, sign it with the user's key, send it
+        back. Keeps the wallet session the answer carries for the user's later writes."""
+        request = {"program": DEMO_PROGRAM, "wallet": user.address, "referral_code": code}
+        issued = await self.post("/v1/auth/nonce", request)
+        signature = user.sign_message(encode_defunct(text=issued["message"])).signature.hex()
+        signed = {"message": issued["message"], "signature": "0x" + signature.removeprefix("0x")}
+        registered = await self.post("/v1/register", signed)  # a retry re-sends the same signature: safe
+        self.sessions[user.address.lower()] = registered["session"]["token"]
+        return registered
+
     async def wait_state(self, wallet: str, states: set[str], timeout: float = FLOW_TIMEOUT_S) -> dict:
         deadline = time.monotonic() + timeout
         while True:
@@ -129,8 +146,9 @@ class DemoClient:
             await asyncio.sleep(0.2)
 
     # --- the two rails ------------------------------------------------------------------------------
-    async def pay_with_coinbase(self, wallet: str, code: str | None) -> dict:
-        await self.post("/v1/register", {"program": DEMO_PROGRAM, "wallet": wallet, "referral_code": code})
+    async def pay_with_coinbase(self, user: LocalAccount, code: str | None) -> dict:
+        wallet = user.address
+        await self.register(user, code)
         charge = await self.post("/v1/payments", {"program": DEMO_PROGRAM, "wallet": wallet})
         resp = await self.http.post(f"{self.sandbox}/sandbox/charges/{charge['provider_ref']}/pay")
         resp.raise_for_status()  # the payer clicks "Pay" on the hosted checkout
@@ -138,7 +156,7 @@ class DemoClient:
 
     async def pay_on_chain(self, user: LocalAccount, code: str | None) -> dict:
         await asyncio.to_thread(self._fund_user, user)
-        await self.post("/v1/register", {"program": DEMO_PROGRAM, "wallet": user.address, "referral_code": code})
+        await self.register(user, code)
         await self.wait_state(user.address, {FlowState.AWAITING_PAYMENT.value})
         prepared = await self.post(
             "/v1/claims/prepare", {"program": DEMO_PROGRAM, "wallet": user.address, "token": "USDT"}
@@ -231,7 +249,7 @@ async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
                 final = await (
                     client.pay_on_chain(user, below["code"])
                     if i == onchain_index
-                    else client.pay_with_coinbase(user.address, below["code"])
+                    else client.pay_with_coinbase(user, below["code"])
                 )
             except Exception as exc:  # noqa: BLE001 - reported per flow; the demo goes on
                 flow.state, flow.reason = "error", f"{type(exc).__name__}: {exc}"

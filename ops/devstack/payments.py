@@ -11,7 +11,7 @@ from ops.devstack import processes
 from ops.devstack.console import console
 
 
-def _dev_secret(path: Path, make) -> Path:
+def dev_secret(path: Path, make) -> Path:
     """A secret generated once per app home (0600), like the dev relayer key."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,15 +34,15 @@ def dev_payment_env(settings: Settings) -> dict[str, str]:
     """Env that points the platform at the sandbox with per-home generated credentials (`<home>/dev/payments/`)."""
     folder = settings.home.resolve() / "dev" / "payments"
     token = lambda: secrets.token_urlsafe(32)  # noqa: E731
-    key_id = _dev_secret(folder / "business_api_key_id", lambda: f"organizations/sge-dev/apiKeys/{uuid.uuid4()}")
+    key_id = dev_secret(folder / "business_api_key_id", lambda: f"organizations/sge-dev/apiKeys/{uuid.uuid4()}")
     return {
         "SGE_COINBASE_COMMERCE_API_URL": settings.sandbox_base_url,
         "SGE_COINBASE_BUSINESS_API_URL": settings.sandbox_base_url,
-        "SGE_COINBASE_COMMERCE_API_KEY_FILE": str(_dev_secret(folder / "commerce_api_key", token)),
-        "SGE_COINBASE_COMMERCE_WEBHOOK_SECRET_FILE": str(_dev_secret(folder / "commerce_webhook_secret", token)),
-        "SGE_COINBASE_BUSINESS_API_KEY_FILE": str(_dev_secret(folder / "business_api_key.pem", _ec_private_key_pem)),
+        "SGE_COINBASE_COMMERCE_API_KEY_FILE": str(dev_secret(folder / "commerce_api_key", token)),
+        "SGE_COINBASE_COMMERCE_WEBHOOK_SECRET_FILE": str(dev_secret(folder / "commerce_webhook_secret", token)),
+        "SGE_COINBASE_BUSINESS_API_KEY_FILE": str(dev_secret(folder / "business_api_key.pem", _ec_private_key_pem)),
         "SGE_COINBASE_BUSINESS_API_KEY_ID": key_id.read_text().strip(),
-        "SGE_COINBASE_BUSINESS_WEBHOOK_SECRET_FILE": str(_dev_secret(folder / "business_webhook_secret", token)),
+        "SGE_COINBASE_BUSINESS_WEBHOOK_SECRET_FILE": str(dev_secret(folder / "business_webhook_secret", token)),
         "SGE_SANDBOX_HOST": settings.sandbox_host,
         "SGE_SANDBOX_PORT": str(settings.sandbox_port),
         "SGE_SANDBOX_PUBLIC_URL": settings.sandbox_base_url,

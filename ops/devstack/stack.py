@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from core.settings import ConfigError, Settings
 from ops.devstack import processes
 from ops.devstack.chain import dev_deploy_step, fund_relayer, opening_balances, sync_programs_step
 from ops.devstack.console import console
-from ops.devstack.payments import start_payments_sandbox
+from ops.devstack.payments import dev_secret, start_payments_sandbox
 from temporal.client import connect
 from temporal.devserver import dev_server_command
 from temporal.search_attributes import missing_search_attributes
@@ -31,6 +32,14 @@ log = get_logger(__name__)
 
 HEALTH_TIMEOUT_S = 60.0
 LOCAL_REGISTER_IP_LIMIT = "10000/hour"
+# Every local client (demo, bench, browser) is 127.0.0.1: its per-IP limits are relaxed, per-wallet ones kept.
+LOCAL_IP_LIMITS: dict[str, object] = {
+    "rate_limit_register_ip": LOCAL_REGISTER_IP_LIMIT,
+    "rate_limit_nonce_ip": "100000/hour",
+    "rate_limit_payments_ip": "100000/hour",
+    "rate_limit_status_ip": "1000000/hour",
+    "siwe_max_nonces_per_ip": 100_000,
+}
 
 
 @dataclass
@@ -139,6 +148,8 @@ async def _start_api(sup: processes.Supervisor, settings: Settings, info: StackI
     key_file = info.env.get("SGE_RELAYER_PRIVATE_KEY_FILE")
     if key_file:
         env["SGE_RELAYER_ADDRESS"] = Account.from_key(Path(key_file).read_text().strip()).address
+    if settings.session_secret is None:  # wallet sessions: a secret generated once per app home
+        env["SGE_SESSION_SECRET_FILE"] = str(dev_session_secret(settings))
     child = sup.start("api", processes.python_module_cmd("cli", "api"), processes.child_env(settings, env))
     public = f"http://{settings.api_host}:{settings.api_port}"
     operator = f"http://{settings.operator_host}:{settings.operator_port}"
@@ -167,13 +178,16 @@ STEPS = [
 ]
 
 
+def dev_session_secret(settings: Settings) -> Path:
+    return dev_secret(settings.home.resolve() / "dev" / "session_secret", lambda: secrets.token_urlsafe(48))
+
+
 def local_stack_settings(settings: Settings) -> Settings:
     """The embedded stack serves every client (demo, bench, browser) from 127.0.0.1, so the per-IP
-    registration limit would throttle the demo itself; unless set explicitly it is relaxed locally.
+    limits would throttle the demo itself; unless set explicitly they are relaxed locally.
     Per-wallet limits stay as in production."""
-    if "SGE_RATE_LIMIT_REGISTER_IP" in os.environ:
-        return settings
-    return settings.model_copy(update={"rate_limit_register_ip": LOCAL_REGISTER_IP_LIMIT})
+    relaxed = {name: value for name, value in LOCAL_IP_LIMITS.items() if f"SGE_{name.upper()}" not in os.environ}
+    return settings.model_copy(update=relaxed)
 
 
 async def bring_up(settings: Settings, sup: processes.Supervisor) -> StackInfo:

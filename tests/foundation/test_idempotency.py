@@ -1,4 +1,5 @@
-"""Idempotency-Key on POST: replay, body mismatch, in flight, 5xx not cached, per-credentials scope."""
+"""Idempotency-Key on the authenticated writes: replay, body mismatch, in flight, 5xx not cached,
+scoped by the authenticated operator (every `POST /v1/ops/...`; the test routes live there)."""
 
 import asyncio
 import uuid
@@ -8,6 +9,14 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from api.app import create_app
+from core.db import session_scope
+from models.operators import Actor, create_operator
+
+
+def _operator_key(db_engine, name: str) -> dict[str, str]:
+    with session_scope(db_engine) as session:
+        _, key = create_operator(session, Actor(name="test"), f"{name}-{uuid.uuid4().hex[:6]}", ["viewer"])
+    return {"Authorization": f"Bearer {key}"}
 
 
 def _app(settings, db_engine, temporal_dev):
@@ -15,14 +24,14 @@ def _app(settings, db_engine, temporal_dev):
     app.state.calls = 0
     app.state.gate = None
 
-    @app.post("/t/count")
+    @app.post("/v1/ops/t/count")
     async def count(request: Request) -> dict:
         app.state.calls += 1
         if app.state.gate is not None:
             await app.state.gate.wait()
         return {"calls": app.state.calls, "body": (await request.body()).decode()}
 
-    @app.post("/t/boom")
+    @app.post("/v1/ops/t/boom")
     async def boom() -> JSONResponse:
         app.state.calls += 1
         return JSONResponse({"error": {"code": "x", "message": "down"}}, status_code=503)
@@ -36,18 +45,19 @@ async def _client(app):
 
 async def test_replay_mismatch_and_scope(settings, db_engine, temporal_dev):
     app = _app(settings, db_engine, temporal_dev)
-    key = {"Idempotency-Key": str(uuid.uuid4())}
+    alice, bob = _operator_key(db_engine, "alice"), _operator_key(db_engine, "bob")
+    key = {"Idempotency-Key": str(uuid.uuid4()), **alice}
     async with app.router.lifespan_context(app), await _client(app) as client:
-        first = await client.post("/t/count", content=b"a", headers=key)
-        again = await client.post("/t/count", content=b"a", headers=key)
-        other = await client.post("/t/count", content=b"b", headers=key)
-        as_someone_else = await client.post("/t/count", content=b"b", headers={**key, "Authorization": "Bearer z"})
-        no_key = await client.post("/t/count", content=b"a")
-        bad_key = await client.post("/t/count", content=b"a", headers={"Idempotency-Key": "has space"})
+        first = await client.post("/v1/ops/t/count", content=b"a", headers=key)
+        again = await client.post("/v1/ops/t/count", content=b"a", headers=key)
+        other = await client.post("/v1/ops/t/count", content=b"b", headers=key)
+        as_someone_else = await client.post("/v1/ops/t/count", content=b"b", headers={**key, **bob})
+        no_key = await client.post("/v1/ops/t/count", content=b"a", headers=alice)
+        bad_key = await client.post("/v1/ops/t/count", content=b"a", headers={"Idempotency-Key": "has space", **alice})
     assert first.json() == {"calls": 1, "body": "a"}
     assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
-    assert as_someone_else.status_code == 200  # keys are scoped by credentials
+    assert as_someone_else.status_code == 200  # keys are scoped by the authenticated operator
     assert no_key.json()["calls"] == 3
     assert bad_key.status_code == 400 and bad_key.json()["error"]["code"] == "invalid_idempotency_key"
     assert app.state.calls == 3
@@ -56,12 +66,12 @@ async def test_replay_mismatch_and_scope(settings, db_engine, temporal_dev):
 async def test_a_request_in_flight_is_never_run_twice(settings, db_engine, temporal_dev):
     app = _app(settings, db_engine, temporal_dev)
     app.state.gate = asyncio.Event()
-    key = {"Idempotency-Key": str(uuid.uuid4())}
+    key = {"Idempotency-Key": str(uuid.uuid4()), **_operator_key(db_engine, "alice")}
     async with app.router.lifespan_context(app), await _client(app) as client:
-        first = asyncio.create_task(client.post("/t/count", content=b"a", headers=key))
+        first = asyncio.create_task(client.post("/v1/ops/t/count", content=b"a", headers=key))
         while app.state.calls == 0:
             await asyncio.sleep(0.01)
-        second = await client.post("/t/count", content=b"a", headers=key)
+        second = await client.post("/v1/ops/t/count", content=b"a", headers=key)
         app.state.gate.set()
         first = await first
     assert second.status_code == 409 and second.json()["error"]["code"] == "idempotency_in_flight"
@@ -70,10 +80,10 @@ async def test_a_request_in_flight_is_never_run_twice(settings, db_engine, tempo
 
 async def test_server_errors_are_not_cached(settings, db_engine, temporal_dev):
     app = _app(settings, db_engine, temporal_dev)
-    key = {"Idempotency-Key": str(uuid.uuid4())}
+    key = {"Idempotency-Key": str(uuid.uuid4()), **_operator_key(db_engine, "alice")}
     async with app.router.lifespan_context(app), await _client(app) as client:
-        one = await client.post("/t/boom", headers=key)
-        two = await client.post("/t/boom", headers=key)
+        one = await client.post("/v1/ops/t/boom", headers=key)
+        two = await client.post("/v1/ops/t/boom", headers=key)
     assert one.status_code == two.status_code == 503
     assert app.state.calls == 2  # the retry ran: 5xx answers are never replayed
 

@@ -23,6 +23,19 @@ def test_forwarded_for_is_trusted_only_from_configured_proxies():
     assert limiter.client_ip(_request("10.0.0.5")) == "10.0.0.5"
 
 
+async def test_ipv6_clients_are_counted_per_64():
+    limiter = RateLimiter(Settings(_env_file=None))
+    assert limiter.client_network(_request("2001:db8:1:2:aaaa::1")) == "2001:db8:1:2::/64"
+    assert limiter.client_network(_request("2001:db8:1:2:ffff:ffff:ffff:ffff")) == "2001:db8:1:2::/64"
+    assert limiter.client_network(_request("::ffff:198.51.100.7")) == "198.51.100.7"
+    assert limiter.client_network(_request("198.51.100.7")) == "198.51.100.7"
+    for n in range(5):  # five addresses of one /64: one budget
+        await limiter.hit_ip("register_ip", _request(f"2001:db8:9:9::{n + 1}"))
+    with pytest.raises(ApiError):
+        await limiter.hit_ip("register_ip", _request("2001:db8:9:9::ffff"))
+    await limiter.hit_ip("register_ip", _request("2001:db8:9:a::1"))  # the next /64 is another client
+
+
 async def test_limits_and_retry_after():
     limiter = RateLimiter(Settings(_env_file=None))
     ip = f"ip-{uuid.uuid4()}"

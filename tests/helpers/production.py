@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.settings import Settings
-
 SECRET = "s" * 48
 
 
@@ -22,11 +20,8 @@ def safe_production(**overrides: Any) -> dict[str, Any]:
         temporal_api_key="temporal-api-key",
         operator_host="10.0.0.5",
         operator_session_secret=SECRET,
+        public_host="app.example.com",
+        session_secret=SECRET,
     )
-    # Wallet sign-in settings (core/settings/wallet_auth.py), where this tree has them.
-    if "public_host" in Settings.model_fields:
-        values["public_host"] = "app.example.com"
-    if "session_secret" in Settings.model_fields:
-        values["session_secret"] = SECRET
     values.update(overrides)
     return values

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from sqlmodel import Session, col, select
 
 from contracts.manifest import load_manifest
@@ -26,7 +27,7 @@ from models.payments import Payment
 from models.suspense import SuspenseItem
 from ops.devstack import processes
 from ops.devstack.demo import DEMO_PROGRAM, DemoClient, ensure_demo_program
-from ops.devstack.stack import bring_up
+from ops.devstack.stack import LOCAL_IP_LIMITS, bring_up
 
 WAIT_S = 90.0  # a liveness guard only: each wait returns as soon as its condition holds
 
@@ -46,8 +47,7 @@ async def running_stack(home, db_url: str, **overrides: Any) -> AsyncIterator[tu
         operator_port=free(),
         sandbox_port=free(),
         log_format="json",
-        rate_limit_register_ip="100000/hour",
-        **overrides,
+        **{**LOCAL_IP_LIMITS, "rate_limit_register_ip": "100000/hour", **overrides},
     )
     sup = processes.Supervisor(home)
     try:
@@ -68,15 +68,20 @@ class StackClient:
         self.http = http
         self.engine = make_engine(settings.db_url)
         self.w3 = connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
+        self.users: dict[str, LocalAccount] = {}  # wallet → its key, to sign a later registration again
 
     def close(self) -> None:
         self.engine.dispose()
 
     # --- the user's app and the payer ----------------------------------------------------------------
-    async def register(self, wallet: str | None = None) -> str:
-        wallet = wallet or Account.create().address
-        await self.demo.post("/v1/register", {"program": DEMO_PROGRAM, "wallet": wallet})
-        return wallet
+    async def register(self, user: LocalAccount | str | None = None) -> str:
+        """Register (signed by the user's key) a new user, a given account, or a wallet registered before."""
+        if isinstance(user, str):
+            user = self.users[user]
+        user = user or Account.create()
+        self.users[user.address] = user
+        await self.demo.register(user)
+        return user.address
 
     async def charge(self, wallet: str) -> dict:
         return await self.demo.post("/v1/payments", {"program": DEMO_PROGRAM, "wallet": wallet})

@@ -23,7 +23,7 @@ from models.chain import ChainTx
 from models.onboarding import Onboarding
 from ops.devstack import processes
 from ops.devstack.demo import DemoClient, run_flows
-from ops.devstack.stack import bring_up
+from ops.devstack.stack import LOCAL_IP_LIMITS, bring_up
 
 pytestmark = pytest.mark.integration  # the `stack` fixture starts the whole platform as processes
 
@@ -46,7 +46,7 @@ async def stack(tmp_path_factory, test_database):
         operator_port=free(),
         sandbox_port=free(),
         log_format="json",
-        rate_limit_register_ip="100000/hour",
+        **{**LOCAL_IP_LIMITS, "rate_limit_register_ip": "100000/hour"},  # every client here is 127.0.0.1
     )
     sup = processes.Supervisor(home)
     try:

@@ -16,6 +16,7 @@ from core.db import session_scope
 from models.onboarding import FlowState, Onboarding, flow_id
 from models.operators import Actor, AuditLog, create_operator
 from models.platform import Program
+from tests.helpers.wallets import signed_register
 
 
 @pytest.fixture
@@ -117,8 +118,8 @@ async def test_stuck_flows_are_working_states_older_than_ten_minutes(api_client,
 
 
 async def test_terminate_retry_and_reset(api_client, db_engine, keys, program, temporal_dev):
-    wallet = Account.create().address
-    resp = await api_client.post("/v1/register", json={"program": program.slug, "wallet": wallet})
+    resp, account = await signed_register(api_client, program.slug)
+    wallet = account.address
     fid = resp.json()["flow_id"]
     assert fid == flow_id(program.slug, wallet)
     with Session(db_engine) as session:  # the API wrote the row when it accepted the registration

@@ -272,7 +272,7 @@ async def test_a_payment_that_can_never_be_delivered_is_reversed_into_suspense(c
     from eth_account import Account
 
     user = Account.create()
-    wallet = await client.register(user.address)
+    wallet = await client.register(user)
     charge = await client.charge(wallet)
     halt(client, True)
     try:

@@ -1,4 +1,7 @@
-"""The public API of the main job: every bad input gets a precise 4xx and changes nothing."""
+"""The public API of the main job: every bad input gets a precise 4xx and changes nothing.
+
+Registration is signed by the wallet (tests/helpers/wallets.py); a bad program or referral code is
+refused when the message is asked for, before anything is issued."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from temporalio.service import RPCError
 
 from core.db import session_scope
 from models.affiliates import Affiliate, AffiliateStatus
+from models.auth_nonces import AuthNonce
 from models.onboarding import FlowState, Onboarding, flow_id
 from models.platform import Program
+from tests.helpers.wallets import nonce, session_header, sign, signed_register
 
 GOOD = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55 test vector
 BAD_CHECKSUM = "0x52908400098527886E0F7030069857D2E4169Ee7"
@@ -43,6 +48,11 @@ def _rows(engine) -> list[Onboarding]:
         return list(session.exec(select(Onboarding)).all())
 
 
+def _nonces(engine) -> list[AuthNonce]:
+    with Session(engine) as session:
+        return list(session.exec(select(AuthNonce)).all())
+
+
 async def _no_flow(temporal, program: Program, wallet: str) -> bool:
     try:
         await temporal.get_workflow_handle(flow_id(program.slug, wallet)).describe()
@@ -71,10 +81,10 @@ async def test_register_refuses_bad_input_and_changes_nothing(
     api_client, db_engine, temporal_dev, program, body, status, code
 ):
     request = {"program": program.slug, "wallet": GOOD, **body}
-    resp = await api_client.post("/v1/register", json=request)
+    resp = await api_client.post("/v1/auth/nonce", json=request)
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["code"] == code
-    assert _rows(db_engine) == []
+    assert _rows(db_engine) == [] and _nonces(db_engine) == []
     assert await _no_flow(temporal_dev.client, program, GOOD)
 
 
@@ -82,21 +92,24 @@ async def test_self_referral_and_suspended_referrer(api_client, db_engine, progr
     wallet, other = _new_wallet(), _new_wallet()
     _affiliate(db_engine, program, wallet, "AAAA0001")
     _affiliate(db_engine, program, other, "AAAA0002", status=AffiliateStatus.SUSPENDED)
-    resp = await api_client.post(
-        "/v1/register", json={"program": program.slug, "wallet": wallet, "referral_code": "AAAA0001"}
-    )
+    resp = await nonce(api_client, program.slug, wallet, "AAAA0001")
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "self_referral"
-    resp = await api_client.post(
-        "/v1/register", json={"program": program.slug, "wallet": wallet, "referral_code": "AAAA0002"}
-    )
+    resp = await nonce(api_client, program.slug, wallet, "AAAA0002")
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "referrer_suspended"
+    assert _nonces(db_engine) == []
 
 
 async def test_inactive_program(api_client, db_engine, program):
+    account = Account.create()
+    issued = (await nonce(api_client, program.slug, account.address)).json()  # asked while it was open
     with session_scope(db_engine) as session:
         session.get(Program, program.id).active = False
-    resp = await api_client.post("/v1/register", json={"program": program.slug, "wallet": GOOD})
+    resp = await nonce(api_client, program.slug, GOOD)
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "program_inactive"
+    signed = {"message": issued["message"], "signature": sign(account, issued["message"])}
+    resp = await api_client.post("/v1/register", json=signed)
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "program_inactive"
+    assert _rows(db_engine) == []
 
 
 @pytest.mark.parametrize(
@@ -109,7 +122,7 @@ async def test_inactive_program(api_client, db_engine, program):
     ],
 )
 async def test_malformed_bodies(api_client, db_engine, content, headers, status, code):
-    for path in ("/v1/register", "/v1/payments", "/v1/claims/prepare", "/v1/claims/record"):
+    for path in ("/v1/auth/nonce", "/v1/register", "/v1/payments", "/v1/claims/prepare", "/v1/claims/record"):
         resp = await api_client.post(path, content=content, headers=headers)
         assert resp.status_code == status, (path, resp.text)
         assert resp.json()["error"]["code"] == code
@@ -117,13 +130,17 @@ async def test_malformed_bodies(api_client, db_engine, content, headers, status,
 
 
 async def test_register_starts_one_flow_and_repeats_join_it(api_client, temporal_dev, program):
-    wallet = _new_wallet()
-    first = await api_client.post("/v1/register", json={"program": program.slug, "wallet": wallet.lower()})
+    account = Account.create()
+    wallet = account.address
+    issued = await nonce(api_client, program.slug, wallet.lower())
+    assert f"\n{wallet}\n" in issued.json()["message"]  # the message names the EIP-55 form
+    message = issued.json()["message"]
+    first = await api_client.post("/v1/register", json={"message": message, "signature": sign(account, message)})
     assert first.status_code == 202, first.text
     body = first.json()
     assert body["flow_id"] == flow_id(program.slug, wallet) and body["wallet"] == wallet  # normalised to EIP-55
     assert body["state"] == "registering"
-    again = await api_client.post("/v1/register", json={"program": program.slug, "wallet": wallet})
+    again, _ = await signed_register(api_client, program.slug, account)
     assert again.status_code == 202
     handle = temporal_dev.client.get_workflow_handle(body["flow_id"])
     desc = await handle.describe()
@@ -132,21 +149,36 @@ async def test_register_starts_one_flow_and_repeats_join_it(api_client, temporal
     await handle.terminate("test over")
 
 
-async def test_idempotency_key_replays_register(api_client, temporal_dev, program):
-    wallet = _new_wallet()
-    key = {"Idempotency-Key": str(uuid.uuid4())}
-    body = {"program": program.slug, "wallet": wallet}
-    one = await api_client.post("/v1/register", json=body, headers=key)
-    two = await api_client.post("/v1/register", json=body, headers=key)
-    other = await api_client.post("/v1/register", json={**body, "referral_code": "X"}, headers=key)
+async def test_idempotency_key_replays_a_wallet_write(api_client, temporal_dev, program):
+    registered, account = await signed_register(api_client, program.slug)
+    session = {"Authorization": f"Wallet {registered.json()['session']['token']}"}
+    key = {"Idempotency-Key": str(uuid.uuid4()), **session}
+    body = {"program": program.slug, "wallet": account.address, "tx_hash": "0x" + "ab" * 32}
+    one = await api_client.post("/v1/claims/record", json=body, headers=key)
+    two = await api_client.post("/v1/claims/record", json=body, headers=key)
+    other = await api_client.post("/v1/claims/record", json={**body, "tx_hash": "0x" + "cd" * 32}, headers=key)
     assert one.status_code == two.status_code == 202 and one.json() == two.json()
     assert two.headers["idempotent-replayed"] == "true"
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
+    await temporal_dev.client.get_workflow_handle(registered.json()["flow_id"]).terminate("test over")
+
+
+async def test_a_retried_registration_gets_the_original_answer(api_client, db_engine, temporal_dev, program):
+    account = Account.create()
+    message = (await nonce(api_client, program.slug, account.address)).json()["message"]
+    signed = {"message": message, "signature": sign(account, message)}
+    one = await api_client.post("/v1/register", json=signed)
+    two = await api_client.post("/v1/register", json=signed)  # a client retrying after a timeout
+    assert one.status_code == two.status_code == 202, two.text
+    assert {**one.json(), "session": None} == {**two.json(), "session": None}
+    assert two.json()["session"]["token"]  # and a session again
+    assert len(_rows(db_engine)) == 1
     await temporal_dev.client.get_workflow_handle(one.json()["flow_id"]).terminate("test over")
 
 
 async def test_completed_wallet_is_answered_from_the_database(api_client, db_engine, temporal_dev, program):
-    wallet = _new_wallet()
+    account = Account.create()
+    wallet = account.address
     fid = flow_id(program.slug, wallet)
     with session_scope(db_engine) as session:
         session.add(
@@ -165,7 +197,7 @@ async def test_completed_wallet_is_answered_from_the_database(api_client, db_eng
                 paid_asset="USD",
             )
         )
-    resp = await api_client.post("/v1/register", json={"program": program.slug, "wallet": wallet})
+    resp, _ = await signed_register(api_client, program.slug, account)
     assert resp.status_code == 200 and resp.json()["state"] == "completed"
     assert await _no_flow(temporal_dev.client, program, wallet)  # never started again
     status = (await api_client.get("/v1/status", params={"program": program.slug, "wallet": wallet.lower()})).json()
@@ -180,23 +212,28 @@ async def test_completed_wallet_is_answered_from_the_database(api_client, db_eng
     }
 
 
-async def test_status_and_flow_endpoints_for_unknown_wallets(api_client, program):
+async def test_status_and_flow_endpoints_for_unknown_wallets(api_client, settings, program):
     wallet = _new_wallet()
+    signed = session_header(settings, wallet)  # a session for a wallet that has no flow
     resp = await api_client.get("/v1/status", params={"program": program.slug, "wallet": wallet})
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_registered"
     resp = await api_client.get("/v1/status", params={"program": program.slug, "wallet": "0x12"})
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_wallet"
-    resp = await api_client.post("/v1/payments", json={"program": program.slug, "wallet": wallet})
+    resp = await api_client.post("/v1/payments", json={"program": program.slug, "wallet": wallet}, headers=signed)
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_registered"
     resp = await api_client.post(
-        "/v1/claims/record", json={"program": program.slug, "wallet": wallet, "tx_hash": "0x" + "ab" * 32}
+        "/v1/claims/record",
+        json={"program": program.slug, "wallet": wallet, "tx_hash": "0x" + "ab" * 32},
+        headers=signed,
     )
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "no_open_flow"
     resp = await api_client.post(
-        "/v1/claims/record", json={"program": program.slug, "wallet": wallet, "tx_hash": "0xnothash"}
+        "/v1/claims/record", json={"program": program.slug, "wallet": wallet, "tx_hash": "0xnothash"}, headers=signed
     )
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_tx_hash"
-    resp = await api_client.post("/v1/claims/prepare", json={"program": program.slug, "wallet": wallet, "token": "DAI"})
+    resp = await api_client.post(
+        "/v1/claims/prepare", json={"program": program.slug, "wallet": wallet, "token": "DAI"}, headers=signed
+    )
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "validation_error"
 
 
@@ -204,10 +241,10 @@ async def test_register_rate_limits(api_client, temporal_dev, program):
     """5 registrations per hour per IP (the test client is one IP), then 429 with Retry-After."""
     started = []
     for _ in range(5):
-        resp = await api_client.post("/v1/register", json={"program": program.slug, "wallet": _new_wallet()})
+        resp, _account = await signed_register(api_client, program.slug)
         assert resp.status_code == 202
         started.append(resp.json()["flow_id"])
-    resp = await api_client.post("/v1/register", json={"program": program.slug, "wallet": _new_wallet()})
+    resp, _account = await signed_register(api_client, program.slug)
     assert resp.status_code == 429 and resp.json()["error"]["code"] == "rate_limited"
     assert int(resp.headers["Retry-After"]) > 0
     for fid in started:

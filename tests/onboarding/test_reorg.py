@@ -91,7 +91,7 @@ async def test_a_reorged_delivery_is_sent_again_and_counted_once(client: StackCl
 async def test_an_orphaned_onchain_claim_is_never_settled(client: StackClient):
     user = Account.create()
     async with blocks_every(client, 1.0):  # the mint needs its confirmations
-        wallet = await client.register(user.address)
+        wallet = await client.register(user)
         await client.wait_state(wallet, FlowState.AWAITING_PAYMENT)
     await asyncio.to_thread(client.demo._fund_user, user)
     prepared = await client.demo.post("/v1/claims/prepare", {"program": "demo", "wallet": wallet, "token": "USDT"})

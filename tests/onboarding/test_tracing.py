@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from eth_account import Account
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -16,6 +15,7 @@ from core.db import session_scope
 from models.platform import Program
 from temporal.client import connect
 from tests.helpers.temporal import temporal_address
+from tests.helpers.wallets import signed_register
 
 
 async def test_register_request_and_workflow_start_share_a_trace(settings, db_engine, temporal_dev):
@@ -40,7 +40,7 @@ async def test_register_request_and_workflow_start_share_a_trace(settings, db_en
     app = create_app(settings, temporal_client=await connect(settings), engine=db_engine)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            resp = await client.post("/v1/register", json={"program": program.slug, "wallet": Account.create().address})
+            resp, _ = await signed_register(client, program.slug)
     assert resp.status_code == 202
     await temporal_dev.client.get_workflow_handle(resp.json()["flow_id"]).terminate("test over")
     spans = exporter.get_finished_spans()
