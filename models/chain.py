@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, model_validator
-from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.columns import AmountType, UtcDateTime, utcnow
@@ -48,7 +48,10 @@ class ChainTx(SQLModel, table=True):
     """One requested transaction, unique on the caller's idempotency key."""
 
     __tablename__ = "chain_tx"
-    __table_args__ = (UniqueConstraint("chain_id", "from_address", "nonce", name="uq_chain_tx_nonce"),)
+    __table_args__ = (
+        UniqueConstraint("chain_id", "from_address", "nonce", name="uq_chain_tx_nonce"),
+        Index("ix_chain_tx_chain_created", "chain_id", "created_at"),  # the spend budget's window
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True, index=True, description="Caller's idempotency key.")

@@ -95,3 +95,17 @@ def test_migrations_go_down_and_up_again(db_engine):
     assert migrate.current(db_engine) == migrate.head()
     with db_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM program")).scalar() == 0
+
+
+def test_the_migrations_build_exactly_the_models_schema(db_engine):
+    """Every table, column and index a model declares comes from a migration (and nothing else): a model
+    change without its migration, or an index only the migration has, shows here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import models  # noqa: F401 - registers every table
+
+    with db_engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert [d for d in diff if not (d[0] == "remove_table" and d[1].name == "alembic_version")] == []
