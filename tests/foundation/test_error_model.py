@@ -99,3 +99,45 @@ async def test_api_translates_domain_errors_once(api_client: httpx.AsyncClient):
     assert (await api_client.get("/test/busy")).status_code == 503
     hinted = await api_client.get("/test/busy-hint")
     assert hinted.status_code == 503 and hinted.headers["retry-after"] == "7"
+
+
+async def test_failure_text_is_redacted_before_it_reaches_temporal_history():
+    """An activity's error text goes into the history (Web UI, retention): an RPC key in a URL, or a
+    registered secret, is masked there; an error with nothing to hide keeps its own type and trace."""
+    from core.redact import SECRETS, register_secrets
+    from core.settings import Settings
+    from temporal.interceptors import DomainErrorInterceptor
+
+    key = "abcdef0123456789abcdef0123456789"
+    secret = "whsec-Planted-Secret-0123456789abcdef"
+    register_secrets(Settings(_env_file=None, coinbase_commerce_webhook_secret=secret))
+
+    class Raises:
+        def __init__(self, exc: BaseException):
+            self.exc = exc
+
+        async def execute_activity(self, _input):
+            raise self.exc
+
+    try:
+        for exc, kind, retryable in (
+            (ConnectionError(f"cannot reach https://eth.example/v2/{key}"), "ConnectionError", True),
+            (Refused(f"provider said {secret}"), "refused_for_test", False),
+            (ApplicationError(f"node https://u:{key}@rpc.example", type="WorkerShutdown"), "WorkerShutdown", True),
+        ):
+            inbound = DomainErrorInterceptor().intercept_activity(Raises(exc))  # type: ignore[arg-type]
+            try:
+                await inbound.execute_activity(None)  # type: ignore[arg-type]
+            except ApplicationError as failure:
+                assert key not in failure.message and secret not in failure.message, failure.message
+                assert "***" in failure.message and failure.type == kind and failure.non_retryable is not retryable
+            else:
+                raise AssertionError("no failure")
+        plain = ValueError("nothing to hide")
+        inbound = DomainErrorInterceptor().intercept_activity(Raises(plain))  # type: ignore[arg-type]
+        try:
+            await inbound.execute_activity(None)  # type: ignore[arg-type]
+        except ValueError as same:
+            assert same is plain
+    finally:
+        SECRETS.clear()
