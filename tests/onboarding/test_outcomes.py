@@ -386,7 +386,7 @@ async def test_a_forged_payment_signal_moves_no_money(stack, client: StackClient
 async def test_a_closed_chain_gate_holds_new_flows_before_any_gas_is_spent(client: StackClient):
     """An operator closes the pre-payment chain gate (as the spend budget or the balance monitor would):
     a new flow waits in `gated` with nothing sent; opened, it mints and completes."""
-    gate_url = f"{client.settings.api_base_url}/v1/ops/chain-gate"
+    gate_url = f"{client.settings.operator_base_url}/v1/ops/chain-gate"
     admin = await _admin(client)
     resp = await client.demo.http.post(gate_url, json={"closed": True, "reason": "budget drill"}, headers=admin)
     assert resp.status_code == 200 and resp.json()["open"] is False, resp.text
