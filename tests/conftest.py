@@ -6,6 +6,8 @@
   workflow tests. `temporal_dev`: a real dev server, for concurrency and integration tests.
 - `anvil`: one anvil for the session; `anvil_factory` starts a private one (e.g. automine off).
 - `settings`, `api_client`: settings pointing at those parts and an HTTP client for the API.
+- `browser`, `browser_context`, `wallet`, `page`, `open_wallet`: headless Chromium with an injected
+  EIP-1193 test wallet (tests/helpers/browser, registered below through `pytest_plugins`).
 
 Tiers (markers registered in pyproject.toml):
 - `integration`: the test needs a server or a process. Given automatically (at collection) to every
@@ -40,11 +42,23 @@ from tests.helpers.database import PG_URL, REDIS_URL, TestDatabase
 from tests.helpers.processes import AnvilProcess, start_anvil
 from tests.helpers.surfaces import SurfaceTransport
 
+pytest_plugins = ["tests.helpers.browser"]
+
 # --- tiers ------------------------------------------------------------------------------------------
 
-# Fixtures that start a server or a process (anvil, Temporal, the API's stack, uvicorn threads).
+# Fixtures that start a server or a process (anvil, Temporal, the API's stack, uvicorn threads, Chromium).
 SERVER_FIXTURES = frozenset(
-    {"anvil", "anvil_factory", "temporal_ts", "temporal_dev", "settings", "api_client", "receiver", "sandbox"}
+    {
+        "anvil",
+        "anvil_factory",
+        "temporal_ts",
+        "temporal_dev",
+        "settings",
+        "api_client",
+        "receiver",
+        "sandbox",
+        "browser",
+    }
 )
 # marker -> (is its server there?, why the tests are deselected when it is not)
 NEEDS_SERVER = {
