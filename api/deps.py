@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
 from sqlalchemy.engine import Engine
@@ -62,6 +62,13 @@ def get_limiter(request: Request) -> RateLimiter:
         state.limiter = RateLimiter(state.settings)
     return state.limiter
 
+
+# Integer ids and cursors are database row ids (BIGINT): anything outside 1..2**63-1 is a 422, never
+# an overflow in the driver (a 500).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id.")]
+Cursor = Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Paging cursor: the last id seen.")]
+OptionalCursor = Annotated[int | None, Query(ge=0, le=MAX_ROW_ID, description="Paging cursor: the last id seen.")]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]

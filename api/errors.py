@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import DomainError
@@ -34,6 +35,39 @@ _STATUS_CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
+
+
+# What each documented refusal means in the OpenAPI schema (see `responses`).
+_DESCRIPTIONS = {
+    400: "Bad request (e.g. an unusable Idempotency-Key).",
+    401: "No credentials, or unknown, disabled or expired ones.",
+    403: "Authenticated, but not allowed: the role or the wallet does not match.",
+    404: "No such resource.",
+    409: "Conflicts with the current state (exists, ended, not ready yet).",
+    413: "The body is larger than SGE_MAX_BODY_BYTES.",
+    415: "The body must be application/json.",
+    422: "The request does not validate: `details` lists each problem.",
+    429: "Rate limited: retry after `Retry-After` seconds.",
+    503: "A dependency (database, Temporal, chain) is unavailable: retry after `Retry-After` seconds.",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable, e.g. `invalid_api_key`, `validation_error`.")
+    message: str
+    details: Any = Field(None, description="More about the error (for 422, one entry per problem).")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API: `{"error": {"code", "message", "details"?}}`."""
+
+    error: ErrorDetail
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route or router: the error statuses it can answer, each with the shared
+    error body, so the OpenAPI schema states what the server does (422 replaces FastAPI's default)."""
+    return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
 
 
 class ApiError(DomainError):

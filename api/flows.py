@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Admin, EngineDep, SettingsDep, TemporalDep, Viewer
+from api.deps import Admin, EngineDep, OptionalCursor, SettingsDep, TemporalDep, Viewer
 from api.errors import ApiError
 from core.db import get_existing, session_scope
 from models.audit import audited_call
@@ -82,7 +82,7 @@ async def get_flows(
     state: FlowState | None = None,
     program: str | None = Query(None, max_length=64),
     stuck: bool = False,
-    after_id: int | None = Query(None, ge=0),
+    after_id: OptionalCursor = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> FlowPage:
     def read() -> FlowPage:

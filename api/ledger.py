@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import EngineDep, SettingsDep, Viewer
+from api.deps import EngineDep, OptionalCursor, SettingsDep, Viewer
 from api.errors import ApiError
 from models import ledger
 from models.books import verify_books
@@ -100,7 +100,7 @@ def account_statement(
     account: str,
     actor: Viewer,
     asset: str,
-    after: int | None = None,
+    after: OptionalCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> StatementOut:
     with Session(engine) as session:

@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from api.deps import Admin, EngineDep, SettingsDep, TemporalDep, Viewer
+from api.deps import Admin, EngineDep, RowId, SettingsDep, TemporalDep, Viewer
 from core.db import session_scope
 from models import suspense
 from models.suspense import SuspenseStatus, SuspenseView
@@ -56,7 +56,7 @@ async def list_suspense(
 
 @router.post("/suspense/{item_id}/apply", summary="Use it to settle its flow's fee, then deliver (admin)")
 async def apply_suspense(
-    item_id: int, body: ApplyBody, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep, actor: Admin
+    item_id: RowId, body: ApplyBody, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep, actor: Admin
 ) -> dict:
     run = await payment_actions.apply_suspense(
         temporal, engine, settings.temporal_task_queue, item_id, actor, accept_shortfall=body.accept_shortfall
@@ -71,14 +71,14 @@ def _resolve(engine, item_id: int, status: SuspenseStatus, actor, note: str, ext
 
 
 @router.post("/suspense/{item_id}/refund", response_model=SuspenseView, summary="Record its refund (admin)")
-async def refund_suspense(item_id: int, body: RefundBody, engine: EngineDep, actor: Admin) -> SuspenseView:
+async def refund_suspense(item_id: RowId, body: RefundBody, engine: EngineDep, actor: Admin) -> SuspenseView:
     return await run_in_threadpool(
         _resolve, engine, item_id, SuspenseStatus.REFUNDED, actor, body.reason, body.external_ref
     )
 
 
 @router.post("/suspense/{item_id}/write-off", response_model=SuspenseView, summary="Write it off (admin)")
-async def write_off_suspense(item_id: int, body: Reason, engine: EngineDep, actor: Admin) -> SuspenseView:
+async def write_off_suspense(item_id: RowId, body: Reason, engine: EngineDep, actor: Admin) -> SuspenseView:
     return await run_in_threadpool(_resolve, engine, item_id, SuspenseStatus.WRITTEN_OFF, actor, body.reason, None)
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from api.deps import Admin, EngineDep, Viewer
+from api.deps import Admin, Cursor, EngineDep, OptionalCursor, RowId, Viewer
 from api.errors import ApiError
 from core.db import row_id, session_scope
 from models import affiliates as aff
@@ -78,7 +78,7 @@ def _set_active(engine, actor: Actor, operator_id: int, active: bool) -> ops.Ope
 @router.post(
     "/operators/{operator_id}/disable", response_model=ops.OperatorView, summary="Disable an operator's key (admin)"
 )
-def disable_operator(engine: EngineDep, operator_id: int, actor: Admin) -> ops.OperatorView:
+def disable_operator(engine: EngineDep, operator_id: RowId, actor: Admin) -> ops.OperatorView:
     if operator_id == actor.operator_id:
         raise ApiError(409, "cannot_disable_self", "an admin cannot disable their own key (ask another admin)")
     return _set_active(engine, actor, operator_id, False)
@@ -87,7 +87,7 @@ def disable_operator(engine: EngineDep, operator_id: int, actor: Admin) -> ops.O
 @router.post(
     "/operators/{operator_id}/enable", response_model=ops.OperatorView, summary="Re-enable an operator (admin)"
 )
-def enable_operator(engine: EngineDep, operator_id: int, actor: Admin) -> ops.OperatorView:
+def enable_operator(engine: EngineDep, operator_id: RowId, actor: Admin) -> ops.OperatorView:
     return _set_active(engine, actor, operator_id, True)
 
 
@@ -148,7 +148,7 @@ class StatusChange(BaseModel):
 
 @router.get("/programs/{slug}/affiliates", response_model=AffiliatePage, summary="A program's affiliates, paged")
 def list_affiliates(
-    engine: EngineDep, slug: str, actor: Viewer, after: int = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    engine: EngineDep, slug: str, actor: Viewer, after: Cursor = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> AffiliatePage:
     with Session(engine) as session:
         program = prg.require_program(session, slug)
@@ -170,7 +170,7 @@ def _affiliate(session: Session, affiliate_id: int) -> aff.Affiliate:
 
 
 @router.get("/affiliates/{affiliate_id}", response_model=AffiliateDetail, summary="An affiliate with stats")
-def get_affiliate(engine: EngineDep, affiliate_id: int, actor: Viewer) -> AffiliateDetail:
+def get_affiliate(engine: EngineDep, affiliate_id: RowId, actor: Viewer) -> AffiliateDetail:
     with Session(engine) as session:
         a = _affiliate(session, affiliate_id)
         return AffiliateDetail(affiliate=aff.affiliate_view(session, a), stats=com.affiliate_stats(session, row_id(a)))
@@ -179,7 +179,7 @@ def get_affiliate(engine: EngineDep, affiliate_id: int, actor: Viewer) -> Affili
 @router.get("/affiliates/{affiliate_id}/tree", response_model=aff.Tree, summary="An affiliate's downline (bounded)")
 def affiliate_tree(
     engine: EngineDep,
-    affiliate_id: int,
+    affiliate_id: RowId,
     actor: Viewer,
     depth: Annotated[int, Query(ge=0, le=aff.MAX_TREE_DEPTH)] = 2,
     limit: Annotated[int, Query(ge=1, le=aff.MAX_TREE_NODES)] = 100,
@@ -195,9 +195,9 @@ def affiliate_tree(
 )
 def affiliate_commissions(
     engine: EngineDep,
-    affiliate_id: int,
+    affiliate_id: RowId,
     actor: Viewer,
-    after: int = 0,
+    after: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> com.CommissionPage:
     with Session(engine) as session:
@@ -216,12 +216,12 @@ def _set_affiliate_status(
 @router.post(
     "/affiliates/{affiliate_id}/suspend", response_model=aff.AffiliateView, summary="Suspend: earns nothing (admin)"
 )
-def suspend_affiliate(engine: EngineDep, affiliate_id: int, body: StatusChange, actor: Admin) -> aff.AffiliateView:
+def suspend_affiliate(engine: EngineDep, affiliate_id: RowId, body: StatusChange, actor: Admin) -> aff.AffiliateView:
     return _set_affiliate_status(engine, actor, affiliate_id, aff.AffiliateStatus.SUSPENDED, body.reason)
 
 
 @router.post("/affiliates/{affiliate_id}/reinstate", response_model=aff.AffiliateView, summary="Reinstate (admin)")
-def reinstate_affiliate(engine: EngineDep, affiliate_id: int, body: StatusChange, actor: Admin) -> aff.AffiliateView:
+def reinstate_affiliate(engine: EngineDep, affiliate_id: RowId, body: StatusChange, actor: Admin) -> aff.AffiliateView:
     return _set_affiliate_status(engine, actor, affiliate_id, aff.AffiliateStatus.ACTIVE, body.reason)
 
 
@@ -238,7 +238,7 @@ def payment_commissions(engine: EngineDep, payment_ref: str, actor: Viewer) -> l
 def audit_log(
     engine: EngineDep,
     actor: Admin,
-    before: int | None = None,
+    before: OptionalCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     target_type: str | None = None,
     target_id: str | None = None,
