@@ -27,7 +27,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
 from api import affiliates, claims, flows, health, ledger, money, ops, pages, public, registration, webhooks
-from api.errors import install_error_handlers
+from api.errors import document_body_errors, install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from core.db import get_engine
@@ -141,6 +141,7 @@ def create_app(
         )
     app.add_middleware(RequestContextMiddleware)
     for router in OPERATOR_ROUTERS if operator else PUBLIC_ROUTERS:
+        document_body_errors(router)
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

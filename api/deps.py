@@ -22,6 +22,7 @@ from typing import Annotated
 from fastapi import Depends, Form, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
+from pydantic import JsonValue
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
@@ -69,6 +70,10 @@ MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id.")]
 Cursor = Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Paging cursor: the last id seen.")]
 OptionalCursor = Annotated[int | None, Query(ge=0, le=MAX_ROW_ID, description="Paging cursor: the last id seen.")]
+
+# The format of a wallet address, stated in the schema; the server enforces it (and the EIP-55 checksum
+# of a mixed-case one) in models.affiliates.normalize_wallet, answering 422 `invalid_wallet`.
+WALLET_FORMAT: dict[str, JsonValue] = {"pattern": "^0x[0-9a-fA-F]{40}$"}
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -68,6 +69,15 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route or router: the error statuses it can answer, each with the shared
     error body, so the OpenAPI schema states what the server does (422 replaces FastAPI's default)."""
     return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
+
+
+def document_body_errors(router: APIRouter) -> None:
+    """Every route that reads a JSON body also answers 400 (a body that does not parse) and 413 (over
+    SGE_MAX_BODY_BYTES, from the size-cap middleware): state it once here rather than on each route."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            for status, response in responses(400, 413).items():
+                route.responses.setdefault(status, response)
 
 
 class ApiError(DomainError):

@@ -31,6 +31,9 @@ from core.logs import get_logger
 from core.redact import redact, redact_url
 
 public_router = APIRouter(tags=["health"])
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Not ready: `failing` names the components that fail."}
+}
 operator_router = APIRouter(tags=["health"])
 
 log = get_logger(__name__)
@@ -161,14 +164,18 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@public_router.get("/readyz", summary="Readiness: ok, or which components fail (details on the operator port)")
+@public_router.get(
+    "/readyz", responses=NOT_READY, summary="Readiness: ok, or which components fail (details on the operator port)"
+)
 async def public_readyz(request: Request) -> JSONResponse:
     state = request.app.state
     body = await state.public_readiness.summary(state)
     return JSONResponse(body, status_code=503 if body["failing"] else 200)
 
 
-@operator_router.get("/readyz", summary="Readiness: database, Temporal, RPC, relayer each up, with latency")
+@operator_router.get(
+    "/readyz", responses=NOT_READY, summary="Readiness: database, Temporal, RPC, relayer each up, with latency"
+)
 async def readyz(request: Request) -> JSONResponse:
     body = await readiness_report(request.app.state)
     return JSONResponse(body, status_code=503 if body["failing"] else 200)

@@ -17,13 +17,13 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import EngineDep, OptionalCursor, SettingsDep, Viewer
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from models import ledger
 from models.books import verify_books
 from models.money import Asset, format_amount
 from models.operators import Role
 
-router = APIRouter(prefix="/v1/ops/ledger", tags=["ledger"])
+router = APIRouter(prefix="/v1/ops/ledger", tags=["ledger"], responses=responses(401, 403, 422))
 
 
 class BalanceOut(BaseModel):
@@ -126,7 +126,12 @@ def account_statement(
     )
 
 
-@router.get("/transactions/{tx_id:path}", response_model=TransactionOut, summary="One ledger transaction")
+@router.get(
+    "/transactions/{tx_id:path}",
+    response_model=TransactionOut,
+    responses=responses(404),
+    summary="One ledger transaction",
+)
 def transaction(engine: EngineDep, tx_id: str, actor: Viewer) -> TransactionOut:
     with Session(engine) as session:
         found = ledger.get_transaction(session, tx_id)

@@ -30,8 +30,8 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError
 
-from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
-from api.errors import ApiError
+from api.deps import WALLET_FORMAT, EngineDep, LimiterDep, SettingsDep, TemporalDep
+from api.errors import ApiError, responses
 from api.public import _program, _temporal_error, _wallet, require_json
 from api.wallet import SessionGrant, grant, session_key
 from core.columns import utcnow
@@ -52,7 +52,12 @@ class NonceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     program: str = Field(min_length=1, max_length=64, description="Program slug.")
-    wallet: str = Field(min_length=1, max_length=64, description="EIP-55 address (all-lower/upper accepted).")
+    wallet: str = Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra=WALLET_FORMAT,
+        description="EIP-55 address (all-lower/upper accepted).",
+    )
     referral_code: str | None = Field(default=None, max_length=32, description="An affiliate's referral code.")
 
 
@@ -88,6 +93,7 @@ def _referral_code(session: Session, program: Program, wallet: str, code: str | 
     "/auth/nonce",
     status_code=201,
     response_model=auth_nonces.NonceIssued,
+    responses=responses(404, 409, 415, 422, 429),
     dependencies=[Depends(require_json)],
     summary="The registration message (EIP-4361) for a wallet to sign",
 )
@@ -163,6 +169,10 @@ async def _start(temporal, settings, reg: Registration) -> None:
     "/register",
     status_code=202,
     response_model=Registered,
+    responses={
+        200: {"model": Registered, "description": "Already completed: answered from the database."},
+        **responses(401, 404, 409, 415, 422, 429, 503),
+    },
     dependencies=[Depends(require_json)],
     summary="Register with a signed message: starts or joins the wallet's onboarding flow",
 )
