@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import EngineDep, OptionalCursor, SettingsDep, Viewer
+from api.deps import OPERATOR_API, EngineDep, OptionalCursor, SettingsDep, Viewer, auth_failed
 from api.errors import ApiError, responses
 from models import ledger
 from models.books import verify_books
@@ -194,6 +194,7 @@ async def verify(
     # A full scan of the journal: any viewer gets a report at most SGE_LEDGER_VERIFY_CACHE_SECONDS old;
     # only an admin can make it scan on demand.
     if fresh and not actor.has_any(Role.ADMIN):
+        auth_failed(request, OPERATOR_API, "insufficient_role", operator=actor.name)  # counted like any 403
         raise ApiError(403, "insufficient_role", "fresh=true needs the role admin")
     max_age = settings.ledger_verify_cache_seconds
 
