@@ -70,6 +70,10 @@ class TransactionOut(BaseModel):
     postings: list[PostingOut]
 
 
+# Stated in the schema; `_asset` also takes lower case.
+AssetQuery = Annotated[str, Query(json_schema_extra={"enum": [a.value for a in Asset]})]
+
+
 def _asset(value: str) -> Asset:
     try:
         return Asset(value.upper())
@@ -78,7 +82,9 @@ def _asset(value: str) -> Asset:
 
 
 @router.get("/balances", response_model=list[BalanceOut], summary="Balance per account and asset")
-def balances(engine: EngineDep, actor: Viewer, prefix: str | None = None, asset: str | None = None) -> list[BalanceOut]:
+def balances(
+    engine: EngineDep, actor: Viewer, prefix: str | None = None, asset: AssetQuery | None = None
+) -> list[BalanceOut]:
     with Session(engine) as session:
         rows = ledger.balances(session, prefix, None if asset is None else _asset(asset))
     return [
@@ -99,7 +105,7 @@ def account_statement(
     engine: EngineDep,
     account: str,
     actor: Viewer,
-    asset: str,
+    asset: AssetQuery,
     after: OptionalCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> StatementOut:

@@ -43,7 +43,7 @@ def me(actor: Viewer) -> Me:
 
 
 class OperatorCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": ops.NAME_PATTERN})
     roles: list[ops.Role] = Field(min_length=1)
 
 

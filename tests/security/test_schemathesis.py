@@ -36,7 +36,7 @@ from tests.helpers.temporal import temporal_address
 from tests.helpers.wallets import session_header
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
-EXAMPLES = 15  # per operation and generation mode: the whole file stays well under two minutes
+EXAMPLES = 10  # per operation and generation mode: the whole file stays well under two minutes
 BOUNDED = settings(
     max_examples=EXAMPLES,
     derandomize=True,  # the same examples every run
