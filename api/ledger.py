@@ -100,7 +100,12 @@ def balances(
     ]
 
 
-@router.get("/accounts/{account}/statement", response_model=StatementOut, summary="An account's postings, paged")
+@router.get(
+    "/accounts/{account}/statement",
+    response_model=StatementOut,
+    responses=responses(404),
+    summary="An account's postings, paged",
+)
 def account_statement(
     engine: EngineDep,
     account: str,
