@@ -92,7 +92,7 @@ class ProgramCreate(BaseModel):
     )
     commission_bps: list[int] = Field(
         default_factory=lambda: list(DEFAULT_COMMISSION_BPS),
-        description="Per level, level 1 first.",
+        description="Per level, level 1 first; together at most 10000, and no more levels than max_depth.",
         json_schema_extra=_BPS,
     )
     max_depth: int = Field(2, ge=1, le=10)
