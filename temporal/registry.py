@@ -12,6 +12,7 @@ from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
 from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.relayer import relayer_activities
 from activities.treasury import TreasuryActivities
 from core.settings import Settings
@@ -20,6 +21,7 @@ from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.treasury import TreasuryMovementWorkflow
 
 WORKFLOWS: list[type] = [
@@ -29,6 +31,7 @@ WORKFLOWS: list[type] = [
     HousekeepingWorkflow,
     ProbeWorkflow,
     TreasuryMovementWorkflow,
+    ReconciliationWorkflow,
 ]
 
 
@@ -42,4 +45,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += OnchainRailActivities(settings, engine).all()
     activities += HousekeepingActivities(settings, engine).all()
     activities += TreasuryActivities(settings, engine).all()
+    activities += ReconciliationActivities(settings, engine).all()
     return activities

@@ -29,6 +29,7 @@ from core.settings.fields import (
     TemporalFields,
 )
 from core.settings.posture import production_problems
+from core.settings.reconciliation import ReconciliationFields
 from core.settings.surface import SurfaceFields
 from core.settings.wallet_auth import WalletAuthFields
 
@@ -65,6 +66,7 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
+    ReconciliationFields,
     WalletAuthFields,
     DatabaseRoleFields,
     FlowFields,

@@ -8,6 +8,13 @@ liabilities), `report` (one run: persist, halt on an unexplained difference, rea
 
 from models.recon.tables import ReconciliationCheck, ReconciliationCursor, ReconciliationReport
 
-RUN_RECONCILIATION = "recon.run"  # activity name
+RUN_RECONCILIATION = "recon.run"  # activity names
+HALT_FOR_REPORT = "recon.halt_for_report"
 
-__all__ = ["RUN_RECONCILIATION", "ReconciliationCheck", "ReconciliationCursor", "ReconciliationReport"]
+__all__ = [
+    "HALT_FOR_REPORT",
+    "RUN_RECONCILIATION",
+    "ReconciliationCheck",
+    "ReconciliationCursor",
+    "ReconciliationReport",
+]
