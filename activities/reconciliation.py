@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from eth_typing import HexStr
 from hexbytes import HexBytes
 from sqlalchemy import select
@@ -22,12 +23,23 @@ from core.columns import utcnow
 from core.db import session_scope, table_of
 from models import recon, treasury
 from models.ledger import LedgerTx
+from models.platform import PaymentProvider
 from models.recon import report as reports
 from models.recon.chain_checks import balance_checks, event_checks
 from models.recon.internal import internal_checks
 from models.recon.known import known
+from models.recon.processor import processor_checks
 from models.recon.report import ReportSummary, RunRequest
-from models.recon.snapshot import ChainSnapshot, ClaimLog, LogTransfer, MintLog
+from models.recon.snapshot import (
+    ChainSnapshot,
+    ClaimLog,
+    LogTransfer,
+    MintLog,
+    ProcessorCharge,
+    ProcessorListing,
+)
+from payments.charges import provider_client
+from payments.interface import PaymentsNotConfigured
 
 _TX = table_of(LedgerTx)
 
@@ -45,17 +57,41 @@ class ReconciliationActivities(ChainAccess):
                 return reports.summary(done)
         started = utcnow()
         snap = self.snapshot()
+        listings = self.processor_listings()
         grace = timedelta(seconds=self.settings.reconciliation_grace_seconds)
         with session_scope(self.engine) as session:
             k = known(session)
             checks = balance_checks(session, snap, k, grace) + event_checks(snap, k, grace)
-            checks += internal_checks(session)
+            checks += processor_checks(session, listings) + internal_checks(session)
             return reports.save_report(session, req, checks, snap, started)
 
     @activity.defn(name=recon.HALT_FOR_REPORT)
     def halt_for_report(self, report_id: int) -> ReportSummary:
         with session_scope(self.engine) as session:
             return reports.halt_for(session, report_id)
+
+    # --- reading the processors ---------------------------------------------------------------------------
+    def processor_listings(self) -> list[ProcessorListing]:
+        """Every charge of each configured provider, through the production clients over real HTTP."""
+        listings = []
+        with httpx.Client(timeout=self.settings.payment_http_timeout_seconds) as http:
+            for provider in (PaymentProvider.COINBASE_COMMERCE, PaymentProvider.COINBASE_BUSINESS):
+                try:
+                    client = provider_client(self.settings, provider, http)
+                except PaymentsNotConfigured:
+                    continue  # a provider without credentials takes no payments
+                charges = [
+                    ProcessorCharge(
+                        provider=provider.value,
+                        provider_ref=c.provider_ref,
+                        kind=c.kind.value if c.kind else None,
+                        paid_minor=c.paid_minor or 0,
+                        paid_currency=c.paid_currency,
+                    )
+                    for c in client.list(page_size=100)
+                ]
+                listings.append(ProcessorListing(provider=provider.value, charges=charges))
+        return listings
 
     # --- reading the chain ------------------------------------------------------------------------------
     def snapshot(self) -> ChainSnapshot:

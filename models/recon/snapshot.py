@@ -49,3 +49,20 @@ class ChainSnapshot(BaseModel):
     claims: list[ClaimLog] = []
     mints: list[MintLog] = []
     delivery_has_claim: dict[str, bool] = {}  # booked delivery tx hash -> its receipt has a Claimed log
+
+
+class ProcessorCharge(BaseModel):
+    """A charge (Commerce) or payment link (Business) as the provider's list API shows it."""
+
+    provider: str
+    provider_ref: str
+    kind: str | None = None  # PaymentEventKind value
+    paid_minor: int = 0
+    paid_currency: str | None = None
+
+
+class ProcessorListing(BaseModel):
+    """Every charge one provider listed (paginated over real HTTP)."""
+
+    provider: str
+    charges: list[ProcessorCharge] = []

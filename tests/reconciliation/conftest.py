@@ -25,10 +25,19 @@ from contracts.manifest import manifest_path
 from core.settings import Settings
 from models.recon.report import ReportSummary
 from models.treasury import MovementKind, MovementRequest, MovementResult
+from ops.devstack.processes import free_port
+from sandbox.app import create_sandbox_app
 from temporal.interceptors import DomainErrorInterceptor
 from temporal.reconciliation import run_reconciliation
 from temporal.treasury import record_movement
 from tests.helpers.chain import Chain, deploy_chain
+from tests.helpers.payments import (
+    BUSINESS_KEY_ID,
+    BUSINESS_KEY_PEM,
+    COMMERCE_API_KEY,
+    ServerThread,
+    sandbox_config,
+)
 from tests.helpers.processes import AnvilProcess
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.treasury import TreasuryMovementWorkflow
@@ -41,6 +50,7 @@ class ReconWorld:
     chain: Chain
     client: Client
     queue: str
+    sandbox_url: str
 
     async def record(self, tx_hash: str, kind: MovementKind, amount: int | None = None) -> MovementResult:
         req = MovementRequest(tx_hash=tx_hash, kind=kind, amount_minor=amount, actor="test")
@@ -57,6 +67,13 @@ class ReconWorld:
 async def recon_world(
     tmp_path: Path, db_url: str, db_engine: Engine, anvil: AnvilProcess, temporal_dev: WorkflowEnvironment
 ) -> AsyncIterator[ReconWorld]:
+    port = free_port()
+    with ServerThread(create_sandbox_app(sandbox_config(port, None)), port) as sandbox:
+        async for world in _world(tmp_path, db_url, db_engine, anvil, temporal_dev, sandbox.url):
+            yield world
+
+
+async def _world(tmp_path, db_url, db_engine, anvil, temporal_dev, sandbox_url: str) -> AsyncIterator[ReconWorld]:
     relayer = Account.from_key("0x" + os.urandom(32).hex())
     chain = deploy_chain(anvil, tmp_path / "deployments", relayer=relayer)
     anvil.rpc("anvil_setBalance", [relayer.address, "0x0"])  # its ETH comes through the treasury path only
@@ -70,7 +87,13 @@ async def recon_world(
         relayer_private_key=relayer.key.hex(),
         relayer_poll_interval_seconds=0.02,
         relayer_min_balance_wei=10**15,
-        reconciliation_grace_seconds=0,  # nothing counts as "in flight": every difference is one
+        reconciliation_grace_seconds=0,
+        # Both providers' list APIs are read through the production clients, from the sandbox.
+        coinbase_commerce_api_url=sandbox_url,
+        coinbase_commerce_api_key=COMMERCE_API_KEY,
+        coinbase_business_api_url=sandbox_url,
+        coinbase_business_api_key_id=BUSINESS_KEY_ID,
+        coinbase_business_api_key=BUSINESS_KEY_PEM,  # nothing counts as "in flight": every difference is one
         log_format="console",
     )
     target = manifest_path(settings.deployments_dir, anvil.chain_id)
@@ -88,4 +111,4 @@ async def recon_world(
             activity_executor=pool,
             interceptors=[DomainErrorInterceptor()],
         ):
-            yield ReconWorld(settings, db_engine, chain, client, queue)
+            yield ReconWorld(settings, db_engine, chain, client, queue, sandbox_url)

@@ -91,6 +91,8 @@ async def test_a_clean_world_reports_zero_and_the_next_run_resumes_at_the_cursor
     assert _check(report, "claims_vs_deliveries")["actual"] == "1"
     assert _check(report, "mints_vs_requests")["actual"] == "1"
     assert _check(report, "deliveries_vs_claims")["actual"] == "1"
+    names = {c["name"] for c in report["checks"]}
+    assert {"processor_coinbase_commerce", "processor_coinbase_business", "webhook_rows", "settlements"} <= names
     assert _halt_reason(w) is None and not first.halted
     w.chain.anvil.rpc("anvil_mine", ["0x2"])
     second = _report(w, (await w.reconcile()).id)
@@ -149,3 +151,27 @@ async def test_a_deleted_settlement_row_halts_with_its_journal_entry_named(recon
     assert (check["actual"], check["unexplained"]) == ("1", "1")
     assert [i["ref"] for i in check["items"]] == [settled.ledger_tx_id]
     assert summary.halted and _halt_reason(w)
+
+
+async def test_a_processor_payment_the_books_never_saw_halts_with_the_charge_named(recon_world):
+    import httpx
+
+    from payments.commerce import CommerceClient, commerce_charge_body
+    from tests.helpers.payments import COMMERCE_API_KEY, FEE
+
+    w = recon_world
+    await _clean_world(w)
+    with httpx.Client(timeout=10) as http:
+        body = commerce_charge_body(
+            name="stray", description="made in the sandbox only", amount_minor=FEE, currency="USD", metadata={}
+        )
+        charge = CommerceClient(w.sandbox_url, COMMERCE_API_KEY, http).create(body)
+        paid = http.post(f"{w.sandbox_url}/sandbox/charges/{charge.provider_ref}/pay")
+        assert paid.status_code == 200, paid.text
+    summary = await w.reconcile()
+    report = _report(w, summary.id)
+    check = _check(report, "processor_coinbase_commerce")
+    assert (check["expected"], check["actual"], check["unexplained"]) == ("0", str(FEE), str(FEE))
+    assert [i["ref"] for i in check["items"]] == [f"coinbase_commerce:{charge.provider_ref}"]
+    assert _check(report, "processor_coinbase_business")["ok"]
+    assert summary.halted and f"report {summary.id}" in (_halt_reason(w) or "")
