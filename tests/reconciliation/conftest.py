@@ -39,6 +39,7 @@ from tests.helpers.payments import (
     sandbox_config,
 )
 from tests.helpers.processes import AnvilProcess
+from tests.helpers.stack import HISTORIES
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.treasury import TreasuryMovementWorkflow
 
@@ -58,6 +59,14 @@ class ReconWorld:
 
     async def reconcile(self) -> ReportSummary:
         return await run_reconciliation(self.client, self.queue)
+
+    async def keep(self, workflow_id: str, name: str) -> None:
+        """With SGE_RECORD_HISTORIES=1, save this run's history as tests/histories/<name>.json (replayed by
+        tests/onboarding/test_replay.py against the current workflow code)."""
+        if not os.environ.get("SGE_RECORD_HISTORIES"):
+            return
+        history = await self.client.get_workflow_handle(workflow_id).fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
     def deploy_step(self, name: str) -> str:
         return self.chain.manifest.role_grants[name]

@@ -65,6 +65,10 @@ async def _clean_world(world) -> None:
         )
 
 
+def _workflow_id(run_key: str) -> str:
+    return "reconciliation-" + run_key.replace(":", "-")
+
+
 def _report(world, report_id: int) -> dict:
     with Session(world.engine) as s:
         return report_view(s, get_report(s, report_id))
@@ -94,6 +98,7 @@ async def test_a_clean_world_reports_zero_and_the_next_run_resumes_at_the_cursor
     names = {c["name"] for c in report["checks"]}
     assert {"processor_coinbase_commerce", "processor_coinbase_business", "webhook_rows", "settlements"} <= names
     assert _halt_reason(w) is None and not first.halted
+    await w.keep(_workflow_id(first.run_key), "reconciliation-clean")
     w.chain.anvil.rpc("anvil_mine", ["0x2"])
     second = _report(w, (await w.reconcile()).id)
     assert second["ok"] and second["from_block"] == report["to_block"] + 1
@@ -120,6 +125,7 @@ async def test_an_extra_transfer_out_of_the_claim_contract_halts_with_the_transf
     assert (check["difference"], check["unexplained"], check["ok"]) == (str(-7 * ETH), str(-7 * ETH), False)
     assert [i["ref"] for i in check["items"]] == [tx_hash.lower()]
     assert tx_hash.lower() in summary.first_items[0]
+    await w.keep(_workflow_id(summary.run_key), "reconciliation-halt")
     assert summary.halted and f"report {summary.id}" in (_halt_reason(w) or "")
 
 

@@ -16,6 +16,7 @@ from models.ledger import Accounts
 from models.treasury import MovementKind, movements
 from ops.devstack.treasury import send_fund, send_sweep, send_topup
 from tests.helpers.chain import ETH
+from workflows.treasury import treasury_workflow_id
 
 INVENTORY = DeployParams().claim_inventory
 PAYOUT_FUNDING = DeployParams().payout_funding
@@ -47,6 +48,7 @@ async def test_every_kind_is_booked_once_and_only_as_the_chain_shows_it(recon_wo
     first = await w.record(inventory_tx, MovementKind.SGE_INVENTORY, INVENTORY)
     again = await w.record(inventory_tx.upper().replace("0X", "0x"), MovementKind.SGE_INVENTORY)
     assert (first.created, again.created) == (True, False)
+    await w.keep(treasury_workflow_id(inventory_tx), "treasury-movement")
     assert _balance(w, Accounts.sge_inventory, "SGE") == INVENTORY
     assert await _refused(w, inventory_tx, MovementKind.PAYOUT_FUNDING) == "treasury_conflict"
     paid = await w.record(w.deploy_step("fund AffiliatePayout TestUSDC"), MovementKind.PAYOUT_FUNDING)
