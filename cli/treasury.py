@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import fail, hard_exit, out, run_async, settings_and_logs
+from cli.common import fail, fail_domain, hard_exit, out, run_async, settings_and_logs
+from core.errors import DomainError
 from core.settings import Settings
 from models.money import Asset, parse_amount
 from models.treasury import MovementKind, MovementRequest, MovementResult
@@ -26,7 +27,10 @@ async def _record(settings: Settings, req: MovementRequest) -> MovementResult:
 
 
 def _book(settings: Settings, tx_hash: str, kind: MovementKind, amount: int | None, note: str, as_json: bool) -> None:
-    req = MovementRequest(tx_hash=tx_hash, kind=kind, amount_minor=amount, note=note, actor="cli")
+    try:
+        req = MovementRequest(tx_hash=tx_hash, kind=kind, amount_minor=amount, note=note, actor="cli")
+    except DomainError as exc:  # a malformed hash: refused before anything starts
+        fail_domain(exc)
     result: MovementResult = run_async(_record(settings, req))
     if as_json:
         print(result.model_dump_json(), flush=True)
@@ -40,7 +44,10 @@ def _book(settings: Settings, tx_hash: str, kind: MovementKind, amount: int | No
 
 
 def _amount(text: str | None, asset: Asset) -> int | None:
-    return None if text is None else parse_amount(text, asset.scale)
+    try:
+        return None if text is None else parse_amount(text, asset.scale)
+    except DomainError as exc:
+        fail_domain(exc)
 
 
 _AS_JSON = typer.Option(False, "--json", help="Print the booking as JSON.")
