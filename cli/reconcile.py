@@ -43,7 +43,8 @@ def report(
     report_id: int = typer.Option(None, "--id", help="A report by id."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
 ) -> None:
-    """A persisted report: each check with expected, actual, difference and the items behind it."""
+    """A persisted report: each check with expected, actual, difference and the items behind it. Exit 1
+    when it has an unexplained difference."""
     from core.db import get_engine
     from models.recon.report import get_report, latest_report, report_view
 
@@ -59,7 +60,7 @@ def report(
         body = report_view(session, found)
     if as_json:
         print(json.dumps(body), flush=True)
-        hard_exit(0)
+        hard_exit(0 if body["ok"] else 1)
     state = "[green]clean[/]" if body["ok"] else f"[bold red]{body['unexplained_checks']} unexplained[/]"
     out.print(f"report {body['id']} ({body['trigger']}, {body['started_at']}): {state}")
     out.print(f"blocks {body['from_block']}..{body['to_block']}" + ("  halted the platform" if body["halted"] else ""))
@@ -81,4 +82,4 @@ def report(
     out.print(table)
     for line in body["first_items"]:
         out.print(f"  {line}", markup=False)
-    hard_exit(0)
+    hard_exit(0 if body["ok"] else 1)

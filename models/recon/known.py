@@ -37,12 +37,13 @@ class Known:
     treasury: set[str] = field(default_factory=set)
     deliveries: dict[str, str] = field(default_factory=dict)  # chain tx hash -> ledger key of claim.delivery
     settled_refs: set[str] = field(default_factory=set)  # payment refs of payment.settle / suspense
-    ledger_keys: set[str] = field(default_factory=set)
+    gas_keys: set[str] = field(default_factory=set)  # ledger keys of gas bookings
+    other_chain_txs: set[str] = field(default_factory=set)  # hashes other value bookings name
     outbox: dict[str, OutboxTx] = field(default_factory=dict)  # tx hash (or key when unsigned) -> row
 
     def booked(self, tx_hash: str) -> bool:
         h = tx_hash.lower()
-        return h in self.treasury or h in self.deliveries
+        return h in self.treasury or h in self.deliveries or h in self.other_chain_txs
 
     def recent(self, tx_hash: str, grace: timedelta) -> bool:
         """Our own relayer's transaction, changed within the grace period: its booking may be on its way."""
@@ -54,12 +55,19 @@ def known(session: Session) -> Known:
     conn = session.connection()
     k = Known()
     k.treasury = {h.lower() for (h,) in conn.execute(select(_MOVE.c.tx_hash))}
-    for key, kind, refs in conn.execute(select(_TX.c.id, _TX.c.kind, _TX.c.refs)):
-        k.ledger_keys.add(key)
+    wanted = ("gas", "claim.delivery", "payment.settle", "suspense")
+    for key, kind, refs in conn.execute(
+        select(_TX.c.id, _TX.c.kind, _TX.c.refs).where(_TX.c.kind.in_(wanted) | _TX.c.kind.like("payout%"))
+    ):
         refs = refs or {}
-        if kind == "claim.delivery" and refs.get("chain_tx"):
-            k.deliveries[str(refs["chain_tx"]).lower()] = key
-        elif refs.get("payment_ref") and (kind == "payment.settle" or kind == "suspense"):
+        chain_tx = str(refs.get("chain_tx") or "").lower()
+        if kind == "gas":
+            k.gas_keys.add(key)
+        elif kind == "claim.delivery" and chain_tx:
+            k.deliveries[chain_tx] = key
+        elif chain_tx:  # e.g. a payout line's completion names the transaction that paid it
+            k.other_chain_txs.add(chain_tx)
+        if refs.get("payment_ref") and kind in ("payment.settle", "suspense"):
             k.settled_refs.add(str(refs["payment_ref"]))
     for row in conn.execute(
         select(
@@ -82,7 +90,7 @@ def known(session: Session) -> Known:
 def gas_booked(session: Session, k: Known, tx: OutboxTx) -> bool:
     """The relayer activity books a mined transaction's gas under `gas:<request key>` (wallets as subjects)."""
     key = f"gas:{tx.key}"
-    return key in k.ledger_keys or pseudonymize_text(session, key, create=False) in k.ledger_keys
+    return key in k.gas_keys or pseudonymize_text(session, key, create=False) in k.gas_keys
 
 
 FINAL_STATUSES = (TxStatus.CONFIRMED.value, TxStatus.FAILED.value)
