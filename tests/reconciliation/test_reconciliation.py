@@ -15,7 +15,7 @@ from core.db import session_scope
 from models import commissions, ledger
 from models.chain import ContractCall, SubmitTx
 from models.halt import halt_state
-from models.recon.report import get_report, report_view
+from models.recon.report import get_report, latest_report, report_view
 from models.treasury import MovementKind
 from ops.devstack.treasury import send_topup
 from relayer.engine import Relayer
@@ -181,3 +181,27 @@ async def test_a_processor_payment_the_books_never_saw_halts_with_the_charge_nam
     assert [i["ref"] for i in check["items"]] == [f"coinbase_commerce:{charge.provider_ref}"]
     assert _check(report, "processor_coinbase_business")["ok"]
     assert summary.halted and f"report {summary.id}" in (_halt_reason(w) or "")
+
+
+async def test_the_daily_schedule_runs_reconciliation_and_reports(recon_world):
+    from temporal.schedules import RECONCILIATION_SCHEDULE, ensure_schedules, schedules
+
+    w = recon_world
+    settings = w.settings.model_copy(update={"temporal_task_queue": w.queue})
+    spec = schedules(settings)[RECONCILIATION_SCHEDULE].spec
+    assert [r.start for r in spec.calendars[0].hour] == [2] and spec.time_zone_name == "UTC"
+    await ensure_schedules(w.client, settings)
+    handle = w.client.get_schedule_handle(RECONCILIATION_SCHEDULE)
+    try:
+        await handle.trigger()
+        for _ in range(300):
+            with Session(w.engine) as s:
+                found = latest_report(s)
+            if found is not None and found.halted:  # saved, then the halt activity ran
+                break
+            await asyncio.sleep(0.1)
+        assert found is not None and found.trigger == "schedule" and found.run_key.startswith("schedule:")
+        assert not found.ok and found.halted  # the deployment's funding was never booked in this world
+    finally:
+        for schedule_id in schedules(settings):
+            await w.client.get_schedule_handle(schedule_id).delete()
