@@ -174,8 +174,22 @@ async def test_a_processor_payment_the_books_never_saw_halts_with_the_charge_nam
         charge = CommerceClient(w.sandbox_url, COMMERCE_API_KEY, http).create(body)
         paid = http.post(f"{w.sandbox_url}/sandbox/charges/{charge.provider_ref}/pay")
         assert paid.status_code == 200, paid.text
+    # Its webhook reached us and was stored as an unknown charge (what api/webhooks.py does for it).
+    from models.payments import PaymentEvent, PaymentEventKind, WebhookOutcome, record_webhook_event
+    from models.platform import PaymentProvider
+
+    event = PaymentEvent(
+        provider=PaymentProvider.COINBASE_COMMERCE,
+        event_id=f"evt-{charge.provider_ref}",
+        event_type="charge:confirmed",
+        kind=PaymentEventKind.CONFIRMED,
+        provider_ref=charge.provider_ref,
+    )
+    record_webhook_event(w.engine, event, WebhookOutcome.UNKNOWN_CHARGE, "0" * 64)
     summary = await w.reconcile()
     report = _report(w, summary.id)
+    rows = _check(report, "webhook_rows")
+    assert [(i["ref"], i["benign"]) for i in rows["items"]] == [(f"coinbase_commerce:{event.event_id}", False)]
     check = _check(report, "processor_coinbase_commerce")
     assert (check["expected"], check["actual"], check["unexplained"]) == ("0", str(FEE), str(FEE))
     assert [i["ref"] for i in check["items"]] == [f"coinbase_commerce:{charge.provider_ref}"]

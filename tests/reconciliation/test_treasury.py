@@ -93,3 +93,14 @@ async def test_every_kind_is_booked_once_and_only_as_the_chain_shows_it(recon_wo
             "transfer_out",
         ]
     )
+
+
+async def test_the_local_stacks_own_funding_is_not_booked_twice(recon_world):
+    from ops.devstack.chain import post_funding
+
+    w = recon_world
+    tx = await asyncio.to_thread(send_topup, w.settings, ETH, w.chain.relayer.address)
+    key = f"funding:{Accounts.relayer_eth}:{tx}"
+    await asyncio.to_thread(post_funding, w.settings, key, Accounts.relayer_eth, "ETH", ETH, tx)
+    assert await _refused(w, tx, MovementKind.RELAYER_TOPUP) == "treasury_conflict"
+    assert _balance(w, Accounts.relayer_eth, "ETH") == ETH
