@@ -23,7 +23,7 @@ class ReconciliationReport(SQLModel, table=True):
     finished_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     ok: bool
     unexplained_checks: int = 0
-    halted: bool = False  # this run turned the halt switch on
+    halted: bool = False  # the platform was halted for this report (switched on now, or already on)
     from_block: int | None = None
     to_block: int | None = None
     first_items: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
