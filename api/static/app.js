@@ -372,6 +372,7 @@
   async function payOnchain(token) {
     if (paying) return;
     paying = true;
+    let sent = false; // once paid, the buttons stay off: a second click would pay twice
     showError("");
     $("chain-steps").replaceChildren();
     for (const id of ["pay-usdc", "pay-usdt"]) $(id).disabled = true;
@@ -411,11 +412,12 @@
       say("Payment sent. Reporting it…");
       await postPatiently("/v1/claims/record", { program: config.program, wallet: account, tx_hash: last });
       say("Payment sent; the status above follows it.");
+      sent = true;
     } catch (err) {
       showError(err instanceof ApiFailure || err instanceof Error && !("code" in err) ? err.message : walletError(err));
     } finally {
       paying = false;
-      for (const id of ["pay-usdc", "pay-usdt"]) $(id).disabled = false;
+      for (const id of ["pay-usdc", "pay-usdt"]) $(id).disabled = sent;
     }
   }
 
