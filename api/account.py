@@ -5,9 +5,15 @@ flow's row), its SGE balance as the chain shows it now (a read-only `eth_call` o
 token's address from the deployment manifest), and its affiliate code when the wallet is an affiliate of
 the program (for the *share your referral link* box). A chain that does not answer leaves the balance
 `null` with `balance_error` set; the rest still answers.
+
+The API sits above `models/` but beside `contracts/` (tests/foundation/test_layout.py): it reads the one
+address it needs from the manifest file (`<home>/deployments/<chain_id>.json`, written by
+contracts/manifest.py) and encodes the one call by hand (ERC-20 `balanceOf(address)`).
 """
 
 from __future__ import annotations
+
+import json
 
 import httpx
 from fastapi import APIRouter, Query, Request
@@ -19,14 +25,14 @@ from api.deps import EngineDep, SettingsDep
 from api.errors import ApiError
 from api.health import _rpc
 from api.wallet import WalletSession
-from contracts.abi import encode_call
-from contracts.manifest import ManifestError, load_manifest
 from core.settings import Settings
 from models import affiliates as aff
 from models.onboarding import FlowState, Onboarding
 from models.platform import Program
 
 router = APIRouter(prefix="/v1", tags=["public"])
+
+BALANCE_OF = "0x70a08231"  # keccak256("balanceOf(address)")[:4]
 
 
 class MeView(BaseModel):
@@ -40,13 +46,20 @@ class MeView(BaseModel):
     affiliate_code: str | None = None
 
 
+def sge_token_address(settings: Settings) -> str:
+    manifest = json.loads((settings.deployments_dir / f"{settings.chain_id}.json").read_text())
+    if manifest.get("chain_id") != settings.chain_id:
+        raise ValueError("the manifest is for another chain")
+    return str(manifest["contracts"]["SGEToken"]["address"])
+
+
 async def sge_balance(settings: Settings, http: httpx.AsyncClient, wallet: str) -> int:
     """balanceOf(wallet) on the SGE token, from the first configured RPC that answers."""
     try:
-        manifest = await run_in_threadpool(load_manifest, settings.deployments_dir, settings.chain_id)
-    except ManifestError as exc:
-        raise RuntimeError("no deployment manifest") from exc
-    call = {"to": manifest.address("SGEToken"), "data": "0x" + encode_call("SGEToken", "balanceOf", wallet).hex()}
+        address = await run_in_threadpool(sge_token_address, settings)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RuntimeError("no deployment manifest with the SGE token") from exc
+    call = {"to": address, "data": BALANCE_OF + wallet.lower().removeprefix("0x").rjust(64, "0")}
     errors = []
     for url in settings.eth_rpc_urls:
         try:

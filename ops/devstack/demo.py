@@ -61,6 +61,7 @@ class DemoReport:
     api: str = ""
     operator: str = ""  # the operator port: /v1/ops, pages, docs, metrics
     web_ui: str = ""
+    app: str = ""  # the user's app for the demo program (a browser with a wallet)
     program: str = DEMO_PROGRAM
     affiliates: list[dict[str, Any]] = field(default_factory=list)
     flows: list[FlowReport] = field(default_factory=list)
@@ -215,7 +216,8 @@ async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
     report = DemoReport(
         api=settings.api_base_url,
         operator=settings.operator_base_url,
-        web_ui=f"{settings.temporal_web_url}/namespaces/{settings.temporal_namespace}/workflows",
+        web_ui=f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows",
+        app=f"{settings.app_url}/{DEMO_PROGRAM}",
     )
     async with httpx.AsyncClient(timeout=30) as http:
         client = DemoClient(settings, manifest, http)

@@ -131,3 +131,10 @@ def test_every_public_error_code_has_a_message_in_the_page():
     public = raised - {"wallet_taken"}  # operators' programs only
     missing = sorted(public - known)
     assert not missing, f"app.js has no message for {missing}"
+
+
+def test_balance_call_is_the_erc20_balance_of():
+    from api.account import BALANCE_OF
+    from contracts.abi import encode_call
+
+    assert BALANCE_OF + WALLET.lower()[2:].rjust(64, "0") == "0x" + encode_call("SGEToken", "balanceOf", WALLET).hex()
