@@ -214,6 +214,11 @@ async def test_an_underpaid_charge_says_what_happens_to_the_money(open_wallet: O
     await page.goto(app_url(client))
     await connect_and_sign(page, wallet, "5")
     await state_is(page, "awaiting_payment")
+    # A wallet without the stablecoin is told so before anything is sent.
+    await page.get_by_role("button", name="Pay with USDC from this wallet").click()
+    await expect(page.locator("#error")).to_contain_text("Your wallet holds 0 USDC; the fee is 100 USDC")
+    await shot(page, "5-not-enough-usdc")
+    assert wallet.sent == [] and wallet.calls("eth_sendTransaction") == []
     await checkout(page.context, page, "Underpay (half)", "5")
     await state_is(page, "underpaid")
     outcome = page.locator("#outcome-text")
