@@ -322,9 +322,15 @@
     if (state === "awaiting_payment" && lastState !== state) preparePayment();
     if (state === "completed") showDone(status);
     if (OUTCOME_TEXT[state]) {
+      if (lastState !== state) {
+        say("");
+        showError("");
+        for (const li of $("steps").children) if (li.dataset.status === "current") li.dataset.status = "";
+      }
       $("outcome-card").hidden = false;
       $("outcome-text").textContent = OUTCOME_TEXT[state];
       $("restart").hidden = !RESTARTABLE.has(state);
+      if (lastState !== state) $("outcome-title").focus(); // the news comes to the reader (and screen reader)
     } else {
       $("outcome-card").hidden = true;
     }
@@ -414,6 +420,7 @@
       say("Payment sent; the status above follows it.");
       sent = true;
     } catch (err) {
+      say("");
       showError(err instanceof ApiFailure || err instanceof Error && !("code" in err) ? err.message : walletError(err));
     } finally {
       paying = false;
@@ -423,7 +430,9 @@
 
   // --- done ------------------------------------------------------------------------------------------
   async function showDone(status) {
+    const first = $("done-card").hidden;
     $("done-card").hidden = false;
+    if (first) $("done-title").focus();
     $("pay-card").hidden = true;
     if (status.registered) $("token-id").textContent = `#${status.registered.token_id}`;
     try {
