@@ -225,6 +225,7 @@
       $("sign").focus();
       say("Connected. Sign the registration message to register.");
     } catch (err) {
+      say("");
       showError(err instanceof ApiFailure ? err.message : walletError(err));
     } finally {
       $("connect").disabled = !config.open;
@@ -270,6 +271,7 @@
       say("Registered.");
       startPolling();
     } catch (err) {
+      say("");
       showError(err instanceof ApiFailure ? err.message : walletError(err));
     } finally {
       $("sign").disabled = false;
