@@ -2,7 +2,7 @@
 
     GET /app/{program}          the landing page: what the person gets, the fee, the program's terms and
                                 the risk disclosure, then Connect wallet → sign → status → pay → done
-    GET /app/static/{name}      the page's own script and stylesheet (app.js, app.css)
+    GET /app/static/{name}      the page's own script (app.js, its words in app-text.js) and stylesheet
 
 The page talks to the public API of the same origin only (`/v1/auth/nonce`, `/v1/register`, `/v1/status`,
 `/v1/payments`, `/v1/claims/*`, `/v1/me`) and to the wallet the browser injects (`window.ethereum`).
@@ -29,7 +29,8 @@ from models.terms import fee_text, terms_for
 router = APIRouter(prefix="/app", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates" / "app")
 STATIC = Path(__file__).parent / "static"
-ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+JS, CSS = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
+ASSETS = {"app.js": JS, "app-text.js": JS, "app.css": CSS}  # the page's behaviour, its words, its style
 SGE_DECIMALS = 18
 
 PAGE_HEADERS = {

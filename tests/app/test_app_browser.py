@@ -171,7 +171,10 @@ async def test_usdt_from_the_wallet_resets_a_non_zero_allowance(open_wallet: Ope
 
 async def test_a_refused_signature_says_so_and_signing_again_registers(open_wallet: OpenWallet, client: StackClient):
     page, wallet = await user_wallet(open_wallet, client)
+    await page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen
     await page.goto(app_url(client))
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await shot(page, "3-phone-landing")
     wallet.fail_next(method="personal_sign")
     await connect_and_sign(page, wallet, "3")
     assert wallet.calls("personal_sign")[0].error.code == USER_REJECTED

@@ -64,7 +64,11 @@ async def test_landing_page_shows_offer_terms_and_risks(client, db_engine):
     assert 'id="connect"' in text and '<meta name="viewport"' in text and 'lang="en"' in text
     # Scripts: the page's own file, and the JSON config the browser never runs.
     scripts = re.findall(r"<script([^>]*)>", text)
-    assert scripts == [' type="application/json" id="app-config"', ' src="/app/static/app.js" defer']
+    assert scripts == [
+        ' type="application/json" id="app-config"',
+        ' src="/app/static/app-text.js" defer',
+        ' src="/app/static/app.js" defer',
+    ]
     config = json.loads(re.search(r'id="app-config">(.*?)</script>', text, re.S).group(1))
     assert config["program"] == program.slug and config["chainId"] == hex(client.settings.chain_id)
     csp = page.headers["content-security-policy"]
@@ -90,6 +94,8 @@ async def test_static_files(client):
     script = await client.get("/app/static/app.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
     assert "personal_sign" in script.text and "eth_sendTransaction" in script.text
+    words = await client.get("/app/static/app-text.js")
+    assert words.status_code == 200 and "wallet_session_expired" in words.text
     style = await client.get("/app/static/app.css")
     assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
     assert (await client.get("/app/static/secret.py")).status_code == 404
@@ -118,7 +124,7 @@ async def test_me_needs_the_wallet_session(client, db_engine):
 
 
 def test_every_public_error_code_has_a_message_in_the_page():
-    script = (API / "static" / "app.js").read_text()
+    script = (API / "static" / "app-text.js").read_text()
     known = set(re.findall(r"^\s{4}(\w+): ", script.split("const API_ERRORS")[1].split("};")[0], re.M))
     raised: set[str] = set()
     for path in APP_SOURCES:
