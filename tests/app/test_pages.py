@@ -144,3 +144,12 @@ def test_balance_call_is_the_erc20_balance_of():
     from contracts.abi import encode_call
 
     assert BALANCE_OF + WALLET.lower()[2:].rjust(64, "0") == "0x" + encode_call("SGEToken", "balanceOf", WALLET).hex()
+
+
+async def test_explorer_links_follow_the_setting(local_settings, db_engine):
+    program = make_program(db_engine, PaymentProvider.COINBASE_COMMERCE)
+    settings = local_settings(explorer_url="https://sepolia.etherscan.io/")
+    async for c in surfaces_client(settings, db_engine):
+        page = await c.get(f"/app/{program.slug}")
+    config = json.loads(re.search(r'id="app-config">(.*?)</script>', page.text, re.S).group(1))
+    assert config["explorerUrl"] == "https://sepolia.etherscan.io"  # the script appends /tx/<hash>
