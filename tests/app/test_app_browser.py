@@ -5,7 +5,7 @@ tests/helpers/browser signing and sending in Python against the stack's anvil.
 Walks: `?ref=` → connect → sign → status → pay through the sandbox's hosted checkout → done (token id,
 balance read from the chain, referral link) and a reopened tab resuming mid-flow; USDT from this wallet
 starting from a non-zero allowance (approve 0, approve, claim); a refused signature; the wrong network (a
-switch, and a network the wallet does not know); an underpaid charge. A screenshot of each state goes to
+switch, and a network the wallet does not know); an underpaid charge; a halted platform. A screenshot of each state goes to
 var/screenshots/app/ (git-ignored) for a reviewer.
 """
 
@@ -22,6 +22,9 @@ from eth_account.signers.local import LocalAccount
 from playwright.async_api import BrowserContext, Page, expect
 
 from contracts.abi import encode_call
+from core.db import session_scope
+from models.halt import set_halt
+from models.operators import Actor
 from ops.devstack.demo import DEMO_PROGRAM
 from tests.helpers.browser import UNRECOGNIZED_CHAIN, USER_REJECTED, OpenWallet, TestWallet
 from tests.helpers.stack import StackClient, running_stack
@@ -36,7 +39,7 @@ SGE = 1000 * 10**18
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory, test_database):
     home = tmp_path_factory.mktemp("app") / "var"
-    async with running_stack(home, test_database.fresh_url()) as (settings, _sup):
+    async with running_stack(home, test_database.fresh_url(), flow_halt_poll_seconds=0.5) as (settings, _sup):
         yield settings
 
 
@@ -230,3 +233,25 @@ async def test_an_underpaid_charge_says_what_happens_to_the_money(open_wallet: O
     await expect(page.locator("#pay-card")).to_be_hidden()
     await shot(page, "5-underpaid")
     assert client.sge_balance(wallet.address) == 0
+
+
+async def test_a_halted_platform_says_the_registration_waits_and_then_goes_on(
+    open_wallet: OpenWallet, client: StackClient
+):
+    def halt(on: bool) -> None:
+        with session_scope(client.engine) as session:
+            set_halt(session, Actor(name="app test"), on, "maintenance")
+
+    page, wallet = await user_wallet(open_wallet, client)
+    await page.goto(app_url(client))
+    halt(True)
+    try:
+        await connect_and_sign(page, wallet, "6")
+        await state_is(page, "halted")
+        await expect(page.locator("#state-text")).to_contain_text("paused by its operators")
+        await expect(page.locator("#outcome-card")).to_be_hidden()
+        await shot(page, "6-halted")
+    finally:
+        halt(False)
+    await state_is(page, "awaiting_payment")  # the page kept polling: no reload, no new signature
+    assert len(wallet.calls("personal_sign")) == 1
