@@ -237,6 +237,16 @@ class Settings(
         return self.sandbox_public_url or f"http://{self.sandbox_host}:{self.sandbox_port}"
 
     @property
+    def temporal_ui_url(self) -> str:
+        """The Web UI's address: SGE_TEMPORAL_WEB_URL, else the embedded dev server's UI port."""
+        return (self.temporal_web_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
+    @property
+    def app_url(self) -> str:
+        """The user's app on the public port; a program's page is `{app_url}/{program}`."""
+        return f"{self.api_base_url.rstrip('/')}/app"
+
+    @property
     def deployments_dir(self) -> Path:
         return self.home / "deployments"
 
