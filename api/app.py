@@ -26,7 +26,22 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from api import affiliates, claims, flows, health, ledger, money, ops, pages, public, registration, webhooks
+from api import (
+    account,
+    affiliates,
+    app_pages,
+    claims,
+    flows,
+    health,
+    ledger,
+    money,
+    ops,
+    pages,
+    public,
+    reconciliation,
+    registration,
+    webhooks,
+)
 from api.errors import document_body_errors, install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -50,8 +65,18 @@ PUBLIC_ROUTERS = (
     claims.router,
     webhooks.router,
     affiliates.router,
+    account.router,
+    app_pages.router,  # the user's app: /app/{program}
 )
-OPERATOR_ROUTERS = (health.operator_router, ops.router, flows.router, ledger.router, money.router, pages.router)
+OPERATOR_ROUTERS = (
+    health.operator_router,
+    ops.router,
+    flows.router,
+    ledger.router,
+    money.router,
+    reconciliation.router,
+    pages.router,
+)
 PUBLIC_DOCS = "/docs/public"
 
 

@@ -12,7 +12,9 @@ from cli import audit, bench, contracts, db, demo, dev, flows, money, relayer
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
 from cli import programs as programs_cli
+from cli import reconcile as reconcile_cli
 from cli import sandbox as sandbox_cli
+from cli import treasury as treasury_cli
 from cli.common import fail, fail_domain, hard_exit, out, run_async, settings_and_logs
 from core.errors import DomainError
 from core.redact import redact_url
@@ -40,6 +42,8 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(operators_cli.app, name="operators")
 app.add_typer(programs_cli.app, name="programs")
+app.add_typer(treasury_cli.app, name="treasury")
+app.add_typer(reconcile_cli.app, name="reconcile")
 
 
 @app.command()

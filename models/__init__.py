@@ -17,6 +17,8 @@ from models import (  # noqa: F401
     payments,
     platform,
     programs,
+    recon,
     subjects,
     suspense,
+    treasury,
 )

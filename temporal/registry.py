@@ -12,13 +12,17 @@ from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
 from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.relayer import relayer_activities
+from activities.treasury import TreasuryActivities
 from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
+from workflows.treasury import TreasuryMovementWorkflow
 
 WORKFLOWS: list[type] = [
     OnboardingWorkflow,
@@ -26,6 +30,8 @@ WORKFLOWS: list[type] = [
     ReleaseCommissionsWorkflow,
     HousekeepingWorkflow,
     ProbeWorkflow,
+    TreasuryMovementWorkflow,
+    ReconciliationWorkflow,
 ]
 
 
@@ -38,4 +44,6 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += OnboardingActivities(settings, engine).all()
     activities += OnchainRailActivities(settings, engine).all()
     activities += HousekeepingActivities(settings, engine).all()
+    activities += TreasuryActivities(settings, engine).all()
+    activities += ReconciliationActivities(settings, engine).all()
     return activities

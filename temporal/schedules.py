@@ -14,9 +14,11 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
@@ -26,6 +28,7 @@ from core.settings import Settings
 
 RELEASE_COMMISSIONS_SCHEDULE = "sge-release-commissions"
 HOUSEKEEPING_SCHEDULE = "sge-housekeeping"
+RECONCILIATION_SCHEDULE = "sge-reconciliation"
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:
@@ -55,6 +58,20 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
                 intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.housekeeping_interval_minutes))]
             ),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1)),
+        ),
+        # Daily (02:00 UTC by default): the books vs the chain, the processors and themselves (ops/reconciliation.md).
+        RECONCILIATION_SCHEDULE: Schedule(
+            action=ScheduleActionStartWorkflow(
+                "Reconciliation",
+                id="reconciliation",
+                task_queue=settings.temporal_task_queue,
+                execution_timeout=timedelta(hours=2),
+            ),
+            spec=ScheduleSpec(
+                calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(settings.reconciliation_hour_utc)])],
+                time_zone_name="UTC",
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=6)),
         ),
     }
 

@@ -29,6 +29,7 @@ from core.settings.fields import (
     TemporalFields,
 )
 from core.settings.posture import production_problems
+from core.settings.reconciliation import ReconciliationFields
 from core.settings.surface import SurfaceFields
 from core.settings.wallet_auth import WalletAuthFields
 
@@ -65,6 +66,7 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
+    ReconciliationFields,
     WalletAuthFields,
     DatabaseRoleFields,
     FlowFields,
@@ -233,6 +235,16 @@ class Settings(
     @property
     def sandbox_base_url(self) -> str:
         return self.sandbox_public_url or f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+    @property
+    def temporal_ui_url(self) -> str:
+        """The Web UI's address: SGE_TEMPORAL_WEB_URL, else the embedded dev server's UI port."""
+        return (self.temporal_web_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
+    @property
+    def app_url(self) -> str:
+        """The user's app on the public port; a program's page is `{app_url}/{program}`."""
+        return f"{self.api_base_url.rstrip('/')}/app"
 
     @property
     def deployments_dir(self) -> Path:

@@ -41,7 +41,9 @@ class TemporalFields(BaseModel):
     temporal_tls_ca_file: Path | None = Field(None, description="CA bundle for the server certificate, PEM.")
     temporal_api_key: SecretStr | None = Field(None, description="API key (Temporal Cloud). Secret.")
     temporal_ui_port: int = Field(8233, ge=1, le=65535, description="Web UI port of the embedded dev server.")
-    temporal_web_url: str = Field("http://127.0.0.1:8233", description="Web UI base URL printed for operators.")
+    temporal_web_url: str = Field(
+        "", description="Web UI base URL printed for operators (default: http://127.0.0.1:SGE_TEMPORAL_UI_PORT)."
+    )
     worker_max_concurrent_activities: int = Field(64, ge=1, le=2000, description="Activity slots per worker.")
     worker_metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Prometheus port for the worker's SDK metrics (off when unset)."
