@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from api.deps import EngineDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from api.health import _rpc
 from api.wallet import WalletSession
 from core.settings import Settings
@@ -69,7 +69,12 @@ async def sge_balance(settings: Settings, http: httpx.AsyncClient, wallet: str) 
     raise RuntimeError("the chain did not answer: " + ", ".join(errors))
 
 
-@router.get("/me", response_model=MeView, summary="The signed-in wallet: SGE-ID, SGE balance on chain, affiliate code")
+@router.get(
+    "/me",
+    response_model=MeView,
+    responses=responses(401, 404, 422, 503),
+    summary="The signed-in wallet: SGE-ID, SGE balance on chain, affiliate code",
+)
 async def me(
     request: Request,
     engine: EngineDep,

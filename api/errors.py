@@ -22,6 +22,7 @@ from core.redact import redact
 
 log = get_logger(__name__)
 
+TEMPORAL_UNREACHABLE = "Failed client connect"  # how temporalio's lazy client reports a failed connection
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -134,3 +135,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unhandled(request: Request, exc: Exception):
         log.exception("unhandled_error", path=request.url.path)
         return error_response(500, "internal_error", "internal error; quote the X-Request-ID header when reporting it")
+
+    @app.exception_handler(RuntimeError)
+    async def _runtime(request: Request, exc: RuntimeError):
+        # The API's Temporal client connects lazily; while Temporal is unreachable the core SDK raises this
+        # from any call: a retryable 503 (every route that reaches Temporal documents it), not a 500.
+        if str(exc).startswith(TEMPORAL_UNREACHABLE):
+            return error_response(
+                503,
+                "orchestrator_unavailable",
+                "the workflow service is unavailable; retry shortly",
+                headers={"Retry-After": "5"},
+            )
+        return await _unhandled(request, exc)

@@ -12,12 +12,14 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Gauge
 from sqlmodel import Session, col, select
+from temporalio.service import RPCError
 
-from api.deps import Admin, EngineDep, SettingsDep, TemporalDep, Viewer
+from api.deps import Admin, EngineDep, RowId, SettingsDep, TemporalDep, Viewer
+from api.errors import ApiError, responses
 from models.recon import ReconciliationCheck
 from models.recon.report import RunRequest, get_report, latest_report, list_reports, report_view
 
-router = APIRouter(prefix="/v1/ops/reconciliation", tags=["reconciliation"])
+router = APIRouter(prefix="/v1/ops/reconciliation", tags=["reconciliation"], responses=responses(401, 403, 422))
 
 DIFFERENCE = Gauge(
     "sge_reconciliation_difference",
@@ -56,8 +58,12 @@ async def reports(
     return await run_in_threadpool(read)
 
 
-@router.get("/{report_id}", summary="One report: every check with expected, actual, difference and its items")
-async def report(report_id: int, engine: EngineDep, _actor: Viewer) -> dict[str, Any]:
+@router.get(
+    "/{report_id}",
+    responses=responses(404),
+    summary="One report: every check with expected, actual, difference and its items",
+)
+async def report(report_id: RowId, engine: EngineDep, _actor: Viewer) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         with Session(engine) as session:
             return report_view(session, get_report(session, report_id))
@@ -65,13 +71,26 @@ async def report(report_id: int, engine: EngineDep, _actor: Viewer) -> dict[str,
     return await run_in_threadpool(read)
 
 
-@router.post("/run", status_code=202, summary="Start a reconciliation run now (admin); its report follows")
+@router.post(
+    "/run",
+    status_code=202,
+    responses=responses(503),
+    summary="Start a reconciliation run now (admin); its report follows",
+)
 async def run(temporal: TemporalDep, settings: SettingsDep, _actor: Admin) -> dict[str, str]:
     key = f"manual:{uuid.uuid4().hex}"
-    handle = await temporal.start_workflow(
-        "Reconciliation",
-        RunRequest(run_key=key, trigger="manual"),
-        id=f"reconciliation-{key.replace(':', '-')}",
-        task_queue=settings.temporal_task_queue,
-    )
+    try:
+        handle = await temporal.start_workflow(
+            "Reconciliation",
+            RunRequest(run_key=key, trigger="manual"),
+            id=f"reconciliation-{key.replace(':', '-')}",
+            task_queue=settings.temporal_task_queue,
+        )
+    except RPCError:  # Temporal refused or timed out: a precise, retryable answer rather than a 500
+        raise ApiError(
+            503,
+            "orchestrator_unavailable",
+            "the workflow service is unavailable; retry shortly",
+            headers={"Retry-After": "5"},
+        ) from None
     return {"workflow_id": handle.id, "run_key": key}

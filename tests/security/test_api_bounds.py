@@ -68,3 +68,11 @@ async def test_the_schema_states_the_bounds(surfaces):
     schema = (await surfaces.get("/openapi.json")).json()
     [param] = schema["paths"]["/v1/ops/affiliates/{affiliate_id}/suspend"]["post"]["parameters"]
     assert param["schema"]["minimum"] == 1 and param["schema"]["maximum"] == 2**63 - 1
+
+
+async def test_an_unreachable_temporal_is_a_503_not_a_500(surfaces, db_engine):
+    """The API's Temporal client connects lazily: while Temporal is down a call to it is a retryable 503."""
+    key = make_operator(db_engine, "root", "admin")
+    resp = await surfaces.post("/v1/ops/reconciliation/run", headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["error"]["code"] == "orchestrator_unavailable" and resp.headers["retry-after"] == "5"
