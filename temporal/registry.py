@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
+from activities.monitor import MonitorActivities
 from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
 from activities.payments import PaymentActivities
@@ -17,6 +18,7 @@ from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.monitor import RelayerMonitorWorkflow, StuckCheckWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
 
@@ -26,6 +28,8 @@ WORKFLOWS: list[type] = [
     ReleaseCommissionsWorkflow,
     HousekeepingWorkflow,
     ProbeWorkflow,
+    RelayerMonitorWorkflow,
+    StuckCheckWorkflow,
 ]
 
 
@@ -38,4 +42,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += OnboardingActivities(settings, engine).all()
     activities += OnchainRailActivities(settings, engine).all()
     activities += HousekeepingActivities(settings, engine).all()
+    activities += MonitorActivities(settings, engine).all()
     return activities
