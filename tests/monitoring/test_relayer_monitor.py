@@ -112,7 +112,7 @@ def _seed_stuck(engine, settings: Settings) -> None:
         "done-old": (FlowState.COMPLETED, old),
     }
 
-    def tx(key: str, status: TxStatus, broadcast_at) -> ChainTx:
+    def tx(key: str, status: TxStatus, broadcast_at, nonce: int) -> ChainTx:
         return ChainTx(
             key=key,
             chain_id=settings.chain_id,
@@ -121,7 +121,7 @@ def _seed_stuck(engine, settings: Settings) -> None:
             data="0x",
             content_hash=key,
             status=status.value,
-            nonce=hash(key) % 1000,
+            nonce=nonce,
             broadcast_at=broadcast_at,
         )
 
@@ -134,9 +134,9 @@ def _seed_stuck(engine, settings: Settings) -> None:
             )
         session.add_all(
             [
-                tx("tx-late", TxStatus.BROADCAST, now - window),
-                tx("tx-fresh", TxStatus.BROADCAST, now),
-                tx("tx-done", TxStatus.CONFIRMED, now - window),
+                tx("tx-late", TxStatus.BROADCAST, now - window, 1),
+                tx("tx-fresh", TxStatus.BROADCAST, now, 2),
+                tx("tx-done", TxStatus.CONFIRMED, now - window, 3),
             ]
         )
 
