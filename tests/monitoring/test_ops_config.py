@@ -1,0 +1,81 @@
+"""ops/: the alert rules pass `promtool check rules` and their unit tests (`promtool test rules`), every
+rule is tested and names its severity, summary and an existing runbook; Alertmanager's routing passes
+`amtool check-config` and sends P0/P1 to the pager, P2/P3 to chat. (Debian's `prometheus` and
+`prometheus-alertmanager` packages; .ci/run installs them when missing.)"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "ops" / "prometheus" / "alerts.yml"
+RULE_TESTS = ROOT / "ops" / "prometheus" / "alerts_test.yml"
+ALERTMANAGER = ROOT / "ops" / "alertmanager.yml"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is missing: apt-get install prometheus prometheus-alertmanager (.ci/run does)"
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=RULES.parent)
+
+
+def _rules() -> list[dict]:
+    return [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+
+
+def test_promtool_checks_and_unit_tests_the_rules():
+    checked = _run(_tool("promtool"), "check", "rules", str(RULES))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = _run(_tool("promtool"), "test", "rules", str(RULE_TESTS))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_every_rule_has_a_severity_a_summary_a_runbook_and_a_firing_unit_test():
+    tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
+    fired = {
+        case["alertname"] for group in tests for case in group.get("alert_rule_test", []) if case.get("exp_alerts")
+    }
+    names = [rule["alert"] for rule in _rules()]
+    assert len(names) == len(set(names))
+    assert set(names) == fired, set(names) ^ fired
+    for rule in _rules():
+        assert rule["labels"]["severity"] in {"P0", "P1", "P2", "P3"}, rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        assert (ROOT / rule["annotations"]["runbook_url"]).is_file(), rule["alert"]
+
+
+def test_the_checklist_thresholds_have_their_p_levels():
+    severity = {rule["alert"]: rule["labels"]["severity"] for rule in _rules()}
+    expected = {
+        "LedgerDifference": "P0",
+        "RelayerUnexpectedNonce": "P0",
+        "RelayerBalanceDrop": "P0",
+        "ApiDown": "P1",
+        "DatabaseUnreachable": "P1",
+        "RpcDown": "P1",
+        "RelayerBalanceLow": "P1",
+        "StuckIntents": "P2",
+        "ApiErrorRate": "P2",
+        "SlowQueries": "P3",
+        "GasAboveBudget": "P3",
+    }
+    assert {name: severity.get(name) for name in expected} == expected
+    scaling = {rule["alert"] for rule in _rules() if rule["labels"].get("kind") == "scaling"}
+    assert scaling == {"ApiCpuHigh", "TaskQueueBacklog", "DbConnectionsHigh", "DbPoolSaturated", "RedisMemoryHigh"}
+
+
+def test_amtool_checks_the_routing_pager_for_p0_p1_chat_for_p2_p3():
+    amtool = _tool("amtool")
+    checked = _run(amtool, "check-config", str(ALERTMANAGER))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for severity, receiver in (("P0", "pager"), ("P1", "pager"), ("P2", "chat"), ("P3", "chat")):
+        routed = _run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}", f"severity={severity}")
+        assert routed.stdout.strip() == receiver, (severity, routed.stdout, routed.stderr)
