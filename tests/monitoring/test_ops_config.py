@@ -79,3 +79,55 @@ def test_amtool_checks_the_routing_pager_for_p0_p1_chat_for_p2_p3():
     for severity, receiver in (("P0", "pager"), ("P1", "pager"), ("P2", "chat"), ("P3", "chat")):
         routed = _run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}", f"severity={severity}")
         assert routed.stdout.strip() == receiver, (severity, routed.stdout, routed.stderr)
+
+
+def _sge_commands(text: str) -> list[list[str]]:
+    """The `sge …` lines of a runbook's shell blocks, as words up to the first option or placeholder."""
+    commands, in_block = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_block = line.strip() == "```sh"
+            continue
+        if in_block and line.startswith("sge "):
+            words = []
+            for word in line.split("#")[0].split()[1:]:
+                if word.startswith(("-", "<", '"')):
+                    break
+                words.append(word)
+            commands.append(words)
+    return commands
+
+
+def test_runbooks_cover_every_p0_p1_incident_and_use_only_commands_that_exist():
+    import click
+    import typer
+
+    from cli.main import app
+
+    runbooks = ROOT / "ops" / "runbooks"
+    expected = {
+        "ledger-imbalance.md",
+        "relayer-compromised.md",
+        "contract-exploit.md",
+        "api-down.md",
+        "database-unreachable.md",
+        "rpc-down.md",
+        "stuck-intents.md",
+    }
+    assert expected <= {p.name for p in runbooks.glob("*.md")}
+    root = typer.main.get_command(app)
+    seen = 0
+    for path in sorted(runbooks.glob("*.md")):
+        text = path.read_text()
+        assert "**Detection.**" in text and "**Recovery confirmed**" in text, path.name
+        for words in _sge_commands(text):
+            command: click.Command = root
+            for word in words:
+                if not isinstance(command, click.Group):
+                    break  # a command's own arguments
+                sub = command.get_command(click.Context(command), word)
+                assert sub is not None, (path.name, words, word)
+                command = sub
+            assert not isinstance(command, click.Group), (path.name, words)  # a runnable command, not a group
+            seen += 1
+    assert seen > 20
