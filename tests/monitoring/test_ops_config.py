@@ -131,3 +131,19 @@ def test_runbooks_cover_every_p0_p1_incident_and_use_only_commands_that_exist():
             assert not isinstance(command, click.Group), (path.name, words)  # a runnable command, not a group
             seen += 1
     assert seen > 20
+
+
+def test_readme_metrics_table_is_current_and_lists_every_registered_series():
+    from prometheus_client import REGISTRY
+
+    import api.app  # noqa: F401 - every API module's series
+    import temporal.registry  # noqa: F401 - every worker module's series
+    from ops.metrics_catalog import README, catalog, readme_with_table
+
+    text = README.read_text()
+    assert readme_with_table(text) == text, "run: python -m ops.metrics_catalog --update-readme"
+    registered = set()
+    for family in REGISTRY.collect():
+        if family.name.startswith("sge_"):
+            registered.add(f"{family.name}_total" if family.type == "counter" else family.name)
+    assert registered == set(catalog()), registered ^ set(catalog())
