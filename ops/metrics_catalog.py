@@ -54,7 +54,7 @@ def catalog() -> dict[str, dict[str, str]]:
                 entry = found.setdefault(
                     _exposed(value),
                     {
-                        "type": value._type,
+                        "type": str(value._type),
                         "help": value._documentation,
                         "labels": ", ".join(value._labelnames),
                         "served_by": "",
