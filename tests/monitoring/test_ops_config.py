@@ -147,3 +147,64 @@ def test_readme_metrics_table_is_current_and_lists_every_registered_series():
         if family.name.startswith("sge_"):
             registered.add(f"{family.name}_total" if family.type == "counter" else family.name)
     assert registered == set(catalog()), registered ^ set(catalog())
+
+
+_PROMQL_WORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+}
+_HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
+
+
+def _series_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (labels, strings, ranges, functions and keywords removed)."""
+    import re
+
+    expr = re.sub(r'"[^"]*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}", "", expr)
+    expr = re.sub(r"\[[^\]]*\]", "", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
+    names = set()
+    for match in re.finditer(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(\s*\()?", expr):
+        word, call = match.group(1), match.group(2)
+        if call or word in _PROMQL_WORDS or re.fullmatch(r"\d+e\d+|e\d+", word):
+            continue
+        names.add(word)
+    return names
+
+
+def _known(name: str, exported: set[str], external: set[str]) -> bool:
+    if name in exported or name in external:
+        return True
+    return any(name.endswith(part) and name.removesuffix(part) in exported for part in _HISTOGRAM_PARTS)
+
+
+def test_every_series_in_dashboards_and_alerts_is_exported_or_a_documented_external_one():
+    import json
+
+    from ops.metrics_catalog import EXTERNAL, catalog
+
+    exported, external = set(catalog()), set(EXTERNAL)
+    used: dict[str, set[str]] = {}
+    boards = sorted((ROOT / "ops" / "grafana" / "dashboards").glob("*.json"))
+    assert {p.stem for p in boards} == {"sge-flows", "sge-money", "sge-relayer", "sge-api"}
+    for path in boards:
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                used.setdefault(path.name, set()).update(_series_names(target["expr"]))
+    for rule in _rules():
+        used.setdefault("alerts.yml", set()).update(_series_names(rule["expr"]))
+    unknown = {where: sorted(n for n in names if not _known(n, exported, external)) for where, names in used.items()}
+    assert not any(unknown.values()), unknown
+    assert "sge_relayer_balance_wei" in used["sge-relayer.json"] and "sge_flows" in used["sge-flows.json"]
+    assert _series_names('sum by (le) (rate(x_bucket{a="b"}[5m])) / on(i) group_left() y > 2e17') == {"x_bucket", "y"}
