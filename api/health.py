@@ -179,7 +179,7 @@ async def metrics(request: Request) -> Response:
     state = request.app.state
     parts: dict[str, Callable[[], Awaitable[None]]] = {
         "database": lambda: run_in_threadpool(_refresh_db, state),
-        "chain": lambda: run_in_threadpool(monitor_metrics.refresh_chain, state),
+        "chain": lambda: monitor_metrics.refresh_chain(state),
         "temporal": lambda: monitor_metrics.refresh_temporal(state),
     }
     for part, refresh in parts.items():  # each part alone: the process's own metrics are served even when one is down

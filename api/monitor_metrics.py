@@ -9,12 +9,14 @@ is logged by the caller, the others still refresh.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from prometheus_client import Gauge
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -23,7 +25,6 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from web3 import Web3
 
-from contracts.rpc import connect
 from core.db import is_postgres, table_of
 from models.chain import ChainNonce, ChainTx
 from models.monitoring import stuck_flows_count, stuck_txs_count
@@ -102,28 +103,59 @@ def _gas_by_purpose(conn: Any, chain_id: int) -> dict[str, int]:
     return dict(totals)
 
 
-def refresh_chain(state: Any) -> None:
-    """Balance and nonce of every relayer address, at most every `metrics_chain_cache_seconds`."""
+async def refresh_chain(state: Any) -> None:
+    """Balance and nonce of every relayer address, at most every `metrics_chain_cache_seconds`; the
+    first configured endpoint that answers on the expected chain is read (plain JSON-RPC over the
+    process's HTTP client: the API holds no web3 connection)."""
     global _chain_read_at
     settings = state.settings
     with _chain_lock:
         if time.monotonic() - _chain_read_at < settings.metrics_chain_cache_seconds:
             return
-    with state.engine.connect() as conn:
-        rows = conn.execute(select(_NONCE.c.address, _NONCE.c.next_nonce).where(_NONCE.c.chain_id == settings.chain_id))
-        outbox = {address: int(next_nonce) for address, next_nonce in rows}
+    outbox = await asyncio.to_thread(_outbox_nonces, state.engine, settings.chain_id)
     addresses = set(outbox) | ({settings.relayer_public_address} if settings.relayer_public_address else set())
     if not addresses:
         return
-    w3 = connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id, timeout=3)
+    url = await _answering_endpoint(state)
     for address in sorted(addresses):
         checksum = Web3.to_checksum_address(address)
-        RELAYER_BALANCE.labels(checksum).set(w3.eth.get_balance(checksum))
+        balance = int(await _rpc(state.http, url, "eth_getBalance", [checksum, "latest"]), 16)
+        RELAYER_BALANCE.labels(checksum).set(balance)
         if address in outbox:
-            mined = w3.eth.get_transaction_count(checksum, "latest")
+            mined = int(await _rpc(state.http, url, "eth_getTransactionCount", [checksum, "latest"]), 16)
             RELAYER_FOREIGN_NONCES.labels(checksum).set(max(0, mined - outbox[address]))
     with _chain_lock:  # only a complete read is cached: a failed one is retried at the next scrape
         _chain_read_at = time.monotonic()
+
+
+def _outbox_nonces(engine: Any, chain_id: int) -> dict[str, int]:
+    """{sender: next nonce} of every address the outbox has signed with on this chain."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(_NONCE.c.address, _NONCE.c.next_nonce).where(_NONCE.c.chain_id == chain_id))
+        return {address: int(next_nonce) for address, next_nonce in rows}
+
+
+async def _answering_endpoint(state: Any) -> str:
+    problems = []
+    for url in state.settings.eth_rpc_urls:
+        try:
+            chain_id = int(await _rpc(state.http, url, "eth_chainId"), 16)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            problems.append(type(exc).__name__)
+            continue
+        if chain_id != state.settings.chain_id:
+            raise RuntimeError(f"an RPC endpoint serves chain {chain_id}, expected {state.settings.chain_id}")
+        return url
+    raise RuntimeError("no RPC endpoint answered: " + ", ".join(problems or ["none configured"]))
+
+
+async def _rpc(http: httpx.AsyncClient, url: str, method: str, params: list | None = None) -> Any:
+    resp = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+    resp.raise_for_status()
+    body = resp.json()
+    if "error" in body:
+        raise ValueError(body["error"].get("message", "rpc error"))
+    return body["result"]
 
 
 async def refresh_temporal(state: Any) -> None:

@@ -19,7 +19,6 @@ API_MODULES = (
     "api.ratelimit",
     "api.platform_metrics",
     "api.monitor_metrics",
-    "contracts.rpc",
 )
 WORKER_MODULES = ("activities.flow_metrics", "contracts.rpc")
 # Series other exporters or another part of the platform provide, used by ops/ rules and dashboards.

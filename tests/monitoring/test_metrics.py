@@ -84,7 +84,6 @@ async def test_scrape_exports_flows_stuck_relayer_gas_backlog_and_pool(api_clien
     queue = settings.temporal_task_queue
     for kind in ("workflow", "activity"):
         assert samples[("sge_temporal_task_queue_backlog", (("task_queue", queue), ("type", kind)))] >= 0
-    assert any(name == "sge_rpc_calls_total" for name, _ in samples)
 
     # The chain read is cached: a new balance shows after the cache expires.
     anvil.rpc("anvil_setBalance", [relayer, hex(ETH)])
@@ -127,3 +126,23 @@ def test_completing_a_flow_observes_its_settlement_latency_once(settings, db_eng
     assert count() == before + 1 and within_120() == before_120 + 1
     activities.record(done)  # a retry of the same step
     assert count() == before + 1
+
+
+def test_chain_access_counts_rpc_calls_and_errors_per_provider(anvil):
+    from contracts.rpc import connect, provider_label
+
+    label = provider_label(anvil.rpc_url)
+    assert label == "127.0.0.1" and provider_label("https://eth.example.com/v2/SECRETKEY") == "eth.example.com"
+
+    def calls(method: str) -> float:
+        return REGISTRY.get_sample_value("sge_rpc_calls_total", {"provider": label, "method": method}) or 0.0
+
+    def errors() -> float:
+        return REGISTRY.get_sample_value("sge_rpc_errors_total", {"provider": label}) or 0.0
+
+    w3 = connect([anvil.rpc_url], expected_chain_id=anvil.chain_id)
+    before_calls, before_errors = calls("eth_getBalance"), errors()
+    w3.eth.get_balance(Account.create().address)
+    assert calls("eth_getBalance") == before_calls + 1 and errors() == before_errors
+    response = w3.provider.make_request("eth_noSuchMethod", [])  # type: ignore[arg-type]
+    assert "error" in response and errors() == before_errors + 1
