@@ -60,7 +60,9 @@ class MonitorActivities:
         )
         if gate:
             log.warning(f"relayer_monitor.gate_{gate}", address=address, balance_wei=balance)
-        if level != BalanceLevel.OK:
+        if level == BalanceLevel.ABOVE_CAP:  # exposure, not an outage: the P3 alert carries it
+            log.info("relayer_monitor.balance", address=address, balance_wei=balance, level=level.value)
+        elif level != BalanceLevel.OK:
             log.warning("relayer_monitor.balance", address=address, balance_wei=balance, level=level.value)
         return reading
 
