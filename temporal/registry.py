@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
+from activities.monitor import MonitorActivities
 from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
 from activities.payments import PaymentActivities
@@ -19,6 +20,7 @@ from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.monitor import RelayerMonitorWorkflow, StuckCheckWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -32,6 +34,8 @@ WORKFLOWS: list[type] = [
     ProbeWorkflow,
     TreasuryMovementWorkflow,
     ReconciliationWorkflow,
+    RelayerMonitorWorkflow,
+    StuckCheckWorkflow,
 ]
 
 
@@ -46,4 +50,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += HousekeepingActivities(settings, engine).all()
     activities += TreasuryActivities(settings, engine).all()
     activities += ReconciliationActivities(settings, engine).all()
+    activities += MonitorActivities(settings, engine).all()
     return activities

@@ -29,6 +29,22 @@ from core.settings import Settings
 RELEASE_COMMISSIONS_SCHEDULE = "sge-release-commissions"
 HOUSEKEEPING_SCHEDULE = "sge-housekeeping"
 RECONCILIATION_SCHEDULE = "sge-reconciliation"
+RELAYER_MONITOR_SCHEDULE = "sge-relayer-monitor"
+STUCK_CHECK_SCHEDULE = "sge-stuck-check"
+
+
+def _every(settings: Settings, workflow_type: str, workflow_id: str, seconds: int) -> Schedule:
+    """A short check every `seconds`: one run at a time, a missed run is skipped, not caught up."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            workflow_type,
+            id=workflow_id,
+            task_queue=settings.temporal_task_queue,
+            execution_timeout=timedelta(minutes=5),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(minutes=1)),
+    )
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:
@@ -73,6 +89,10 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
             ),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=6)),
         ),
+        RELAYER_MONITOR_SCHEDULE: _every(
+            settings, "RelayerMonitor", "relayer-monitor", settings.relayer_monitor_interval_seconds
+        ),
+        STUCK_CHECK_SCHEDULE: _every(settings, "StuckCheck", "stuck-check", settings.stuck_check_interval_seconds),
     }
 
 

@@ -7,6 +7,7 @@ Every setting is `SGE_<NAME>` (`DATABASE_URL` is accepted too). A secret can ins
 
 from __future__ import annotations
 
+import itertools
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -186,6 +187,21 @@ class Settings(
     def _distinct_ports(self) -> Settings:
         if self.operator_port == self.api_port:
             raise ValueError("SGE_OPERATOR_PORT: must differ from SGE_API_PORT (the surfaces are told apart by port)")
+        return self
+
+    @model_validator(mode="after")
+    def _relayer_thresholds_in_order(self) -> Settings:
+        """floor ≤ alert ≤ top-up ≤ target: otherwise the monitor would close the gate above the
+        alert, or a top-up would stop short of the level that asks for it."""
+        levels = [
+            ("SGE_RELAYER_MIN_BALANCE_WEI", self.relayer_min_balance_wei),
+            ("SGE_RELAYER_ALERT_BELOW_WEI", self.relayer_alert_below_wei),
+            ("SGE_RELAYER_TOPUP_BELOW_WEI", self.relayer_topup_below_wei),
+            ("SGE_RELAYER_TARGET_WEI", self.relayer_target_wei),
+        ]
+        for (low_name, low), (high_name, high) in itertools.pairwise(levels):
+            if low > high:
+                raise ValueError(f"{low_name}: {low} is above {high_name} {high} (floor ≤ alert ≤ top-up ≤ target)")
         return self
 
     @model_validator(mode="after")
