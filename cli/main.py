@@ -9,6 +9,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from cli import audit, bench, contracts, db, demo, dev, flows, money, relayer
+from cli import backup as backup_cli
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
 from cli import programs as programs_cli
@@ -40,6 +41,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(operators_cli.app, name="operators")
 app.add_typer(programs_cli.app, name="programs")
+app.add_typer(backup_cli.app, name="backup")
 
 
 @app.command()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from activities.backup import BackupActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities
@@ -15,6 +16,7 @@ from activities.platform import PlatformActivities
 from activities.relayer import relayer_activities
 from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
+from workflows.backup import DailyBackupWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.onboarding import OnboardingWorkflow
@@ -26,6 +28,7 @@ WORKFLOWS: list[type] = [
     ReleaseCommissionsWorkflow,
     HousekeepingWorkflow,
     ProbeWorkflow,
+    DailyBackupWorkflow,
 ]
 
 
@@ -38,4 +41,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += OnboardingActivities(settings, engine).all()
     activities += OnchainRailActivities(settings, engine).all()
     activities += HousekeepingActivities(settings, engine).all()
+    activities += BackupActivities(settings).all()
     return activities

@@ -14,9 +14,11 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
@@ -26,6 +28,7 @@ from core.settings import Settings
 
 RELEASE_COMMISSIONS_SCHEDULE = "sge-release-commissions"
 HOUSEKEEPING_SCHEDULE = "sge-housekeeping"
+DAILY_BACKUP_SCHEDULE = "sge-daily-backup"
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:
@@ -55,6 +58,25 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
                 intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.housekeeping_interval_minutes))]
             ),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1)),
+        ),
+        # The platform database (and the dev server's, contract manifests) into SGE_BACKUP_DIR, daily.
+        DAILY_BACKUP_SCHEDULE: Schedule(
+            action=ScheduleActionStartWorkflow(
+                "DailyBackup",
+                id="daily-backup",
+                task_queue=settings.temporal_task_queue,
+                execution_timeout=timedelta(hours=3),
+            ),
+            spec=ScheduleSpec(
+                calendars=[
+                    ScheduleCalendarSpec(
+                        hour=[ScheduleRange(settings.backup_hour_utc)],
+                        minute=[ScheduleRange(0)],
+                        second=[ScheduleRange(0)],
+                    )
+                ]
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=6)),
         ),
     }
 

@@ -232,6 +232,10 @@ class Settings(
         return self.home / "deployments"
 
     @property
+    def backups_dir(self) -> Path:
+        return self.backup_dir or self.home / "backups"
+
+    @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
 

@@ -214,6 +214,12 @@ class OperationsFields(BaseModel):
         60, ge=1, le=1440, description="How often the ReleaseCommissions schedule makes held commissions payable."
     )
 
+    # --- backups -------------------------------------------------------------------------------
+    backup_dir: Path | None = Field(
+        None, description="Where `sge backup create` and the daily backup write (default `<home>/backups`)."
+    )
+    backup_hour_utc: int = Field(3, ge=0, le=23, description="Hour (UTC) of the daily backup schedule.")
+
     # --- ledger --------------------------------------------------------------------------------
     ledger_verify_cache_seconds: int = Field(
         60,
