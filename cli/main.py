@@ -8,6 +8,7 @@ import sys
 import typer
 from sqlalchemy.exc import OperationalError
 
+from cli import archive as archive_cli
 from cli import audit, bench, contracts, db, demo, dev, flows, money, relayer
 from cli import backup as backup_cli
 from cli import ledger as ledger_cli
@@ -42,6 +43,7 @@ app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(operators_cli.app, name="operators")
 app.add_typer(programs_cli.app, name="programs")
 app.add_typer(backup_cli.app, name="backup")
+app.add_typer(archive_cli.app, name="archive")
 
 
 @app.command()

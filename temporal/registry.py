@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from activities.archive import ArchiveActivities
 from activities.backup import BackupActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
@@ -16,6 +17,7 @@ from activities.platform import PlatformActivities
 from activities.relayer import relayer_activities
 from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
+from workflows.archive import MonthlyArchiveWorkflow
 from workflows.backup import DailyBackupWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
@@ -29,6 +31,7 @@ WORKFLOWS: list[type] = [
     HousekeepingWorkflow,
     ProbeWorkflow,
     DailyBackupWorkflow,
+    MonthlyArchiveWorkflow,
 ]
 
 
@@ -42,4 +45,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += OnchainRailActivities(settings, engine).all()
     activities += HousekeepingActivities(settings, engine).all()
     activities += BackupActivities(settings).all()
+    activities += ArchiveActivities(settings, engine).all()
     return activities

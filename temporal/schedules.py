@@ -29,6 +29,7 @@ from core.settings import Settings
 RELEASE_COMMISSIONS_SCHEDULE = "sge-release-commissions"
 HOUSEKEEPING_SCHEDULE = "sge-housekeeping"
 DAILY_BACKUP_SCHEDULE = "sge-daily-backup"
+MONTHLY_ARCHIVE_SCHEDULE = "sge-monthly-archive"
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:
@@ -77,6 +78,26 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
                 ]
             ),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=6)),
+        ),
+        # Ended flows older than SGE_ARCHIVE_OLDER_THAN_DAYS out of the hot tables: the 1st of each month, 04:00 UTC.
+        MONTHLY_ARCHIVE_SCHEDULE: Schedule(
+            action=ScheduleActionStartWorkflow(
+                "MonthlyArchive",
+                id="monthly-archive",
+                task_queue=settings.temporal_task_queue,
+                execution_timeout=timedelta(hours=3),
+            ),
+            spec=ScheduleSpec(
+                calendars=[
+                    ScheduleCalendarSpec(
+                        day_of_month=[ScheduleRange(1)],
+                        hour=[ScheduleRange(4)],
+                        minute=[ScheduleRange(0)],
+                        second=[ScheduleRange(0)],
+                    )
+                ]
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
         ),
     }
 

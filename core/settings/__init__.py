@@ -236,6 +236,10 @@ class Settings(
         return self.backup_dir or self.home / "backups"
 
     @property
+    def archives_dir(self) -> Path:
+        return self.archive_dir or self.home / "archive"
+
+    @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
 

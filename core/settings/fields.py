@@ -220,6 +220,14 @@ class OperationsFields(BaseModel):
     )
     backup_hour_utc: int = Field(3, ge=0, le=23, description="Hour (UTC) of the daily backup schedule.")
 
+    # --- archive -------------------------------------------------------------------------------
+    archive_dir: Path | None = Field(
+        None, description="Where `sge archive run` and the monthly archive write (default `<home>/archive`)."
+    )
+    archive_older_than_days: int = Field(
+        180, ge=30, le=3650, description="The monthly archive moves ended flows older than this many days."
+    )
+
     # --- ledger --------------------------------------------------------------------------------
     ledger_verify_cache_seconds: int = Field(
         60,

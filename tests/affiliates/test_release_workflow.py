@@ -19,6 +19,7 @@ from models.platform import HALT_FLAG, PlatformFlag
 from temporal.schedules import (
     DAILY_BACKUP_SCHEDULE,
     HOUSEKEEPING_SCHEDULE,
+    MONTHLY_ARCHIVE_SCHEDULE,
     RELEASE_COMMISSIONS_SCHEDULE,
     ensure_schedules,
 )
@@ -95,6 +96,7 @@ async def test_schedule_is_created_once_updated_after_and_runs_the_release(tempo
             RELEASE_COMMISSIONS_SCHEDULE,
             HOUSEKEEPING_SCHEDULE,
             DAILY_BACKUP_SCHEDULE,
+            MONTHLY_ARCHIVE_SCHEDULE,
         ]
         settings = settings.model_copy(update={"commission_release_interval_minutes": 30})
         assert await ensure_schedules(client, settings) == []  # exists: updated, not an error
@@ -113,5 +115,10 @@ async def test_schedule_is_created_once_updated_after_and_runs_the_release(tempo
                     await asyncio.sleep(0.1)
         assert statuses(db_engine, ref) == ["payable", "payable"]
     finally:
-        for schedule_id in (RELEASE_COMMISSIONS_SCHEDULE, HOUSEKEEPING_SCHEDULE, DAILY_BACKUP_SCHEDULE):
+        for schedule_id in (
+            RELEASE_COMMISSIONS_SCHEDULE,
+            HOUSEKEEPING_SCHEDULE,
+            DAILY_BACKUP_SCHEDULE,
+            MONTHLY_ARCHIVE_SCHEDULE,
+        ):
             await client.get_schedule_handle(schedule_id).delete()

@@ -22,6 +22,7 @@ from models.idempotency import IdempotencyRecord, IdempotencyState
 from temporal.schedules import (
     DAILY_BACKUP_SCHEDULE,
     HOUSEKEEPING_SCHEDULE,
+    MONTHLY_ARCHIVE_SCHEDULE,
     RELEASE_COMMISSIONS_SCHEDULE,
     ensure_schedules,
 )
@@ -134,5 +135,10 @@ async def test_finding_7_housekeeping_schedule_prunes_old_records_through_the_wo
                 )
                 assert again == PruneCounts()  # nothing left to delete
     finally:
-        for schedule_id in (HOUSEKEEPING_SCHEDULE, RELEASE_COMMISSIONS_SCHEDULE, DAILY_BACKUP_SCHEDULE):
+        for schedule_id in (
+            HOUSEKEEPING_SCHEDULE,
+            RELEASE_COMMISSIONS_SCHEDULE,
+            DAILY_BACKUP_SCHEDULE,
+            MONTHLY_ARCHIVE_SCHEDULE,
+        ):
             await client.get_schedule_handle(schedule_id).delete()
