@@ -198,3 +198,51 @@ def test_a_damaged_archive_is_refused(db_engine, tmp_path):
 @pytest.mark.parametrize(("text", "days"), [("180d", 180), ("26w", 182), ("720h", 30)])
 def test_cut_off_ages(text, days):
     assert parse_age(text) == timedelta(days=days)
+
+
+def test_archiving_while_flows_run_touches_only_old_ended_ones(db_engine, tmp_path):
+    """Writers keep moving the running flows through working states and ending some of them (as the
+    worker does, stamping updated_at now) while the archive runs: only the rows that were ended and old
+    before it started leave, and every running or freshly ended flow is still there."""
+    import threading
+
+    from sqlalchemy import update
+
+    flows = _seed(db_engine)
+    running = {
+        dict(r)["flow_id"]
+        for r in _snapshot(db_engine)["onboarding"]
+        if dict(r)["state"] in (FlowState.AWAITING_PAYMENT, FlowState.CLAIMING)
+    }
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        states = [FlowState.SETTLING, FlowState.CLAIMING, FlowState.COMPLETED]
+        n = 0
+        try:
+            while not stop.is_set():
+                for fid in sorted(running):
+                    with session_scope(db_engine) as session:
+                        session.execute(
+                            update(Onboarding)
+                            .where(Onboarding.flow_id == fid)  # type: ignore[arg-type]
+                            .values(state=states[n % len(states)], updated_at=utcnow())
+                        )
+                    n += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        results = [run_archive(db_engine, tmp_path, timedelta(days=180), ACTOR, now=utcnow()) for _ in range(3)]
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors
+    assert sum(r.counts["onboarding"] for r in results) == len(flows["archived"])
+    remaining = {dict(r)["flow_id"] for r in _snapshot(db_engine)["onboarding"]}
+    assert remaining == flows["kept"]
+    assert running <= remaining
+    assert _books_ok(db_engine)[0]
