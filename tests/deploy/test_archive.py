@@ -246,3 +246,34 @@ def test_archiving_while_flows_run_touches_only_old_ended_ones(db_engine, tmp_pa
     assert remaining == flows["kept"]
     assert running <= remaining
     assert _books_ok(db_engine)[0]
+
+
+async def test_monthly_archive_workflow_archives(temporal_dev, db_engine, db_url, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.worker import Worker
+
+    from activities.archive import ArchiveActivities
+    from core.settings import Settings
+    from models.archive import ArchiveResult
+    from tests.deploy.test_backup import record
+    from workflows.archive import MonthlyArchiveWorkflow
+
+    _seed(db_engine)
+    settings = Settings(_env_file=None, home=tmp_path / "home", database_url=db_url, environment="test")
+    queue = f"archive-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(2) as pool:
+        async with Worker(
+            temporal_dev.client,
+            task_queue=queue,
+            workflows=[MonthlyArchiveWorkflow],
+            activities=ArchiveActivities(settings, db_engine).all(),
+            activity_executor=pool,
+        ):
+            handle = await temporal_dev.client.start_workflow(
+                MonthlyArchiveWorkflow.run, id=f"monthly-archive-{uuid.uuid4().hex[:8]}", task_queue=queue
+            )
+            result = await handle.result()
+    record(await handle.fetch_history(), "monthly-archive")
+    assert isinstance(result, ArchiveResult) and result.counts["onboarding"] == 4
+    assert Path(result.path or "").parent == settings.archives_dir

@@ -26,6 +26,16 @@ from ops.bench.restore import run as restore_drill
 from tests.helpers.database import PG_URL
 from workflows.backup import DailyBackupWorkflow
 
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+
+
+def record(history, name: str) -> None:
+    """With SGE_RECORD_HISTORIES=1, keep the run as tests/histories/<name>.json (replayed by
+    tests/onboarding/test_replay.py against every later version of the workflow)."""
+    if os.environ.get("SGE_RECORD_HISTORIES"):
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
 pytestmark = pytest.mark.integration  # pg_dump / pg_restore / the sge CLI are processes
 
 
@@ -119,9 +129,11 @@ async def test_daily_backup_workflow_writes_a_backup(temporal_dev, tmp_path, db_
             activities=BackupActivities(settings).all(),
             activity_executor=pool,
         ):
-            made = await temporal_dev.client.execute_workflow(
+            handle = await temporal_dev.client.start_workflow(
                 DailyBackupWorkflow.run, id=f"daily-backup-{uuid.uuid4().hex[:8]}", task_queue=queue
             )
+            made = await handle.result()
+    record(await handle.fetch_history(), "daily-backup")
     assert isinstance(made, BackupMade) and made.files == 1 and made.bytes > 0
     assert Path(made.path).parent == settings.backups_dir
     assert verify_backup(Path(made.path)) == []
