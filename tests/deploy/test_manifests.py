@@ -9,6 +9,7 @@ equal the table in ops/deploy/README.md, so a new skip is written down or the te
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -216,3 +217,46 @@ def test_temporal_values_search_attributes_and_ui_lockdown():
         assert ui[f"TEMPORAL_WORKFLOW_{action}_DISABLED"] == "true"
     assert ui["TEMPORAL_WORKFLOW_SIGNAL_DISABLED"] == "false"
     assert "1.6.0" in (DEPLOY / "temporal" / "values.yaml").read_text().split("\n", 5)[2]
+
+
+# Plausible contents of the Secrets the manifests mount (ops/deploy/README.md lists them).
+SECRET_FILES = {
+    "database-url": "postgresql://sge_runtime:pw@db.sge.internal:5432/sge",
+    "redis-url": "redis://:pw@redis.sge.internal:6379/0",
+    "eth-rpc-urls": "https://eth.rpc.example/v3/0123456789abcdef0123456789abcdef",
+    "temporal-api-key": "temporal-key",
+    "session-secret": "w" * 48,
+    "operator-session-secret": "o" * 48,
+    "coinbase-commerce-api-key": "cc-key",
+    "coinbase-commerce-webhook-secret": "cc-hook",
+    "private-key": "0x" + "ab" * 32,
+}
+
+
+@pytest.mark.parametrize("deployment", ["sge-api", "sge-worker"])
+def test_the_manifests_environment_passes_the_production_posture(deployment, tmp_path, monkeypatch):
+    """The ConfigMap plus each container's variables (files standing in for the mounted Secrets) load
+    as SGE_ENVIRONMENT=production settings: the manifests and the posture rules agree."""
+    for name in list(os.environ):
+        if name.startswith("SGE_") or name.startswith("DATABASE_URL"):
+            monkeypatch.delenv(name)
+    for key, value in SECRET_FILES.items():
+        (tmp_path / key).write_text(value + "\n")
+    for key, value in _one("ConfigMap", "sge-settings")["data"].items():
+        monkeypatch.setenv(key, value)
+    config = _one("ConfigMap", "sge-settings")["data"]
+    for entry in _container(_one("Deployment", deployment))["env"]:
+        if "value" in entry:
+            value = entry["value"]
+            if entry["name"].endswith("_FILE"):
+                value = str(tmp_path / Path(value).name)
+            monkeypatch.setenv(entry["name"], value)
+        elif "configMapKeyRef" in entry["valueFrom"]:
+            monkeypatch.setenv(entry["name"], config[entry["valueFrom"]["configMapKeyRef"]["key"]])
+        else:  # the downward API's pod IP
+            monkeypatch.setenv(entry["name"], "10.42.0.17")
+    settings = Settings(_env_file=None)
+    assert settings.environment == "production"
+    assert settings.db_url.startswith("postgresql+psycopg://sge_runtime:")
+    assert settings.worker_max_concurrent_activities == int(config["WORKER_CONCURRENCY"])
+    assert (settings.relayer_private_key is not None) == (deployment == "sge-worker")
