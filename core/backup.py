@@ -165,6 +165,17 @@ def create_backup(db_url: str, home: Path, dest_root: Path, *, now: datetime | N
     return final
 
 
+def prune_backups(dest_root: Path, keep: int) -> list[Path]:
+    """Remove all but the `keep` newest backups under `dest_root` (and what a crashed run left); returns them."""
+    backups = sorted(p for p in dest_root.glob("sge-backup-*") if p.is_dir())  # names sort by time
+    removed = backups[: max(len(backups) - keep, 0)]
+    newest = backups[-1].name.removeprefix("sge-backup-") if backups else ""
+    removed += [p for p in dest_root.glob(".partial-*") if p.name.removeprefix(".partial-") < newest]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
+
+
 def read_manifest(backup: Path) -> dict[str, Any]:
     try:
         return json.loads((backup / MANIFEST).read_text())

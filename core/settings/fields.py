@@ -219,6 +219,9 @@ class OperationsFields(BaseModel):
         None, description="Where `sge backup create` and the daily backup write (default `<home>/backups`)."
     )
     backup_hour_utc: int = Field(3, ge=0, le=23, description="Hour (UTC) of the daily backup schedule.")
+    backup_keep: int = Field(
+        14, ge=1, le=3650, description="The daily backup keeps this many newest backups in SGE_BACKUP_DIR."
+    )
 
     # --- archive -------------------------------------------------------------------------------
     archive_dir: Path | None = Field(

@@ -137,3 +137,18 @@ async def test_daily_backup_workflow_writes_a_backup(temporal_dev, tmp_path, db_
     assert isinstance(made, BackupMade) and made.files == 1 and made.bytes > 0
     assert Path(made.path).parent == settings.backups_dir
     assert verify_backup(Path(made.path)) == []
+
+
+def test_prune_keeps_the_newest_and_removes_left_over_partials(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from core.backup import prune_backups
+
+    url = _sqlite_db(tmp_path / "sge.db")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    made = [create_backup(url, tmp_path / "home", tmp_path / "b", now=start + timedelta(days=d)) for d in range(4)]
+    stale = tmp_path / "b" / ".partial-20251231T000000000000Z"
+    stale.mkdir()
+    removed = prune_backups(tmp_path / "b", keep=2)
+    assert sorted(removed) == sorted([*made[:2], stale])
+    assert sorted((tmp_path / "b").iterdir()) == made[2:]
