@@ -120,7 +120,7 @@ def test_dockerfile_one_non_root_image_from_the_lock():
     text = (DEPLOY / "Dockerfile").read_text()
     bases = re.findall(r"^FROM (\S+)", text, flags=re.M)
     assert bases and all(re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", b) for b in bases)
-    assert "--require-hashes" in text and "-r requirements.lock" in text and "--no-deps" in text
+    assert "--require-hashes" in text and "-r requirements-image.lock" in text and "--no-deps" in text
     assert re.search(r"^USER 10001", text, flags=re.M)
     assert 'ENTRYPOINT ["sge"]' in text
 
@@ -260,3 +260,21 @@ def test_the_manifests_environment_passes_the_production_posture(deployment, tmp
     assert settings.db_url.startswith("postgresql+psycopg://sge_runtime:")
     assert settings.worker_max_concurrent_activities == int(config["WORKER_CONCURRENCY"])
     assert (settings.relayer_private_key is not None) == (deployment == "sge-worker")
+
+
+def _lock_pins(path: Path) -> dict[str, tuple[str, frozenset[str]]]:
+    """name -> (version, hashes) of a `uv pip compile --generate-hashes` file."""
+    pins: dict[str, tuple[str, frozenset[str]]] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", path.read_text()):
+        match = re.match(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)", block)
+        if match:
+            pins[match.group(1).lower()] = (match.group(2), frozenset(re.findall(r"sha256:([0-9a-f]{64})", block)))
+    return pins
+
+
+def test_the_image_lock_is_the_tested_lock_without_dev_tools():
+    image, tested = _lock_pins(DEPLOY / "requirements-image.lock"), _lock_pins(ROOT / "requirements.lock")
+    assert image and set(image) < set(tested)
+    assert {name: pin for name, pin in image.items() if tested[name] != pin} == {}
+    assert not {"pytest", "playwright", "mypy", "ruff", "uv"} & set(image)
+    assert {"temporalio", "fastapi", "sqlalchemy", "setuptools", "wheel"} <= set(image)
