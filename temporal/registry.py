@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from activities.archive import ArchiveActivities
+from activities.backup import BackupActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
 from activities.monitor import MonitorActivities
@@ -18,6 +20,8 @@ from activities.relayer import relayer_activities
 from activities.treasury import TreasuryActivities
 from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
+from workflows.archive import MonthlyArchiveWorkflow
+from workflows.backup import DailyBackupWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.monitor import RelayerMonitorWorkflow, StuckCheckWorkflow
@@ -36,6 +40,8 @@ WORKFLOWS: list[type] = [
     ReconciliationWorkflow,
     RelayerMonitorWorkflow,
     StuckCheckWorkflow,
+    DailyBackupWorkflow,
+    MonthlyArchiveWorkflow,
 ]
 
 
@@ -51,4 +57,6 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += TreasuryActivities(settings, engine).all()
     activities += ReconciliationActivities(settings, engine).all()
     activities += MonitorActivities(settings, engine).all()
+    activities += BackupActivities(settings).all()
+    activities += ArchiveActivities(settings, engine).all()
     return activities

@@ -31,6 +31,8 @@ HOUSEKEEPING_SCHEDULE = "sge-housekeeping"
 RECONCILIATION_SCHEDULE = "sge-reconciliation"
 RELAYER_MONITOR_SCHEDULE = "sge-relayer-monitor"
 STUCK_CHECK_SCHEDULE = "sge-stuck-check"
+DAILY_BACKUP_SCHEDULE = "sge-daily-backup"
+MONTHLY_ARCHIVE_SCHEDULE = "sge-monthly-archive"
 
 
 def _every(settings: Settings, workflow_type: str, workflow_id: str, seconds: int) -> Schedule:
@@ -93,6 +95,45 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
             settings, "RelayerMonitor", "relayer-monitor", settings.relayer_monitor_interval_seconds
         ),
         STUCK_CHECK_SCHEDULE: _every(settings, "StuckCheck", "stuck-check", settings.stuck_check_interval_seconds),
+        # The platform database (and the dev server's, contract manifests) into SGE_BACKUP_DIR, daily.
+        DAILY_BACKUP_SCHEDULE: Schedule(
+            action=ScheduleActionStartWorkflow(
+                "DailyBackup",
+                id="daily-backup",
+                task_queue=settings.temporal_task_queue,
+                execution_timeout=timedelta(hours=3),
+            ),
+            spec=ScheduleSpec(
+                calendars=[
+                    ScheduleCalendarSpec(
+                        hour=[ScheduleRange(settings.backup_hour_utc)],
+                        minute=[ScheduleRange(0)],
+                        second=[ScheduleRange(0)],
+                    )
+                ]
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=6)),
+        ),
+        # Ended flows older than SGE_ARCHIVE_OLDER_THAN_DAYS out of the hot tables: the 1st of each month, 04:00 UTC.
+        MONTHLY_ARCHIVE_SCHEDULE: Schedule(
+            action=ScheduleActionStartWorkflow(
+                "MonthlyArchive",
+                id="monthly-archive",
+                task_queue=settings.temporal_task_queue,
+                execution_timeout=timedelta(hours=3),
+            ),
+            spec=ScheduleSpec(
+                calendars=[
+                    ScheduleCalendarSpec(
+                        day_of_month=[ScheduleRange(1)],
+                        hour=[ScheduleRange(4)],
+                        minute=[ScheduleRange(0)],
+                        second=[ScheduleRange(0)],
+                    )
+                ]
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+        ),
     }
 
 

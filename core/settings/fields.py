@@ -249,6 +249,23 @@ class OperationsFields(BaseModel):
         10.0, ge=0, le=600, description="How long /metrics reuses a relayer balance read from the chain."
     )
 
+    # --- backups -------------------------------------------------------------------------------
+    backup_dir: Path | None = Field(
+        None, description="Where `sge backup create` and the daily backup write (default `<home>/backups`)."
+    )
+    backup_hour_utc: int = Field(3, ge=0, le=23, description="Hour (UTC) of the daily backup schedule.")
+    backup_keep: int = Field(
+        14, ge=1, le=3650, description="The daily backup keeps this many newest backups in SGE_BACKUP_DIR."
+    )
+
+    # --- archive -------------------------------------------------------------------------------
+    archive_dir: Path | None = Field(
+        None, description="Where `sge archive run` and the monthly archive write (default `<home>/archive`)."
+    )
+    archive_older_than_days: int = Field(
+        180, ge=30, le=3650, description="The monthly archive moves ended flows older than this many days."
+    )
+
     # --- ledger --------------------------------------------------------------------------------
     ledger_verify_cache_seconds: int = Field(
         60,
