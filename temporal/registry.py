@@ -6,8 +6,11 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from activities.archive import ArchiveActivities
+from activities.backup import BackupActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
+from activities.monitor import MonitorActivities
 from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
 from activities.payments import PaymentActivities
@@ -17,8 +20,11 @@ from activities.relayer import relayer_activities
 from activities.treasury import TreasuryActivities
 from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
+from workflows.archive import MonthlyArchiveWorkflow
+from workflows.backup import DailyBackupWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.monitor import RelayerMonitorWorkflow, StuckCheckWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -32,6 +38,10 @@ WORKFLOWS: list[type] = [
     ProbeWorkflow,
     TreasuryMovementWorkflow,
     ReconciliationWorkflow,
+    RelayerMonitorWorkflow,
+    StuckCheckWorkflow,
+    DailyBackupWorkflow,
+    MonthlyArchiveWorkflow,
 ]
 
 
@@ -46,4 +56,7 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += HousekeepingActivities(settings, engine).all()
     activities += TreasuryActivities(settings, engine).all()
     activities += ReconciliationActivities(settings, engine).all()
+    activities += MonitorActivities(settings, engine).all()
+    activities += BackupActivities(settings).all()
+    activities += ArchiveActivities(settings, engine).all()
     return activities
