@@ -14,6 +14,7 @@ from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.relayer import relayer_activities
+from activities.reports import ReportActivities
 from activities.treasury import TreasuryActivities
 from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
@@ -22,6 +23,7 @@ from workflows.housekeeping import HousekeepingWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.reports import OperatorReportWorkflow
 from workflows.treasury import TreasuryMovementWorkflow
 
 WORKFLOWS: list[type] = [
@@ -32,6 +34,7 @@ WORKFLOWS: list[type] = [
     ProbeWorkflow,
     TreasuryMovementWorkflow,
     ReconciliationWorkflow,
+    OperatorReportWorkflow,
 ]
 
 
@@ -46,4 +49,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += HousekeepingActivities(settings, engine).all()
     activities += TreasuryActivities(settings, engine).all()
     activities += ReconciliationActivities(settings, engine).all()
+    activities += ReportActivities(settings, engine).all()
     return activities

@@ -30,6 +30,7 @@ from core.settings.fields import (
 )
 from core.settings.posture import production_problems
 from core.settings.reconciliation import ReconciliationFields
+from core.settings.reports import ReportFields
 from core.settings.surface import SurfaceFields
 from core.settings.wallet_auth import WalletAuthFields
 
@@ -66,6 +67,7 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
+    ReportFields,
     ReconciliationFields,
     WalletAuthFields,
     DatabaseRoleFields,
