@@ -38,6 +38,7 @@ from api import (
     public,
     reconciliation,
     registration,
+    report_pages,
     webhooks,
 )
 from api.errors import install_error_handlers
@@ -72,6 +73,7 @@ OPERATOR_ROUTERS = (
     money.router,
     reconciliation.router,
     pages.router,
+    report_pages.router,
 )
 PUBLIC_DOCS = "/docs/public"
 
