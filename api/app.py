@@ -72,6 +72,7 @@ OPERATOR_ROUTERS = (
     ledger.router,
     money.router,
     reconciliation.router,
+    report_pages.api_router,
     pages.router,
     report_pages.router,
 )

@@ -4,20 +4,22 @@
     GET /ops/reports/{kind}               the newest report of a kind (daily | weekly)
     GET /ops/reports/{kind}/{YYYY-MM-DD}  the report of the period containing that day
 
-Charts are inline SVG drawn here (api/report_charts.py). The JSON of a report is `sge reports show --json`.
+    GET /v1/ops/reports/{kind}[/{YYYY-MM-DD}]   the same as JSON (bearer key)
+
+Charts are inline SVG drawn here (api/report_charts.py).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from api.deps import EngineDep, PageViewer
+from api.deps import EngineDep, PageViewer, Viewer
 from api.errors import ApiError
 from api.pages import _render
 from api.report_charts import bar_chart, sparkline
@@ -92,3 +94,30 @@ async def _one(request: Request, kind: str, day: date | None, page: Any, engine:
         "charts": _charts(report, history),
     }
     return _render(request, "report.html", context)
+
+
+# The same reports as JSON for scripts (a bearer key of any operator role), next to /v1/ops/reconciliation.
+api_router = APIRouter(prefix="/v1/ops/reports", tags=["reports"])
+
+
+@api_router.get("/{kind}", summary="Operator reports of a kind (daily | weekly), newest first")
+async def list_json(
+    kind: str, engine: EngineDep, _actor: Viewer, limit: Annotated[int, Query(ge=1, le=200)] = 30
+) -> list[dict[str, Any]]:
+    def read() -> list[dict[str, Any]]:
+        with Session(engine) as session:
+            return [report_json(r) for r in list_reports(session, _kind(kind), limit)]
+
+    return await run_in_threadpool(read)
+
+
+@api_router.get("/{kind}/{day}", summary="The operator report of the period containing a day (YYYY-MM-DD)")
+async def one_json(kind: str, day: date, engine: EngineDep, _actor: Viewer) -> dict[str, Any]:
+    def read() -> dict[str, Any]:
+        with Session(engine) as session:
+            found = find_report(session, _kind(kind), day)
+            if found is None:
+                raise ApiError(404, "operator_report_not_found", f"no {kind} report for {day}")
+            return report_json(found)
+
+    return await run_in_threadpool(read)

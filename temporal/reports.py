@@ -7,11 +7,12 @@ from datetime import date
 
 from temporalio.client import Client
 
+from core.columns import utcnow
 from models.reports.store import ReportRef, ReportRequest
 
 
 async def run_report(client: Client, task_queue: str, kind: str, day: date | None) -> ReportRef:
-    req = ReportRequest.model_validate({"kind": kind, "day": day or date.today(), "trigger": "manual"})
+    req = ReportRequest.model_validate({"kind": kind, "day": day or utcnow().date(), "trigger": "manual"})
     return await client.execute_workflow(
         "OperatorReport",
         req,

@@ -102,7 +102,7 @@ def save_report(session: Session, kind: str, first: date, end: date, body: dict[
 
 def find_report(session: Session, kind: str, day: date | None = None) -> OperatorReport | None:
     """The report of the period containing `day`, or the newest of that kind."""
-    period_of(kind, day or date.today())  # refuses an unknown kind
+    period_of(kind, day or utcnow().date())  # refuses an unknown kind
     query = select(OperatorReport).where(OperatorReport.kind == kind)
     if day is not None:
         query = query.where(col(OperatorReport.period_start) == period_of(kind, day)[0])

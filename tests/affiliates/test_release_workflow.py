@@ -17,10 +17,13 @@ from models import affiliates as aff
 from models import commissions as com
 from models.platform import HALT_FLAG, PlatformFlag
 from temporal.schedules import (
+    DAILY_REPORT_SCHEDULE,
     HOUSEKEEPING_SCHEDULE,
     RECONCILIATION_SCHEDULE,
     RELEASE_COMMISSIONS_SCHEDULE,
+    WEEKLY_REPORT_SCHEDULE,
     ensure_schedules,
+    schedules,
 )
 from tests.helpers.ledger import check_ledger_invariants, make_program, register
 from workflows.commissions import ReleaseCommissionsWorkflow
@@ -95,6 +98,8 @@ async def test_schedule_is_created_once_updated_after_and_runs_the_release(tempo
             RELEASE_COMMISSIONS_SCHEDULE,
             HOUSEKEEPING_SCHEDULE,
             RECONCILIATION_SCHEDULE,
+            DAILY_REPORT_SCHEDULE,
+            WEEKLY_REPORT_SCHEDULE,
         ]
         settings = settings.model_copy(update={"commission_release_interval_minutes": 30})
         assert await ensure_schedules(client, settings) == []  # exists: updated, not an error
@@ -113,5 +118,5 @@ async def test_schedule_is_created_once_updated_after_and_runs_the_release(tempo
                     await asyncio.sleep(0.1)
         assert statuses(db_engine, ref) == ["payable", "payable"]
     finally:
-        for schedule_id in (RELEASE_COMMISSIONS_SCHEDULE, HOUSEKEEPING_SCHEDULE, RECONCILIATION_SCHEDULE):
+        for schedule_id in schedules(settings):
             await client.get_schedule_handle(schedule_id).delete()

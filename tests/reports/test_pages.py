@@ -96,3 +96,18 @@ async def test_refusals_are_counted_for_the_reports(api_client, db_engine, db_ur
     assert body["fraud"]["self_referral_attempts"] == 1 and body["fraud"]["failed_signature_attempts"] == 1
     assert body["auth"]["failed_authentications"] == 2
     assert body["activity"]["new_affiliates"] == 1 and body["period"]["complete"] is False
+
+
+async def test_reports_as_json_for_a_bearer_key(surfaces, db_engine, db_url, tmp_path):
+    seed(db_engine)
+    build_report(db_engine, _settings(db_url, tmp_path), ReportRequest(kind="daily", day=DAY))
+    headers = {"Authorization": f"Bearer {make_operator(db_engine, 'script', 'viewer')}"}
+    listed = await surfaces.get("/v1/ops/reports/daily", headers=headers)
+    assert listed.status_code == 200 and [r["period_start"] for r in listed.json()] == ["2026-11-25"]
+    one = await surfaces.get("/v1/ops/reports/daily/2026-11-25", headers=headers)
+    assert one.status_code == 200 and one.json()["body"]["intents"]["completed"] == 2
+    missing = await surfaces.get("/v1/ops/reports/weekly/2026-11-25", headers=headers)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "operator_report_not_found")
+    unknown = await surfaces.get("/v1/ops/reports/monthly", headers=headers)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "unknown_report_kind")
+    assert (await surfaces.get("/v1/ops/reports/daily")).status_code == 401
