@@ -79,6 +79,8 @@ def test_daily_report_sections_from_seeded_rows(db_engine, db_url, tmp_path):
     assert set(gas["by_label"]) == {"claim", "mint"}
     if db_engine.dialect.name == "sqlite":
         assert b["slow_queries"] == {"available": False, "why": "not available on SQLite"}
+    elif not b["slow_queries"]["available"]:  # PostgreSQL without the extension: said so, nothing else
+        assert "pg_stat_statements is not enabled" in b["slow_queries"]["why"]
 
     text = json.dumps(b).lower()  # nothing personal: no raw IP, no wallet
     assert "10.0.0.1" not in text and "2001:db8" not in text and "0x" + "11" * 20 not in text
