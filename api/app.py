@@ -27,7 +27,9 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
 from api import (
+    account,
     affiliates,
+    app_pages,
     claims,
     flows,
     health,
@@ -64,6 +66,8 @@ PUBLIC_ROUTERS = (
     claims.router,
     webhooks.router,
     affiliates.router,
+    account.router,
+    app_pages.router,  # the user's app: /app/{program}
 )
 OPERATOR_ROUTERS = (
     health.operator_router,

@@ -8,7 +8,9 @@ import sys
 import typer
 from sqlalchemy.exc import OperationalError
 
+from cli import archive as archive_cli
 from cli import audit, bench, contracts, db, demo, dev, flows, money, relayer
+from cli import backup as backup_cli
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
 from cli import programs as programs_cli
@@ -46,6 +48,8 @@ app.add_typer(programs_cli.app, name="programs")
 app.add_typer(treasury_cli.app, name="treasury")
 app.add_typer(reconcile_cli.app, name="reconcile")
 app.add_typer(reports_cli.app, name="reports")
+app.add_typer(backup_cli.app, name="backup")
+app.add_typer(archive_cli.app, name="archive")
 
 
 @app.command()

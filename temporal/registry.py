@@ -6,8 +6,11 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from activities.archive import ArchiveActivities
+from activities.backup import BackupActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
+from activities.monitor import MonitorActivities
 from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
 from activities.payments import PaymentActivities
@@ -18,8 +21,11 @@ from activities.reports import ReportActivities
 from activities.treasury import TreasuryActivities
 from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
+from workflows.archive import MonthlyArchiveWorkflow
+from workflows.backup import DailyBackupWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.monitor import RelayerMonitorWorkflow, StuckCheckWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -35,6 +41,10 @@ WORKFLOWS: list[type] = [
     TreasuryMovementWorkflow,
     ReconciliationWorkflow,
     OperatorReportWorkflow,
+    RelayerMonitorWorkflow,
+    StuckCheckWorkflow,
+    DailyBackupWorkflow,
+    MonthlyArchiveWorkflow,
 ]
 
 
@@ -50,4 +60,7 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += TreasuryActivities(settings, engine).all()
     activities += ReconciliationActivities(settings, engine).all()
     activities += ReportActivities(settings, engine).all()
+    activities += MonitorActivities(settings, engine).all()
+    activities += BackupActivities(settings).all()
+    activities += ArchiveActivities(settings, engine).all()
     return activities

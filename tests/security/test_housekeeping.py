@@ -129,5 +129,5 @@ async def test_finding_7_housekeeping_schedule_prunes_old_records_through_the_wo
                 )
                 assert again == PruneCounts()  # nothing left to delete
     finally:
-        for schedule_id in schedules(settings):  # every one ensure_schedules created
+        for schedule_id in schedules(settings):
             await client.get_schedule_handle(schedule_id).delete()
