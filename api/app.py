@@ -40,6 +40,7 @@ from api import (
     public,
     reconciliation,
     registration,
+    report_pages,
     webhooks,
 )
 from api.errors import document_body_errors, install_error_handlers
@@ -75,7 +76,9 @@ OPERATOR_ROUTERS = (
     ledger.router,
     money.router,
     reconciliation.router,
+    report_pages.api_router,
     pages.router,
+    report_pages.router,
 )
 PUBLIC_DOCS = "/docs/public"
 

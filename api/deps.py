@@ -33,6 +33,7 @@ from api.sessions import SESSION_COOKIE, OperatorSession, SessionRefused, Sessio
 from core.logs import get_logger
 from core.settings import Settings
 from models.operators import KEY_PREFIX, READ_ROLES, Actor, Role, authenticate
+from models.reports.counters import OPERATOR_AUTH, count_event_now
 
 log = get_logger("api.auth")
 
@@ -92,8 +93,10 @@ def key_hint(key: str | None) -> str:
 
 
 def auth_failed(request: Request, surface: str, reason: str, *, key: str | None = None, operator: str = "") -> None:
-    """Count and log one refused request (the guard then raises or redirects)."""
+    """Count and log one refused request (the guard then raises or redirects); the day's DB counter feeds
+    the operator reports (the Prometheus counter is per process and not kept)."""
     AUTH_FAILURES.labels(surface, reason).inc()
+    count_event_now(getattr(request.app.state, "engine", None), OPERATOR_AUTH, f"{surface}:{reason}")
     log.warning(
         "auth_failed",
         surface=surface,

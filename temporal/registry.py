@@ -17,6 +17,7 @@ from activities.payments import PaymentActivities
 from activities.platform import PlatformActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.relayer import relayer_activities
+from activities.reports import ReportActivities
 from activities.treasury import TreasuryActivities
 from core.settings import Settings
 from workflows.aftercare import PaymentAftercareWorkflow
@@ -28,6 +29,7 @@ from workflows.monitor import RelayerMonitorWorkflow, StuckCheckWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.probe import ProbeWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.reports import OperatorReportWorkflow
 from workflows.treasury import TreasuryMovementWorkflow
 
 WORKFLOWS: list[type] = [
@@ -38,6 +40,7 @@ WORKFLOWS: list[type] = [
     ProbeWorkflow,
     TreasuryMovementWorkflow,
     ReconciliationWorkflow,
+    OperatorReportWorkflow,
     RelayerMonitorWorkflow,
     StuckCheckWorkflow,
     DailyBackupWorkflow,
@@ -56,6 +59,7 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += HousekeepingActivities(settings, engine).all()
     activities += TreasuryActivities(settings, engine).all()
     activities += ReconciliationActivities(settings, engine).all()
+    activities += ReportActivities(settings, engine).all()
     activities += MonitorActivities(settings, engine).all()
     activities += BackupActivities(settings).all()
     activities += ArchiveActivities(settings, engine).all()

@@ -25,10 +25,13 @@ from temporalio.client import (
 )
 
 from core.settings import Settings
+from models.reports.store import ReportRequest
 
 RELEASE_COMMISSIONS_SCHEDULE = "sge-release-commissions"
 HOUSEKEEPING_SCHEDULE = "sge-housekeeping"
 RECONCILIATION_SCHEDULE = "sge-reconciliation"
+DAILY_REPORT_SCHEDULE = "sge-report-daily"
+WEEKLY_REPORT_SCHEDULE = "sge-report-weekly"
 RELAYER_MONITOR_SCHEDULE = "sge-relayer-monitor"
 STUCK_CHECK_SCHEDULE = "sge-stuck-check"
 DAILY_BACKUP_SCHEDULE = "sge-daily-backup"
@@ -134,7 +137,34 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
             ),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
         ),
+        # Operator reports of the previous day / ISO week (models/reports; `sge reports show`).
+        DAILY_REPORT_SCHEDULE: _report_schedule(
+            settings, "daily", ScheduleCalendarSpec(hour=[ScheduleRange(settings.report_daily_hour_utc)])
+        ),
+        WEEKLY_REPORT_SCHEDULE: _report_schedule(
+            settings,
+            "weekly",
+            ScheduleCalendarSpec(
+                # Temporal counts days of the week from Sunday = 0; the setting from Monday = 0.
+                day_of_week=[ScheduleRange((settings.report_weekly_weekday + 1) % 7)],
+                hour=[ScheduleRange(settings.report_daily_hour_utc)],
+            ),
+        ),
     }
+
+
+def _report_schedule(settings: Settings, kind: str, calendar: ScheduleCalendarSpec) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            "OperatorReport",
+            ReportRequest.model_validate({"kind": kind, "trigger": "schedule"}),
+            id=f"operator-report-{kind}",
+            task_queue=settings.temporal_task_queue,
+            execution_timeout=timedelta(hours=1),
+        ),
+        spec=ScheduleSpec(calendars=[calendar], time_zone_name="UTC"),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=6)),
+    )
 
 
 def _replace_with(schedule: Schedule) -> Callable[[ScheduleUpdateInput], ScheduleUpdate]:

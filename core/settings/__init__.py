@@ -32,6 +32,7 @@ from core.settings.fields import (
 )
 from core.settings.posture import production_problems
 from core.settings.reconciliation import ReconciliationFields
+from core.settings.reports import ReportFields
 from core.settings.surface import SurfaceFields
 from core.settings.wallet_auth import WalletAuthFields
 
@@ -55,6 +56,7 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
+    ReportFields,
     ReconciliationFields,
     WalletAuthFields,
     DatabaseRoleFields,

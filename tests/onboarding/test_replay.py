@@ -44,7 +44,7 @@ def test_there_are_histories_of_every_branch():
     }
     assert expected <= names, sorted(expected - names)
     assert any(n.startswith("aftercare-") for n in names)
-    assert {"treasury-movement", "reconciliation-clean", "reconciliation-halt"} <= names
+    assert {"treasury-movement", "reconciliation-clean", "reconciliation-halt", "operator-report"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
