@@ -32,6 +32,7 @@ from temporalio.service import RPCError
 
 from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
 from api.errors import ApiError
+from api.jurisdiction import enforce_jurisdiction
 from api.public import _program, _temporal_error, _wallet, require_json
 from api.wallet import SessionGrant, grant, session_key
 from core.columns import utcnow
@@ -42,7 +43,7 @@ from models import auth_nonces, siwe
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import WORKFLOW_NAME, FlowState, OnboardingInput
 from models.platform import Program
-from models.signed_registration import Registration, register_signed, signature_hash
+from models.signed_registration import Registration, named_program, register_signed, signature_hash
 from models.terms import terms_for
 
 router = APIRouter(prefix="/v1", tags=["public"])
@@ -99,6 +100,7 @@ async def issue_nonce(
     def check() -> tuple[int, str | None]:
         with Session(engine) as session:
             program = _program(session, body.program)
+            enforce_jurisdiction(request, settings, limiter, program, "nonce")
             return row_id(program), _referral_code(session, program, wallet, body.referral_code)
 
     program_id, code = await run_in_threadpool(check)
@@ -182,6 +184,12 @@ async def register(
         body.message, body.signature, domain=siwe_domain(settings), chain_id=settings.chain_id, now=now
     )
     wallet = _wallet(message.address)
+
+    def check_country() -> None:
+        with Session(engine) as session:
+            enforce_jurisdiction(request, settings, limiter, _program(session, named_program(message)), "register")
+
+    await run_in_threadpool(check_country)  # before the nonce is consumed or anything starts
     if not await run_in_threadpool(_answered_before, engine, message.nonce, body.signature):
         await limiter.hit_ip("register_ip", request)
         await limiter.hit_wallet("register_wallet", wallet)

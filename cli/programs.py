@@ -109,6 +109,12 @@ def update(
     hold_days: int = typer.Option(None),
     provider: PaymentProvider = typer.Option(None),
     active: bool = typer.Option(None, "--active/--inactive"),
+    blocked_countries: str = typer.Option(
+        None, "--blocked-countries", help="ISO codes refused, e.g. 'DE,US' ('' clears)."
+    ),
+    allowed_countries: str = typer.Option(
+        None, "--allowed-countries", help="Only these ISO codes may register and pay ('' clears)."
+    ),
 ) -> None:
     """Change a program (only the options given)."""
     given = {
@@ -121,6 +127,8 @@ def update(
         "hold_days": hold_days,
         "payment_provider": provider,
         "active": active,
+        "blocked_countries": None if blocked_countries is None else blocked_countries.split(","),
+        "allowed_countries": None if allowed_countries is None else allowed_countries.split(","),
     }
     try:
         changes = prg.ProgramUpdate(**{k: v for k, v in given.items() if v is not None})
