@@ -31,6 +31,7 @@ from api import (
     affiliates,
     app_pages,
     claims,
+    documents,
     flows,
     health,
     ledger,
@@ -67,6 +68,7 @@ PUBLIC_ROUTERS = (
     affiliates.router,
     account.router,
     app_pages.router,  # the user's app: /app/{program}
+    documents.router,  # terms, privacy, risk: /v1/programs/{slug}/documents/{kind}
 )
 OPERATOR_ROUTERS = (
     health.operator_router,

@@ -22,6 +22,7 @@ from api.errors import ApiError
 from api.jurisdiction import enforce_jurisdiction
 from api.wallet import WalletSession, same_wallet
 from models import affiliates as aff
+from models.acceptance import require_current_acceptance
 from models.onboarding import (
     FlowState,
     Onboarding,
@@ -196,7 +197,7 @@ async def payment(
     wallet = same_wallet(signed, body.wallet)
     await limiter.hit_ip("payments_ip", request)
     await limiter.hit_wallet("payments_wallet", wallet)
-    await run_in_threadpool(_payable_from_here, request, engine, settings, limiter, body.program)
+    await run_in_threadpool(_payable_from_here, request, engine, settings, limiter, body.program, wallet)
     fid = flow_id(body.program, wallet)
     deadline = asyncio.get_running_loop().time() + PAYMENT_WAIT_S
     while True:
@@ -225,12 +226,15 @@ async def payment(
         await asyncio.sleep(0.25)
 
 
-def _payable_from_here(request: Request, engine, settings, limiter, slug: str) -> None:
-    """No checkout is handed to a client in a country the program blocks (a paid flow still finishes)."""
+def _payable_from_here(request: Request, engine, settings, limiter, slug: str, wallet: str) -> None:
+    """No checkout is handed to a client in a country the program blocks (a paid flow still finishes),
+    nor to a wallet that has not accepted the terms in force."""
     with Session(engine) as session:
         program = session.exec(select(Program).where(Program.slug == slug)).first()
         if program is not None:
             enforce_jurisdiction(request, settings, limiter, program, "payment")
+            if session.exec(select(Onboarding.id).where(col(Onboarding.flow_id) == flow_id(slug, wallet))).first():
+                require_current_acceptance(session, program, wallet)
 
 
 def _open_charge(engine, fid: str) -> tuple[Payment | None, str | None]:

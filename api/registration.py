@@ -31,6 +31,7 @@ from temporalio.common import (
 from temporalio.service import RPCError
 
 from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
+from api.documents import DocumentView, documents_in_force
 from api.errors import ApiError
 from api.jurisdiction import enforce_jurisdiction
 from api.public import _program, _temporal_error, _wallet, require_json
@@ -72,6 +73,9 @@ class Registered(BaseModel):
     status_url: str
     referral: dict | None = None
     session: SessionGrant = Field(description="Wallet session (also set as an HttpOnly cookie).")
+    documents: list[DocumentView] = Field(
+        default_factory=list, description="The program's terms, privacy notice and risk disclosures in force."
+    )
 
 
 def _referral_code(session: Session, program: Program, wallet: str, code: str | None) -> str | None:
@@ -117,7 +121,7 @@ async def issue_nonce(
                 program,
                 wallet,
                 code,
-                terms_for(program),
+                terms_for(program, session),
                 client_ip=network,
                 domain=siwe_domain(settings),
                 base_url=settings.api_base_url,
@@ -128,6 +132,10 @@ async def issue_nonce(
             )
 
     return await run_in_threadpool(issue)
+
+
+def _program_any(session: Session, slug: str) -> Program:
+    return session.exec(select(Program).where(col(Program.slug) == slug)).one()
 
 
 def _answered_before(engine, nonce: str, signature: str) -> bool:
@@ -199,6 +207,12 @@ async def register(
             return register_signed(session, message, body.message, body.signature, now)
 
     reg = await run_in_threadpool(accept)
+
+    def documents() -> list[DocumentView]:
+        with Session(engine) as session:
+            return documents_in_force(session, _program_any(session, reg.program))
+
+    docs = await run_in_threadpool(documents)
     state = reg.state
     if state == FlowState.COMPLETED:
         response.status_code = 200  # answered from the DB: a completed wallet is never started again
@@ -213,4 +227,5 @@ async def register(
         status_url=f"/v1/status?program={reg.program}&wallet={reg.wallet}",
         referral=reg.referral,
         session=grant(settings, response, reg.wallet),
+        documents=docs,
     )
