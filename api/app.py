@@ -38,6 +38,7 @@ from api import (
     money,
     ops,
     pages,
+    privacy,
     public,
     reconciliation,
     registration,
@@ -77,6 +78,7 @@ OPERATOR_ROUTERS = (
     ledger.router,
     money.router,
     reconciliation.router,
+    privacy.router,
     pages.router,
 )
 PUBLIC_DOCS = "/docs/public"
