@@ -48,3 +48,19 @@ async def export_everything(engine, client: Client | None, wallet: str) -> dict[
     else:
         document["workflows"] = await workflows_of(client, wallet)
     return document
+
+
+async def apply_closed_retention(client: Client, days: int) -> int:
+    """Set the namespace's retention of closed workflows to `days`; returns the days now in force."""
+    from google.protobuf.duration_pb2 import Duration
+    from temporalio.api.namespace.v1 import NamespaceConfig
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
+
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=client.namespace,
+            config=NamespaceConfig(workflow_execution_retention_ttl=Duration(seconds=days * 86400)),
+        )
+    )
+    described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    return described.config.workflow_execution_retention_ttl.seconds // 86400

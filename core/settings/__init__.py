@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from core.settings.compliance import ComplianceFields
+from core.settings.compliance import ComplianceFields, RetentionFields
 from core.settings.database_roles import DatabaseRoleFields
 from core.settings.fields import (
     ApiFields,
@@ -67,6 +67,7 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
+    RetentionFields,
     ComplianceFields,
     ReconciliationFields,
     WalletAuthFields,
