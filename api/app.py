@@ -31,12 +31,14 @@ from api import (
     affiliates,
     app_pages,
     claims,
+    documents,
     flows,
     health,
     ledger,
     money,
     ops,
     pages,
+    privacy,
     public,
     reconciliation,
     registration,
@@ -68,6 +70,7 @@ PUBLIC_ROUTERS = (
     affiliates.router,
     account.router,
     app_pages.router,  # the user's app: /app/{program}
+    documents.router,  # terms, privacy, risk: /v1/programs/{slug}/documents/{kind}
 )
 OPERATOR_ROUTERS = (
     health.operator_router,
@@ -77,6 +80,7 @@ OPERATOR_ROUTERS = (
     money.router,
     reconciliation.router,
     report_pages.api_router,
+    privacy.router,
     pages.router,
     report_pages.router,
 )

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from core.settings.compliance import ComplianceFields, RetentionFields
 from core.settings.database_roles import DatabaseRoleFields
 from core.settings.fields import (
     ApiFields,
@@ -57,6 +58,8 @@ def _csv(value: Any) -> Any:
 
 class Settings(
     ReportFields,
+    RetentionFields,
+    ComplianceFields,
     ReconciliationFields,
     WalletAuthFields,
     DatabaseRoleFields,
