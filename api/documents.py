@@ -6,6 +6,8 @@ the bare text, byte for byte what the hash covers, so anyone can check a signed 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
@@ -13,7 +15,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from api.deps import EngineDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from models.documents import DocumentKind
 from models.platform import Program
 from models.terms import document_for
@@ -55,8 +57,11 @@ def documents_in_force(session: Session, program: Program, with_text: bool = Fal
     "/programs/{slug}/documents/{kind}",
     response_model=DocumentView,
     summary="A program's terms, privacy notice or risk disclosures in force",
+    responses=responses(404, 422),
 )
-async def program_document(slug: str, kind: DocumentKind, engine: EngineDep, format: str = Query("json")):
+async def program_document(
+    slug: str, kind: DocumentKind, engine: EngineDep, format: Literal["json", "text"] = Query("json")
+):
     def read() -> DocumentView:
         with Session(engine) as session:
             program = session.exec(select(Program).where(Program.slug == slug)).first()

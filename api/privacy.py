@@ -8,17 +8,21 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
-from api.deps import Admin, EngineDep, TemporalDep
+from api.deps import WALLET_FORMAT, Admin, EngineDep, TemporalDep
+from api.errors import responses
 from core.db import session_scope
 from models.privacy import audit_export, export_person, normalize
 from temporal.privacy import workflows_of
 
-router = APIRouter(prefix="/v1/ops/privacy", tags=["operators"])
+router = APIRouter(prefix="/v1/ops/privacy", tags=["operators"], responses=responses(401, 403, 422))
 
 
 @router.get("/export", summary="Everything held about one wallet: database rows and Temporal workflows")
 async def privacy_export(
-    actor: Admin, engine: EngineDep, temporal: TemporalDep, wallet: str = Query(..., max_length=64)
+    actor: Admin,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    wallet: str = Query(..., max_length=64, json_schema_extra=WALLET_FORMAT),
 ) -> dict[str, Any]:
     normalize(wallet)  # 422 invalid_wallet before anything is read
 

@@ -103,7 +103,7 @@ def _referral_code(session: Session, program: Program, wallet: str, code: str | 
     "/auth/nonce",
     status_code=201,
     response_model=auth_nonces.NonceIssued,
-    responses=responses(404, 409, 415, 422, 429),
+    responses=responses(403, 404, 409, 415, 422, 429),
     dependencies=[Depends(require_json)],
     summary="The registration message (EIP-4361) for a wallet to sign",
 )
@@ -196,7 +196,7 @@ async def _start(temporal, settings, reg: Registration) -> None:
     response_model=Registered,
     responses={
         200: {"model": Registered, "description": "Already completed: answered from the database."},
-        **responses(401, 404, 409, 415, 422, 429, 503),
+        **responses(401, 403, 404, 409, 415, 422, 429, 503),
     },
     dependencies=[Depends(require_json)],
     summary="Register with a signed message: starts or joins the wallet's onboarding flow",

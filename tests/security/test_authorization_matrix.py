@@ -85,6 +85,7 @@ EXPECTED: dict[tuple[str, str], Need] = {
     ("GET", "/v1/ops/reconciliation"): Need.ANY,
     ("GET", "/v1/ops/reconciliation/{report_id}"): Need.ANY,
     ("POST", "/v1/ops/reconciliation/run"): Need.ADMIN,
+    ("GET", "/v1/ops/privacy/export"): Need.ADMIN,
     ("GET", "/v1/ops/reports/{kind}"): Need.ANY,
     ("GET", "/v1/ops/reports/{kind}/{day}"): Need.ANY,
     ("GET", "/ops/reports"): Need.ANY,
