@@ -34,7 +34,7 @@ ALREADY = "already_approved"
 EXPIRED = "deadline_passed"
 NO_REASON = "reason_required"
 # Malformed hex, wrong length, a point not on the curve: all mean "not a signature".
-_UNRECOVERABLE = (ValueError, TypeError, BadSignature, KeyValidationError)
+_UNRECOVERABLE = (ValueError, TypeError, IndexError, BadSignature, KeyValidationError)
 
 
 class Snapshot(BaseModel):
