@@ -15,6 +15,7 @@ from models import (  # noqa: F401
     onboarding,
     operators,
     payments,
+    payouts,
     platform,
     programs,
     subjects,

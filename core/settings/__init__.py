@@ -28,6 +28,7 @@ from core.settings.fields import (
     PlatformFields,
     TemporalFields,
 )
+from core.settings.payouts import PayoutFields
 from core.settings.posture import production_problems
 from core.settings.surface import SurfaceFields
 from core.settings.wallet_auth import WalletAuthFields
@@ -65,6 +66,7 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
+    PayoutFields,
     WalletAuthFields,
     DatabaseRoleFields,
     FlowFields,
