@@ -11,6 +11,7 @@ from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
 from activities.payments import PaymentActivities
+from activities.payouts import PayoutActivities
 from activities.platform import PlatformActivities
 from activities.relayer import relayer_activities
 from core.settings import Settings
@@ -18,6 +19,7 @@ from workflows.aftercare import PaymentAftercareWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.onboarding import OnboardingWorkflow
+from workflows.payouts import PayoutBatchWorkflow
 from workflows.probe import ProbeWorkflow
 
 WORKFLOWS: list[type] = [
@@ -26,6 +28,7 @@ WORKFLOWS: list[type] = [
     ReleaseCommissionsWorkflow,
     HousekeepingWorkflow,
     ProbeWorkflow,
+    PayoutBatchWorkflow,
 ]
 
 
@@ -38,4 +41,5 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += OnboardingActivities(settings, engine).all()
     activities += OnchainRailActivities(settings, engine).all()
     activities += HousekeepingActivities(settings, engine).all()
+    activities += PayoutActivities(settings, engine).all()
     return activities
