@@ -91,9 +91,11 @@ class PayoutBatchWorkflow:
     def _judge(self, signature: str) -> policy.Decision:
         if self.state != S.AWAITING_APPROVAL or self.plan is None or self.plan.snapshot is None:
             return policy.Decision(outcome="refused", reason=f"batch is {self.state.value}")
-        return policy.check_approval(
-            self.plan.snapshot, self.plan.typed_data, signature, self.accepted.keys(), workflow.now()
-        )
+        # eth_keys imports its crypto backend lazily, at the first recovery: let that import through.
+        with workflow.unsafe.imports_passed_through():
+            return policy.check_approval(
+                self.plan.snapshot, self.plan.typed_data, signature, self.accepted.keys(), workflow.now()
+            )
 
     def _take(self, sig: io.ApproveSignal, decision: policy.Decision) -> io.Decision:
         record = io.Decision(
@@ -129,7 +131,8 @@ class PayoutBatchWorkflow:
             decision = policy.Decision(outcome="refused", reason=f"batch is {self.state.value}")
         else:
             typed = policy.rejection_typed_data(self.plan.typed_data, sig.reason)
-            decision = policy.check_rejection(self.plan.snapshot, typed, sig.signature, workflow.now())
+            with workflow.unsafe.imports_passed_through():
+                decision = policy.check_rejection(self.plan.snapshot, typed, sig.signature, workflow.now())
         record = io.Decision(
             kind="reject",
             outcome=decision.outcome,
