@@ -41,6 +41,7 @@ from temporal.interceptors import DomainErrorInterceptor
 from tests.helpers.chain import Chain, deploy_chain
 from tests.helpers.ledger import CLI, make_operator, make_program, register
 from tests.helpers.relayer import RELAYER_FUNDS, make_settings
+from tests.helpers.stack import HISTORIES
 from workflows.payouts import PayoutBatchWorkflow
 
 FEE = 100_000_000  # 100 USD: level 1 earns 10 USD, level 2 5 USD
@@ -125,6 +126,13 @@ class Payouts:
 
     async def approve(self, handle: WorkflowHandle, who: str) -> None:
         await handle.signal(io.SIGNAL_APPROVE, io.ApproveSignal(signature=self.sign(handle, who), operator=who))
+
+    async def keep(self, handle: WorkflowHandle, name: str) -> None:
+        """With SGE_RECORD_HISTORIES=1, save the run as tests/histories/<name>.json (replayed by
+        tests/onboarding/test_replay.py against the current workflow code)."""
+        if os.environ.get("SGE_RECORD_HISTORIES"):
+            history = await handle.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
 
     def usdc(self, wallet: str) -> int:
         return int(self.chain.view("TestUSDC", "balanceOf", wallet))

@@ -68,6 +68,7 @@ async def test_two_approvals_by_plain_signals_pay_and_the_chain_equals_the_ledge
         row = sel.batch_row(s, handle.id)
         assert row.state == "paid" and row.approve_tx and len(row.approvals) == 2
         assert ledger.verify(s).ok
+    await payouts.keep(handle, "payout-paid")
 
 
 async def test_creator_twice_and_outsider_are_refused_and_recorded(payouts, db_engine):
@@ -100,6 +101,7 @@ async def test_creator_twice_and_outsider_are_refused_and_recorded(payouts, db_e
     assert (await handle.result()).state == "cancelled"
     assert commission_states(db_engine) == ["payable", "payable"]  # cancel voids: back to payable
     assert all(ln.state == "voided" for ln in lines(db_engine, handle.id).values())
+    await payouts.keep(handle, "payout-cancelled")
 
 
 async def test_above_the_threshold_three_approvals_are_needed(payouts, db_engine):
@@ -114,6 +116,7 @@ async def test_above_the_threshold_three_approvals_are_needed(payouts, db_engine
     await payouts.approve(handle, "carol")
     assert (await handle.result()).state == "paid"
     assert contract_outflow(db_engine) == 60 * USD
+    await payouts.keep(handle, "payout-three-approvals")
 
 
 async def test_a_signed_rejection_voids_the_batch(payouts, db_engine):
@@ -134,6 +137,7 @@ async def test_a_signed_rejection_voids_the_batch(payouts, db_engine):
     ]
     assert commission_states(db_engine) == ["payable", "payable"]
     assert contract_outflow(db_engine) == 0
+    await payouts.keep(handle, "payout-rejected")
 
 
 @pytest.mark.parametrize("overrides", [{"payout_approval_seconds": 5}])
@@ -147,6 +151,7 @@ async def test_no_decision_before_the_deadline_expires_and_voids(payouts, db_eng
     assert commission_states(db_engine) == ["payable", "payable"]
     late = await handle.query(io.QUERY_STATUS, result_type=io.PayoutStatus)
     assert late.state == "expired"
+    await payouts.keep(handle, "payout-expired")
 
 
 async def test_clawbacks_are_netted_and_suspended_affiliates_skipped(payouts, db_engine):
@@ -211,3 +216,48 @@ async def test_the_contract_refuses_a_relayer_paying_an_unapproved_batch(payouts
     assert outcome.status == "failed" and "NotEnoughApprovals" in (outcome.revert_reason or "")
     await handle.signal(io.SIGNAL_CANCEL, io.CancelSignal(operator="dave"))
     assert (await handle.result()).state == "cancelled"
+
+
+async def test_a_line_that_reverts_alone_is_voided_and_the_rest_paid(payouts, db_engine, chain):
+    """The per-transaction cap drops after the batch was planned: the two-line payLines reverts, each
+    line is tried alone, the 10 USD line reverts (voided, its commissions payable again), 5 USD pays."""
+    root, child, _user = earn(db_engine)
+    handle = await payouts.start()
+    await payouts.until(handle, "awaiting_approval")
+    token = chain.addr("TestUSDC")
+    cap = chain.view("AffiliatePayout", "capPerTx", token)
+    chain.tx(chain.deployer, "AffiliatePayout", "setCap", token, 7 * USD)
+    try:
+        await payouts.approve(handle, "alice")
+        await payouts.approve(handle, "bob")
+        result = await handle.result()
+    finally:
+        chain.tx(chain.deployer, "AffiliatePayout", "setCap", token, cap)
+    assert result.state == "partially_paid"
+    by_affiliate = lines(db_engine, handle.id)
+    assert by_affiliate[root.id].state == "paid"
+    assert by_affiliate[child.id].state == "voided" and "CapExceeded" in by_affiliate[child.id].reason
+    assert result.voided == {by_affiliate[child.id].payout_id: by_affiliate[child.id].reason}
+    assert commission_states(db_engine) == ["paid", "payable"]
+    assert contract_outflow(db_engine) == 5 * USD
+    await payouts.keep(handle, "payout-partially-paid")
+
+
+async def test_the_halt_switch_stops_a_batch_before_its_transactions(payouts, db_engine):
+    from models.halt import set_halt
+
+    earn(db_engine)
+    handle = await payouts.start()
+    await payouts.until(handle, "awaiting_approval")
+    with session_scope(db_engine) as s:
+        set_halt(s, CLI, True, "reconciliation difference")
+    await payouts.approve(handle, "alice")
+    await payouts.approve(handle, "bob")
+    status = await payouts.until(handle, "halted")
+    assert "reconciliation difference" in status.reason and contract_outflow(db_engine) == 0
+    with session_scope(db_engine) as s:
+        set_halt(s, CLI, False, "resolved")
+    await handle.signal(io.SIGNAL_RESUME)
+    assert (await handle.result()).state == "paid"
+    assert contract_outflow(db_engine) == 15 * USD
+    await payouts.keep(handle, "payout-halted")
