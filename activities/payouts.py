@@ -114,6 +114,7 @@ class PayoutActivities(ChainAccess):
             row.batch_ref = "0x" + plan.batch.batch_id.hex()
             row.lines_root = "0x" + plan.batch.lines_root.hex()
             row.digest = "0x" + onchain.batch_digest(plan.batch, chain_id=row.chain_id, contract=contract).hex()
+            row.typed_data = onchain.typed_data(plan.batch, chain_id=row.chain_id, contract=contract)
             if len(set(row.eligible) - set(row.excluded)) < row.required_approvals:
                 row.state = BatchState.UNAPPROVABLE.value
                 row.reason = f"{row.required_approvals} approvals needed, fewer eligible approvers registered"

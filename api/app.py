@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from api import affiliates, claims, flows, health, ledger, money, ops, pages, public, registration, webhooks
+from api import affiliates, claims, flows, health, ledger, money, ops, pages, payouts, public, registration, webhooks
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -51,7 +51,15 @@ PUBLIC_ROUTERS = (
     webhooks.router,
     affiliates.router,
 )
-OPERATOR_ROUTERS = (health.operator_router, ops.router, flows.router, ledger.router, money.router, pages.router)
+OPERATOR_ROUTERS = (
+    health.operator_router,
+    ops.router,
+    flows.router,
+    payouts.router,
+    ledger.router,
+    money.router,
+    pages.router,
+)
 PUBLIC_DOCS = "/docs/public"
 
 

@@ -79,6 +79,9 @@ class PayoutBatchRow(SQLModel, table=True):
     eligible: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     excluded: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     approvals: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    typed_data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False), description="The EIP-712 message approvers sign."
+    )
     approve_tx: str | None = Field(default=None, max_length=66)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("eligible", sa.JSON(), nullable=False),
         sa.Column("excluded", sa.JSON(), nullable=False),
         sa.Column("approvals", sa.JSON(), nullable=False),
+        sa.Column("typed_data", sa.JSON(), nullable=False),
         sa.Column("approve_tx", sa.String(66), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
