@@ -79,6 +79,8 @@ class Payouts:
     chain: Chain
     signers: dict[str, LocalAccount]
     operator_ids: dict[str, int] = field(default_factory=dict)
+    operator_keys: dict[str, str] = field(default_factory=dict)
+    settings: Settings | None = None
 
     async def start(self, created_by: str | None = "dave", period: str | None = None) -> WorkflowHandle:
         period = period or f"t-{uuid.uuid4().hex[:10]}"
@@ -189,8 +191,9 @@ async def payouts(temporal_dev, db_engine, payout_settings, chain, signers, over
     approver: creates batches), each with their address registered."""
     settings = payout_settings.model_copy(update=overrides)
     ids: dict[str, int] = {}
+    keys: dict[str, str] = {}
     for name in ("alice", "bob", "carol", "dave"):
-        make_operator(db_engine, name, *(("admin", "approver") if name == "dave" else ("approver",)))
+        keys[name] = make_operator(db_engine, name, *(("admin", "approver") if name == "dave" else ("approver",)))
         with session_scope(db_engine) as s:
             ids[name] = register_address(s, CLI, name, signers[name].address).operator_id
     queue = f"payouts-{uuid.uuid4().hex[:8]}"
@@ -205,4 +208,4 @@ async def payouts(temporal_dev, db_engine, payout_settings, chain, signers, over
             activity_executor=pool,
             interceptors=[DomainErrorInterceptor()],
         ):
-            yield Payouts(temporal_dev.client, queue, db_engine, chain, signers, ids)
+            yield Payouts(temporal_dev.client, queue, db_engine, chain, signers, ids, keys, settings)
