@@ -8,7 +8,7 @@ import sys
 import typer
 from sqlalchemy.exc import OperationalError
 
-from cli import audit, bench, contracts, db, demo, dev, flows, money, relayer
+from cli import audit, bench, contracts, db, demo, dev, flows, money, payouts, relayer
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
 from cli import programs as programs_cli
@@ -29,6 +29,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(dev.app, name="dev")
 app.add_typer(demo.app, name="demo")
 app.add_typer(flows.app, name="flows")
+app.add_typer(payouts.app, name="payouts")
 app.add_typer(flows.halt_app, name="halt")
 app.add_typer(flows.gate_app, name="gate")
 app.add_typer(money.suspense_app, name="suspense")
