@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from temporalio import activity
 from web3 import Web3
 
@@ -27,7 +27,9 @@ from models.money import Asset
 from models.payouts import io
 from models.payouts import selection as sel
 from models.payouts.approvers import eligible_addresses, operator_addresses
+from models.payouts.io import ACTIVE_PROGRAMS
 from models.payouts.records import BatchState, LineState, PayoutBatchRow, PayoutError
+from models.platform import Program
 
 PAYOUT_CONTRACT = "AffiliatePayout"
 LOCAL_FUNDING_STEP = "fund AffiliatePayout TestUSDC"  # contracts/deploy.py, local chains only
@@ -187,5 +189,10 @@ class PayoutActivities(ChainAccess):
             for pid, reason in req.voided.items():
                 sel.void_line(session, pid, reason)
 
+    @activity.defn(name=ACTIVE_PROGRAMS)
+    def active_programs(self) -> list[str]:
+        with Session(self.engine) as session:
+            return sorted(session.exec(select(Program.slug).where(col(Program.active))).all())
+
     def all(self) -> list:
-        return [self.create, self.record, self.funds, self.prepare_tx, self.settle_lines]
+        return [self.create, self.record, self.funds, self.prepare_tx, self.settle_lines, self.active_programs]

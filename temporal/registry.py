@@ -19,6 +19,7 @@ from workflows.aftercare import PaymentAftercareWorkflow
 from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.onboarding import OnboardingWorkflow
+from workflows.payout_schedule import WeeklyPayoutsWorkflow
 from workflows.payouts import PayoutBatchWorkflow
 from workflows.probe import ProbeWorkflow
 
@@ -29,6 +30,7 @@ WORKFLOWS: list[type] = [
     HousekeepingWorkflow,
     ProbeWorkflow,
     PayoutBatchWorkflow,
+    WeeklyPayoutsWorkflow,
 ]
 
 

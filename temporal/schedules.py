@@ -14,9 +14,11 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
@@ -26,6 +28,7 @@ from core.settings import Settings
 
 RELEASE_COMMISSIONS_SCHEDULE = "sge-release-commissions"
 HOUSEKEEPING_SCHEDULE = "sge-housekeeping"
+WEEKLY_PAYOUTS_SCHEDULE = "sge-weekly-payouts"
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:
@@ -55,6 +58,21 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
                 intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.housekeeping_interval_minutes))]
             ),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1)),
+        ),
+        # Mondays 06:00 UTC: a payout batch per active program for the ISO week that just ended.
+        WEEKLY_PAYOUTS_SCHEDULE: Schedule(
+            action=ScheduleActionStartWorkflow(
+                "WeeklyPayouts",
+                id="weekly-payouts",
+                task_queue=settings.temporal_task_queue,
+                execution_timeout=timedelta(hours=1),
+            ),
+            spec=ScheduleSpec(
+                calendars=[
+                    ScheduleCalendarSpec(day_of_week=(ScheduleRange(1),), hour=(ScheduleRange(6),), comment="weekly")
+                ]
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
         ),
     }
 

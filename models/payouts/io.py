@@ -24,6 +24,8 @@ RECORD = "payout.record"
 FUNDS = "payout.funds"
 PREPARE_TX = "payout.prepare_tx"
 SETTLE_LINES = "payout.settle_lines"
+ACTIVE_PROGRAMS = "payout.active_programs"
+WEEKLY_WORKFLOW = "WeeklyPayouts"
 
 
 def batch_id(program: str, period: str) -> str:

@@ -42,6 +42,7 @@ from tests.helpers.chain import Chain, deploy_chain
 from tests.helpers.ledger import CLI, make_operator, make_program, register
 from tests.helpers.relayer import RELAYER_FUNDS, make_settings
 from tests.helpers.stack import HISTORIES
+from workflows.payout_schedule import WeeklyPayoutsWorkflow
 from workflows.payouts import PayoutBatchWorkflow
 
 FEE = 100_000_000  # 100 USD: level 1 earns 10 USD, level 2 5 USD
@@ -201,7 +202,7 @@ async def payouts(temporal_dev, db_engine, payout_settings, chain, signers, over
         async with Worker(
             temporal_dev.client,
             task_queue=queue,
-            workflows=[PayoutBatchWorkflow],
+            workflows=[PayoutBatchWorkflow, WeeklyPayoutsWorkflow],
             activities=PayoutActivities(settings, db_engine).all()
             + relayer_activities(settings, db_engine)
             + PlatformActivities(db_engine, settings).all(),

@@ -261,3 +261,18 @@ async def test_the_halt_switch_stops_a_batch_before_its_transactions(payouts, db
     assert (await handle.result()).state == "paid"
     assert contract_outflow(db_engine) == 15 * USD
     await payouts.keep(handle, "payout-halted")
+
+
+async def test_the_weekly_run_starts_one_batch_per_program_for_last_week_once(payouts, db_engine):
+    earn(db_engine)
+    args = dict(id=f"weekly-{payouts.queue}", task_queue=payouts.queue, result_type=list[str])
+    started = await payouts.client.execute_workflow(io.WEEKLY_WORKFLOW, **args)
+    (bid,) = started
+    assert bid.startswith("payout:demo:") and "-W" in bid
+    handle = payouts.client.get_workflow_handle(bid)
+    status = await payouts.until(handle, "awaiting_approval")
+    assert status.total == 15 * USD
+    again = await payouts.client.execute_workflow(io.WEEKLY_WORKFLOW, **{**args, "id": f"weekly2-{payouts.queue}"})
+    assert again == []  # this week's batch exists: not started twice
+    await handle.signal(io.SIGNAL_CANCEL, io.CancelSignal(operator="test"))
+    assert (await handle.result())["state"] == "cancelled"
