@@ -32,7 +32,6 @@ from models.payouts.records import BatchState, LineState, PayoutBatchRow, Payout
 from models.platform import Program
 
 PAYOUT_CONTRACT = "AffiliatePayout"
-LOCAL_FUNDING_STEP = "fund AffiliatePayout TestUSDC"  # contracts/deploy.py, local chains only
 
 
 class PayoutActivities(ChainAccess):
@@ -142,7 +141,6 @@ class PayoutActivities(ChainAccess):
 
     @activity.defn(name=io.FUNDS)
     def funds(self, req: io.FundsNeeded) -> io.Funds:
-        self._book_local_funding()
         with Session(self.engine) as session:
             row = sel.batch_row(session, req.batch_id)
             needed = sum(ln.amount for ln in sel.batch_lines(session, req.batch_id) if ln.state == LineState.RESERVED)
@@ -150,14 +148,6 @@ class PayoutActivities(ChainAccess):
             call_view(self.w3, "TestUSDC", row.token, "balanceOf", Web3.to_checksum_address(row.payout_contract))[0]
         )
         return io.Funds(balance=balance, needed=needed)
-
-    def _book_local_funding(self) -> None:
-        """On a local chain the deployment itself funds the contract: book that transfer once."""
-        tx = self.manifest.role_grants.get(LOCAL_FUNDING_STEP)
-        amount = int(self.manifest.params.get("payout_funding", "0") or 0)
-        if tx and amount > 0:
-            with session_scope(self.engine) as session:
-                sel.book_funding(session, tx, amount)
 
     # --- transactions ------------------------------------------------------------------------------
     @activity.defn(name=io.PREPARE_TX)

@@ -219,16 +219,3 @@ def set_state(
     session.add(row)
     session.flush()
     return row
-
-
-def book_funding(session: Session, chain_tx: str, amount: int, asset: Asset = Asset.USDC) -> None:
-    """Stablecoin sent to the payout contract (kind `payout.fund`: treasury → payout contract), keyed
-    by the transfer's hash so it is booked once. Funding proper belongs to treasury/reconciliation; the
-    local stack and the tests book the deployment's funding transfer with this."""
-    ledger.post_transaction(
-        session,
-        f"payout.fund:{chain_tx}",
-        "payout.fund",
-        {"chain_tx": chain_tx},
-        [ledger.debit(Accounts.payout_contract, asset, amount), ledger.credit(Accounts.treasury, asset, amount)],
-    )

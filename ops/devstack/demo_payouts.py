@@ -92,14 +92,16 @@ async def run_payout(settings: Settings, program: str, say) -> PayoutReport:
     say(f"payout batch {bid} created; waiting for its lines to be reserved")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + BATCH_TIMEOUT_S
-    while True:
-        with Session(engine) as session:
-            row = session.get(PayoutBatchRow, bid)
-        if row is not None and row.state != "created":
+    while True:  # the workflow's own state: it takes approvals once it has entered awaiting_approval
+        state = (await batches.status(client, bid)).state
+        if state != "created":
             break
         if loop.time() > deadline:
             raise TimeoutError(f"batch {bid} was not created in {BATCH_TIMEOUT_S}s")
         await asyncio.sleep(0.2)
+    with Session(engine) as session:
+        row = session.get(PayoutBatchRow, bid)
+    assert row is not None
     if row.state == "awaiting_approval":
         for name in DEMO_APPROVERS:
             signature = policy.sign_typed(demo_approver(name).key, row.typed_data)

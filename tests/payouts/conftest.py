@@ -34,9 +34,11 @@ from core.settings import Settings
 from models import affiliates as aff
 from models import approval_policy as policy
 from models import commissions as com
+from models.ledger import Accounts
 from models.payouts import io
 from models.payouts import selection as sel
 from models.payouts.approvers import register_address
+from ops.devstack.chain import post_funding
 from temporal.interceptors import DomainErrorInterceptor
 from tests.helpers.chain import Chain, deploy_chain
 from tests.helpers.ledger import CLI, make_operator, make_program, register
@@ -47,6 +49,7 @@ from workflows.payouts import PayoutBatchWorkflow
 
 FEE = 100_000_000  # 100 USD: level 1 earns 10 USD, level 2 5 USD
 HIGH_VALUE = 50_000_000
+FUNDING = DeployParams().payout_funding
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +180,10 @@ def payout_settings(tmp_path, db_url, anvil, chain: Chain, relayer_account) -> S
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(manifest_path(Path(chain.manifest_dir), anvil.chain_id), target)
     anvil.rpc("anvil_setBalance", [relayer_account.address, hex(RELAYER_FUNDS)])
+    # The deployment funded the payout contract: booked as the local stack does (opening balances).
+    funding_tx = chain.manifest.role_grants["fund AffiliatePayout TestUSDC"]
+    account = Accounts.payout_contract
+    post_funding(settings, f"funding:{account}:{funding_tx}", account, "USDC", FUNDING, funding_tx)
     return settings
 
 

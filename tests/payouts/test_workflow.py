@@ -36,15 +36,15 @@ def commission_states(engine) -> list[str]:
 
 
 def contract_outflow(engine) -> int:
-    """What the ledger says left the payout contract: the deployment's funding (booked once) minus its
-    balance now (a debit-normal asset account)."""
+    """What the ledger says left the payout contract: the deployment's funding (booked by the fixture)
+    minus its balance now (a debit-normal asset account)."""
     with Session(engine) as s:
         balance = sum(
             b.balance
             for b in ledger.balances(s, prefix=Accounts.payout_contract)
             if b.account == Accounts.payout_contract
         )
-    return (DeployParams().payout_funding - balance) if balance else 0
+    return DeployParams().payout_funding - balance
 
 
 async def test_two_approvals_by_plain_signals_pay_and_the_chain_equals_the_ledger(payouts, db_engine):
