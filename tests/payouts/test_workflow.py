@@ -14,6 +14,7 @@ from models import approval_policy as policy
 from models import commissions as com
 from models import ledger
 from models.affiliates import AffiliateStatus
+from models.books import verify_books
 from models.chain import SubmitTx
 from models.ledger import Accounts
 from models.payouts import io
@@ -181,6 +182,8 @@ async def test_clawbacks_are_netted_and_suspended_affiliates_skipped(payouts, db
         assert owed.get(Accounts.affiliate_clawback(child.id), 0) == 0  # settled by netting
         assert owed.get(Accounts.affiliate_clawback(root.id)) == 5 * USD  # suspended: still owed
         assert ledger.verify(s).ok
+        books = verify_books(s)
+        assert books.ok, books.problems
 
 
 async def test_a_batch_with_nothing_to_pay_ends_empty(payouts, db_engine):
@@ -276,3 +279,24 @@ async def test_the_weekly_run_starts_one_batch_per_program_for_last_week_once(pa
     assert again == []  # this week's batch exists: not started twice
     await handle.signal(io.SIGNAL_CANCEL, io.CancelSignal(operator="test"))
     assert (await handle.result())["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("overrides", [{"payout_funds_poll_seconds": 60}])
+async def test_without_funds_the_batch_waits_and_pays_once_funded(payouts, db_engine, chain):
+    earn(db_engine)
+    handle = await payouts.start()
+    await payouts.until(handle, "awaiting_approval")
+    token, contract = chain.addr("TestUSDC"), chain.addr("AffiliatePayout")
+    held = chain.view("TestUSDC", "balanceOf", contract)
+    chain.tx(chain.deployer, "AffiliatePayout", "withdraw", token, chain.deployer.address, held)
+    try:
+        await payouts.approve(handle, "alice")
+        await payouts.approve(handle, "bob")
+        status = await payouts.until(handle, "awaiting_funds")
+        assert status.reason == f"payout contract holds 0, needs {15 * USD}"
+    finally:
+        chain.tx(chain.deployer, "TestUSDC", "transfer", contract, held)
+    await handle.signal(io.SIGNAL_FUNDED)  # look again now, not in a minute
+    assert (await handle.result()).state == "paid"
+    assert contract_outflow(db_engine) == 15 * USD
+    await payouts.keep(handle, "payout-awaiting-funds")
