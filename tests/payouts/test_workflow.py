@@ -300,3 +300,16 @@ async def test_without_funds_the_batch_waits_and_pays_once_funded(payouts, db_en
     assert (await handle.result()).state == "paid"
     assert contract_outflow(db_engine) == 15 * USD
     await payouts.keep(handle, "payout-awaiting-funds")
+
+
+async def test_too_few_eligible_approvers_voids_the_batch_at_once(payouts, db_engine):
+    from models.operators import set_active
+
+    earn(db_engine)
+    with session_scope(db_engine) as s:
+        for name in ("alice", "bob"):
+            set_active(s, CLI, name, False)  # carol remains, and dave, who creates it
+    handle = await payouts.start(created_by="dave")
+    result = await handle.result()
+    assert result.state == "unapprovable" and "2 approvals needed" in result.reason
+    assert commission_states(db_engine) == ["payable", "payable"]
