@@ -196,11 +196,32 @@ def cancel(batch_id: str, reason: str = typer.Option(...)) -> None:
 
 
 @app.command("add-address")
-def add_address(operator: str, address: str) -> None:
-    """Register an approver's own Ethereum address (the contract's approver set is managed by its admin:
-    `setApprover`, e.g. at deploy with approvers)."""
-    _settings, engine = _settings_engine()
+def add_address(
+    operator: str,
+    address: str,
+    on_chain: bool = typer.Option(
+        False, "--on-chain", help="Also add it to the payout contract's approver set (sent with the admin key)."
+    ),
+) -> None:
+    """Register an approver's own Ethereum address. The contract's approver set is its admin's: with
+    `--on-chain` this sends `setApprover(address, true)` with the configured admin key (the deployer key;
+    anvil's on a local chain); in production the admin is a Safe, which sends it instead."""
+    settings, engine = _settings_engine()
     with session_scope(engine) as session:
         view = register_address(session, _actor(), operator, address)
     out.print(f"{view.operator}: {view.address}")
+    if on_chain:
+        from eth_account import Account
+
+        from contracts import payouts as onchain
+        from contracts.admin import deployer_key
+        from contracts.manifest import load_manifest
+        from contracts.rpc import connect as rpc
+        from ops.devstack.processes import send_signed
+
+        manifest = load_manifest(settings.deployments_dir, settings.chain_id)
+        w3 = rpc(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
+        data = "0x" + onchain.set_approver(view.address, True).hex()
+        tx = send_signed(w3, Account.from_key(deployer_key(settings)), manifest.address("AffiliatePayout"), data)
+        out.print(f"setApprover sent: {tx}")
     hard_exit(0)

@@ -66,3 +66,23 @@ async def test_create_approve_list_show(payouts, db_engine, tmp_path):
     assert [(b["batch_id"], b["state"], b["approvals"], b["created_by"]) for b in listed] == [(bid, "paid", 2, "dave")]
     shown = json.loads((await sge(env, "payouts", "show", bid, "--json")).stdout)
     assert {ln["state"] for ln in shown["lines"]} == {"paid"}
+
+
+async def test_add_address_registers_an_approver_in_the_db_and_on_chain(payouts, db_engine):
+    from eth_account import Account
+    from sqlmodel import Session
+
+    from models.payouts.approvers import eligible_addresses
+    from tests.helpers.ledger import make_operator
+
+    make_operator(db_engine, "erin", "approver")
+    make_operator(db_engine, "vic", "viewer")
+    env = test_env(payouts)
+    address = Account.create().address
+    refused = await sge(env, "payouts", "add-address", "vic", address)
+    assert refused.returncode == 1 and "not_an_approver" in refused.stderr
+    added = await sge(env, "payouts", "add-address", "erin", address, "--on-chain")
+    assert added.returncode == 0, added.stderr
+    with Session(db_engine) as s:
+        assert address in eligible_addresses(s)
+    assert payouts.chain.view("AffiliatePayout", "isApprover", address) is True
