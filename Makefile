@@ -26,6 +26,8 @@ $(PY_STAMP): requirements.lock pyproject.toml
 lock: $(PY_STAMP)
 	$(BIN)/uv pip compile pyproject.toml requirements-build.in --extra test --extra lint --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock -q
+	$(BIN)/uv pip compile pyproject.toml requirements-build.in -c requirements.lock --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o ops/deploy/requirements-image.lock -q
 
 $(NPM_STAMP): package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node >= 18) is required"; exit 1; }

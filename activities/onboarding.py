@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.chain_access import ZERO_ADDRESS, ChainAccess
+from activities.flow_metrics import SETTLEMENT_LATENCY, settlement_latency
 from contracts.abi import hexstr, program_id, ref_to_bytes32
 from contracts.reads import claim_ref_of, find_claims
 from core.columns import utcnow
@@ -167,6 +168,7 @@ class OnboardingActivities(ChainAccess):
     def record(self, req: Record) -> None:
         """Mirror the flow's state into its row (what GET /v1/status answers from)."""
         fields = req.model_dump(exclude={"flow_id", "completed"}, exclude_none=True)
+        latency = None
         with session_scope(self.engine) as session:
             row = session.exec(select(Onboarding).where(col(Onboarding.flow_id) == req.flow_id)).first()
             if row is None:
@@ -175,8 +177,12 @@ class OnboardingActivities(ChainAccess):
                 setattr(row, name, value)
             row.updated_at = utcnow()
             if req.completed:
+                if row.completed_at is None:  # observed once per flow, not per retry
+                    latency = settlement_latency(session, row.payment_ref, row.updated_at)
                 row.completed_at = row.updated_at
             session.add(row)
+        if latency is not None:  # after the commit: a failed write observes nothing
+            SETTLEMENT_LATENCY.observe(latency)
 
     # --- on-chain rail -----------------------------------------------------------------------------
     @activity.defn(name=CLAIM_DELIVERED)

@@ -16,22 +16,22 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from api.deps import EngineDep
-from api.errors import ApiError
+from api.deps import WALLET_FORMAT, EngineDep
+from api.errors import ApiError, responses
 from core.db import row_id, session_scope
 from models import affiliates as aff
 
-router = APIRouter(prefix="/v1/affiliates", tags=["affiliates"])
+router = APIRouter(prefix="/v1/affiliates", tags=["affiliates"], responses=responses(404, 422))
 
 
 class NonceRequest(BaseModel):
     program: str = Field(max_length=64)
-    wallet: str = Field(max_length=64)
+    wallet: str = Field(max_length=64, json_schema_extra=WALLET_FORMAT)
 
 
 class RegisterRequest(BaseModel):
     program: str = Field(max_length=64)
-    wallet: str = Field(max_length=64)
+    wallet: str = Field(max_length=64, json_schema_extra=WALLET_FORMAT)
     nonce: str = Field(max_length=64)
     signature: str = Field(max_length=200, description="EIP-191 personal_sign signature of the nonce message, 0x-hex.")
     parent_code: str | None = Field(
@@ -50,7 +50,11 @@ class PublicAffiliate(BaseModel):
 
 
 @router.post(
-    "/nonce", response_model=aff.NonceIssued, status_code=201, summary="A single-use message for the wallet to sign"
+    "/nonce",
+    response_model=aff.NonceIssued,
+    status_code=201,
+    responses=responses(409, 429),
+    summary="A single-use message for the wallet to sign",
 )
 def issue_nonce(engine: EngineDep, body: NonceRequest) -> aff.NonceIssued:
     with session_scope(engine) as session:
@@ -58,7 +62,11 @@ def issue_nonce(engine: EngineDep, body: NonceRequest) -> aff.NonceIssued:
 
 
 @router.post(
-    "", response_model=aff.AffiliateView, status_code=201, summary="Register as an affiliate (wallet signature)"
+    "",
+    response_model=aff.AffiliateView,
+    status_code=201,
+    responses=responses(401, 409),
+    summary="Register as an affiliate (wallet signature)",
 )
 def register(engine: EngineDep, body: RegisterRequest) -> aff.AffiliateView:
     with session_scope(engine) as session:

@@ -26,8 +26,25 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from api import affiliates, claims, flows, health, ledger, money, ops, pages, payouts, public, registration, webhooks
-from api.errors import install_error_handlers
+from api import (
+    account,
+    affiliates,
+    app_pages,
+    claims,
+    flows,
+    health,
+    ledger,
+    money,
+    ops,
+    pages,
+    payouts,
+    public,
+    reconciliation,
+    registration,
+    report_pages,
+    webhooks,
+)
+from api.errors import document_body_errors, install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from core.db import get_engine
@@ -50,6 +67,8 @@ PUBLIC_ROUTERS = (
     claims.router,
     webhooks.router,
     affiliates.router,
+    account.router,
+    app_pages.router,  # the user's app: /app/{program}
 )
 OPERATOR_ROUTERS = (
     health.operator_router,
@@ -58,7 +77,10 @@ OPERATOR_ROUTERS = (
     payouts.router,
     ledger.router,
     money.router,
+    reconciliation.router,
+    report_pages.api_router,
     pages.router,
+    report_pages.router,
 )
 PUBLIC_DOCS = "/docs/public"
 
@@ -149,6 +171,7 @@ def create_app(
         )
     app.add_middleware(RequestContextMiddleware)
     for router in OPERATOR_ROUTERS if operator else PUBLIC_ROUTERS:
+        document_body_errors(router)
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import LimiterDep, TemporalDep
 from api.errors import ApiError
-from api.public import TX_HASH_RE, UPDATE_TIMEOUT, FlowRef, _temporal_error, require_json
+from api.public import TX_HASH_RE, UPDATE_TIMEOUT, WALLET_WRITE, FlowRef, _temporal_error, require_json
 from api.wallet import WalletSession, same_wallet
 from models.onboarding import SIGNAL_ONCHAIN, UPDATE_PREPARE_ONCHAIN, flow_id
 from models.onboarding_io import OnchainClaimHint, OnchainSteps
@@ -57,6 +57,7 @@ async def _update(temporal: Client, body: FlowRef, wallet: str, update: str, arg
 @router.post(
     "/claims/prepare",
     response_model=OnchainSteps,
+    responses=WALLET_WRITE,
     dependencies=[Depends(require_json)],
     summary="Unsigned steps to pay on chain with USDC or USDT (includes the USDT approve-0 reset)",
 )
@@ -69,6 +70,7 @@ async def prepare_claim(body: PrepareRequest, temporal: TemporalDep, limiter: Li
 @router.post(
     "/claims/record",
     status_code=202,
+    responses=WALLET_WRITE,
     dependencies=[Depends(require_json)],
     summary="Report the claim transaction (verified on chain; speeds up detection)",
 )

@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
+from pydantic import JsonValue
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
@@ -32,6 +33,7 @@ from api.sessions import SESSION_COOKIE, OperatorSession, SessionRefused, Sessio
 from core.logs import get_logger
 from core.settings import Settings
 from models.operators import KEY_PREFIX, READ_ROLES, Actor, Role, authenticate
+from models.reports.counters import OPERATOR_AUTH, count_event_now
 
 log = get_logger("api.auth")
 
@@ -63,6 +65,17 @@ def get_limiter(request: Request) -> RateLimiter:
     return state.limiter
 
 
+# Integer ids and cursors are database row ids (BIGINT): anything outside 1..2**63-1 is a 422, never
+# an overflow in the driver (a 500).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id.")]
+Cursor = Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Paging cursor: the last id seen.")]
+OptionalCursor = Annotated[int | None, Query(ge=0, le=MAX_ROW_ID, description="Paging cursor: the last id seen.")]
+
+# The format of a wallet address, stated in the schema; the server enforces it (and the EIP-55 checksum
+# of a mixed-case one) in models.affiliates.normalize_wallet, answering 422 `invalid_wallet`.
+WALLET_FORMAT: dict[str, JsonValue] = {"pattern": "^0x[0-9a-fA-F]{40}$"}
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
@@ -80,8 +93,10 @@ def key_hint(key: str | None) -> str:
 
 
 def auth_failed(request: Request, surface: str, reason: str, *, key: str | None = None, operator: str = "") -> None:
-    """Count and log one refused request (the guard then raises or redirects)."""
+    """Count and log one refused request (the guard then raises or redirects); the day's DB counter feeds
+    the operator reports (the Prometheus counter is per process and not kept)."""
     AUTH_FAILURES.labels(surface, reason).inc()
+    count_event_now(getattr(request.app.state, "engine", None), OPERATOR_AUTH, f"{surface}:{reason}")
     log.warning(
         "auth_failed",
         surface=surface,

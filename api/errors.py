@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIRouter
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import DomainError
@@ -20,6 +22,7 @@ from core.redact import redact
 
 log = get_logger(__name__)
 
+TEMPORAL_UNREACHABLE = "Failed client connect"  # how temporalio's lazy client reports a failed connection
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -34,6 +37,48 @@ _STATUS_CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
+
+
+# What each documented refusal means in the OpenAPI schema (see `responses`).
+_DESCRIPTIONS = {
+    400: "Bad request (e.g. an unusable Idempotency-Key).",
+    401: "No credentials, or unknown, disabled or expired ones.",
+    403: "Authenticated, but not allowed: the role or the wallet does not match.",
+    404: "No such resource.",
+    409: "Conflicts with the current state (exists, ended, not ready yet).",
+    413: "The body is larger than SGE_MAX_BODY_BYTES.",
+    415: "The body must be application/json.",
+    422: "The request does not validate: `details` lists each problem.",
+    429: "Rate limited: retry after `Retry-After` seconds.",
+    503: "A dependency (database, Temporal, chain) is unavailable: retry after `Retry-After` seconds.",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable, e.g. `invalid_api_key`, `validation_error`.")
+    message: str
+    details: Any = Field(None, description="More about the error (for 422, one entry per problem).")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API: `{"error": {"code", "message", "details"?}}`."""
+
+    error: ErrorDetail
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route or router: the error statuses it can answer, each with the shared
+    error body, so the OpenAPI schema states what the server does (422 replaces FastAPI's default)."""
+    return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
+
+
+def document_body_errors(router: APIRouter) -> None:
+    """Every route that reads a JSON body also answers 400 (a body that does not parse) and 413 (over
+    SGE_MAX_BODY_BYTES, from the size-cap middleware): state it once here rather than on each route."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            for status, response in responses(400, 413).items():
+                route.responses.setdefault(status, response)
 
 
 class ApiError(DomainError):
@@ -90,3 +135,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unhandled(request: Request, exc: Exception):
         log.exception("unhandled_error", path=request.url.path)
         return error_response(500, "internal_error", "internal error; quote the X-Request-ID header when reporting it")
+
+    @app.exception_handler(RuntimeError)
+    async def _runtime(request: Request, exc: RuntimeError):
+        # The API's Temporal client connects lazily; while Temporal is unreachable the core SDK raises this
+        # from any call: a retryable 503 (every route that reaches Temporal documents it), not a 500.
+        if str(exc).startswith(TEMPORAL_UNREACHABLE):
+            return error_response(
+                503,
+                "orchestrator_unavailable",
+                "the workflow service is unavailable; retry shortly",
+                headers={"Retry-After": "5"},
+            )
+        return await _unhandled(request, exc)

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Admin, EngineDep, SettingsDep, TemporalDep, Viewer
-from api.errors import ApiError
+from api.deps import Admin, EngineDep, OptionalCursor, SettingsDep, TemporalDep, Viewer
+from api.errors import ApiError, responses
 from core.db import get_existing, session_scope
 from models.audit import audited_call
 from models.chain_gate import ChainGate, chain_gate, set_chain_gate
@@ -26,7 +26,8 @@ from models.operators import Actor
 from models.platform import Program
 from temporal import flows
 
-router = APIRouter(prefix="/v1/ops", tags=["operators"])
+router = APIRouter(prefix="/v1/ops", tags=["operators"], responses=responses(401, 403, 422))
+FLOW_ACTION = responses(404, 409, 503)  # no such flow; not in a state for it; Temporal unavailable
 
 
 class FlowRow(BaseModel):
@@ -82,7 +83,7 @@ async def get_flows(
     state: FlowState | None = None,
     program: str | None = Query(None, max_length=64),
     stuck: bool = False,
-    after_id: int | None = Query(None, ge=0),
+    after_id: OptionalCursor = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> FlowPage:
     def read() -> FlowPage:
@@ -108,7 +109,9 @@ async def get_flows(
     return await run_in_threadpool(read)
 
 
-@router.get("/flows/{flow_id}", summary="One flow: its DB row and, when running, its live status")
+@router.get(
+    "/flows/{flow_id}", responses=responses(404), summary="One flow: its DB row and, when running, its live status"
+)
 async def get_flow(engine: EngineDep, client: TemporalDep, flow_id: str, _actor: Viewer) -> dict:
     def read():
         with Session(engine) as session:
@@ -161,7 +164,7 @@ async def _act(engine, actor: Actor, flow_id: str, action: str, reason: str, run
     return {"flow_id": flow_id, "action": action, "result": result}
 
 
-@router.post("/flows/{flow_id}/terminate", summary="Terminate a running flow (admin)")
+@router.post("/flows/{flow_id}/terminate", responses=FLOW_ACTION, summary="Terminate a running flow (admin)")
 async def terminate_flow(engine: EngineDep, client: TemporalDep, flow_id: str, body: ActionBody, actor: Admin) -> dict:
     return await _act(
         engine,
@@ -173,7 +176,11 @@ async def terminate_flow(engine: EngineDep, client: TemporalDep, flow_id: str, b
     )
 
 
-@router.post("/flows/{flow_id}/retry", summary="Start a new run of a flow that ended without completing (admin)")
+@router.post(
+    "/flows/{flow_id}/retry",
+    responses=FLOW_ACTION,
+    summary="Start a new run of a flow that ended without completing (admin)",
+)
 async def retry_flow(
     engine: EngineDep, client: TemporalDep, settings: SettingsDep, flow_id: str, body: ActionBody, actor: Admin
 ) -> dict:
@@ -188,7 +195,11 @@ async def retry_flow(
     )
 
 
-@router.post("/flows/{flow_id}/reset", summary="Replay a flow from its first or last workflow task (admin)")
+@router.post(
+    "/flows/{flow_id}/reset",
+    responses=FLOW_ACTION,
+    summary="Replay a flow from its first or last workflow task (admin)",
+)
 async def reset_flow(engine: EngineDep, client: TemporalDep, flow_id: str, body: ResetBody, actor: Admin) -> dict:
     return await _act(
         engine,

@@ -24,13 +24,16 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from api import platform_metrics
+from api import monitor_metrics, platform_metrics
 from core.db import ping
 from core.db_roles import runtime_role_problems
 from core.logs import get_logger
 from core.redact import redact, redact_url
 
 public_router = APIRouter(tags=["health"])
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Not ready: `failing` names the components that fail."}
+}
 operator_router = APIRouter(tags=["health"])
 
 log = get_logger(__name__)
@@ -161,14 +164,18 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@public_router.get("/readyz", summary="Readiness: ok, or which components fail (details on the operator port)")
+@public_router.get(
+    "/readyz", responses=NOT_READY, summary="Readiness: ok, or which components fail (details on the operator port)"
+)
 async def public_readyz(request: Request) -> JSONResponse:
     state = request.app.state
     body = await state.public_readiness.summary(state)
     return JSONResponse(body, status_code=503 if body["failing"] else 200)
 
 
-@operator_router.get("/readyz", summary="Readiness: database, Temporal, RPC, relayer each up, with latency")
+@operator_router.get(
+    "/readyz", responses=NOT_READY, summary="Readiness: database, Temporal, RPC, relayer each up, with latency"
+)
 async def readyz(request: Request) -> JSONResponse:
     body = await readiness_report(request.app.state)
     return JSONResponse(body, status_code=503 if body["failing"] else 200)
@@ -176,8 +183,22 @@ async def readyz(request: Request) -> JSONResponse:
 
 @operator_router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    try:
-        await run_in_threadpool(platform_metrics.refresh, request.app.state)
-    except Exception as exc:  # noqa: BLE001 - the process's own metrics are served even when the DB is down
-        log.warning("metrics.refresh_failed", error=redact(str(exc))[:200])
+    state = request.app.state
+    parts: dict[str, Callable[[], Awaitable[None]]] = {
+        "database": lambda: run_in_threadpool(_refresh_db, state),
+        "chain": lambda: monitor_metrics.refresh_chain(state),
+        "temporal": lambda: monitor_metrics.refresh_temporal(state),
+    }
+    for part, refresh in parts.items():  # each part alone: the process's own metrics are served even when one is down
+        try:
+            await asyncio.wait_for(refresh(), CHECK_TIMEOUT_S)
+            monitor_metrics.REFRESH_OK.labels(part).set(1)
+        except Exception as exc:  # noqa: BLE001 - reported as sge_metrics_refresh_ok{part} = 0 (alerted on)
+            monitor_metrics.REFRESH_OK.labels(part).set(0)
+            log.warning("metrics.refresh_failed", part=part, error=redact(str(exc))[:200])
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _refresh_db(state) -> None:
+    platform_metrics.refresh(state)
+    monitor_metrics.refresh_db(state)

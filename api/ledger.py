@@ -16,14 +16,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import EngineDep, SettingsDep, Viewer
-from api.errors import ApiError
+from api.deps import OPERATOR_API, EngineDep, OptionalCursor, SettingsDep, Viewer, auth_failed
+from api.errors import ApiError, responses
 from models import ledger
 from models.books import verify_books
 from models.money import Asset, format_amount
 from models.operators import Role
 
-router = APIRouter(prefix="/v1/ops/ledger", tags=["ledger"])
+router = APIRouter(prefix="/v1/ops/ledger", tags=["ledger"], responses=responses(401, 403, 422))
 
 
 class BalanceOut(BaseModel):
@@ -70,6 +70,10 @@ class TransactionOut(BaseModel):
     postings: list[PostingOut]
 
 
+# Stated in the schema; `_asset` also takes lower case.
+AssetQuery = Annotated[str, Query(json_schema_extra={"enum": [a.value for a in Asset]})]
+
+
 def _asset(value: str) -> Asset:
     try:
         return Asset(value.upper())
@@ -78,7 +82,9 @@ def _asset(value: str) -> Asset:
 
 
 @router.get("/balances", response_model=list[BalanceOut], summary="Balance per account and asset")
-def balances(engine: EngineDep, actor: Viewer, prefix: str | None = None, asset: str | None = None) -> list[BalanceOut]:
+def balances(
+    engine: EngineDep, actor: Viewer, prefix: str | None = None, asset: AssetQuery | None = None
+) -> list[BalanceOut]:
     with Session(engine) as session:
         rows = ledger.balances(session, prefix, None if asset is None else _asset(asset))
     return [
@@ -94,13 +100,18 @@ def balances(engine: EngineDep, actor: Viewer, prefix: str | None = None, asset:
     ]
 
 
-@router.get("/accounts/{account}/statement", response_model=StatementOut, summary="An account's postings, paged")
+@router.get(
+    "/accounts/{account}/statement",
+    response_model=StatementOut,
+    responses=responses(404),
+    summary="An account's postings, paged",
+)
 def account_statement(
     engine: EngineDep,
     account: str,
     actor: Viewer,
-    asset: str,
-    after: int | None = None,
+    asset: AssetQuery,
+    after: OptionalCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> StatementOut:
     with Session(engine) as session:
@@ -126,7 +137,12 @@ def account_statement(
     )
 
 
-@router.get("/transactions/{tx_id:path}", response_model=TransactionOut, summary="One ledger transaction")
+@router.get(
+    "/transactions/{tx_id:path}",
+    response_model=TransactionOut,
+    responses=responses(404),
+    summary="One ledger transaction",
+)
 def transaction(engine: EngineDep, tx_id: str, actor: Viewer) -> TransactionOut:
     with Session(engine) as session:
         found = ledger.get_transaction(session, tx_id)
@@ -189,6 +205,7 @@ async def verify(
     # A full scan of the journal: any viewer gets a report at most SGE_LEDGER_VERIFY_CACHE_SECONDS old;
     # only an admin can make it scan on demand.
     if fresh and not actor.has_any(Role.ADMIN):
+        auth_failed(request, OPERATOR_API, "insufficient_role", operator=actor.name)  # counted like any 403
         raise ApiError(403, "insufficient_role", "fresh=true needs the role admin")
     max_age = settings.ledger_verify_cache_seconds
 

@@ -17,13 +17,16 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from api.deps import Admin, EngineDep, SettingsDep, TemporalDep, Viewer
+from api.deps import Admin, EngineDep, RowId, SettingsDep, TemporalDep, Viewer
+from api.errors import responses
 from core.db import session_scope
 from models import suspense
 from models.suspense import SuspenseStatus, SuspenseView
 from temporal import payments as payment_actions
 
-router = APIRouter(prefix="/v1/ops", tags=["operators"])
+router = APIRouter(prefix="/v1/ops", tags=["operators"], responses=responses(401, 403, 422))
+RESOLVE = responses(404, 409)  # no such item; already resolved
+HANDED_TO_FLOW = responses(404, 409, 503)  # ... and Temporal unavailable
 
 
 class Reason(BaseModel):
@@ -54,9 +57,13 @@ async def list_suspense(
     return await run_in_threadpool(read)
 
 
-@router.post("/suspense/{item_id}/apply", summary="Use it to settle its flow's fee, then deliver (admin)")
+@router.post(
+    "/suspense/{item_id}/apply",
+    responses=HANDED_TO_FLOW,
+    summary="Use it to settle its flow's fee, then deliver (admin)",
+)
 async def apply_suspense(
-    item_id: int, body: ApplyBody, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep, actor: Admin
+    item_id: RowId, body: ApplyBody, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep, actor: Admin
 ) -> dict:
     run = await payment_actions.apply_suspense(
         temporal, engine, settings.temporal_task_queue, item_id, actor, accept_shortfall=body.accept_shortfall
@@ -70,19 +77,27 @@ def _resolve(engine, item_id: int, status: SuspenseStatus, actor, note: str, ext
         return suspense.view(suspense.resolve(session, item, status, actor, note=note, external_ref=external_ref))
 
 
-@router.post("/suspense/{item_id}/refund", response_model=SuspenseView, summary="Record its refund (admin)")
-async def refund_suspense(item_id: int, body: RefundBody, engine: EngineDep, actor: Admin) -> SuspenseView:
+@router.post(
+    "/suspense/{item_id}/refund", response_model=SuspenseView, responses=RESOLVE, summary="Record its refund (admin)"
+)
+async def refund_suspense(item_id: RowId, body: RefundBody, engine: EngineDep, actor: Admin) -> SuspenseView:
     return await run_in_threadpool(
         _resolve, engine, item_id, SuspenseStatus.REFUNDED, actor, body.reason, body.external_ref
     )
 
 
-@router.post("/suspense/{item_id}/write-off", response_model=SuspenseView, summary="Write it off (admin)")
-async def write_off_suspense(item_id: int, body: Reason, engine: EngineDep, actor: Admin) -> SuspenseView:
+@router.post(
+    "/suspense/{item_id}/write-off", response_model=SuspenseView, responses=RESOLVE, summary="Write it off (admin)"
+)
+async def write_off_suspense(item_id: RowId, body: Reason, engine: EngineDep, actor: Admin) -> SuspenseView:
     return await run_in_threadpool(_resolve, engine, item_id, SuspenseStatus.WRITTEN_OFF, actor, body.reason, None)
 
 
-@router.post("/payments/{payment_key:path}/refund", summary="Record a refund made in the provider's dashboard (admin)")
+@router.post(
+    "/payments/{payment_key:path}/refund",
+    responses=HANDED_TO_FLOW,
+    summary="Record a refund made in the provider's dashboard (admin)",
+)
 async def refund_payment(
     payment_key: str, body: Reason, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep, actor: Admin
 ) -> dict:

@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from api.deps import Admin, EngineDep, Viewer
-from api.errors import ApiError
+from api.deps import Admin, Cursor, EngineDep, OptionalCursor, RowId, Viewer
+from api.errors import ApiError, responses
 from core.db import row_id, session_scope
 from models import affiliates as aff
 from models import commissions as com
@@ -22,7 +22,7 @@ from models import operators as ops
 from models import programs as prg
 from models.operators import Actor
 
-router = APIRouter(prefix="/v1/ops", tags=["operators"])
+router = APIRouter(prefix="/v1/ops", tags=["operators"], responses=responses(401, 403, 422))
 
 
 # --- who am I ----------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ def me(actor: Viewer) -> Me:
 
 
 class OperatorCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": ops.NAME_PATTERN})
     roles: list[ops.Role] = Field(min_length=1)
 
 
@@ -59,7 +59,11 @@ def list_operators(engine: EngineDep, actor: Admin) -> list[ops.OperatorView]:
 
 
 @router.post(
-    "/operators", response_model=OperatorCreated, status_code=201, summary="Create an operator and their key (admin)"
+    "/operators",
+    response_model=OperatorCreated,
+    status_code=201,
+    responses=responses(409),
+    summary="Create an operator and their key (admin)",
 )
 def create_operator(engine: EngineDep, body: OperatorCreate, actor: Admin) -> OperatorCreated:
     try:
@@ -76,18 +80,24 @@ def _set_active(engine, actor: Actor, operator_id: int, active: bool) -> ops.Ope
 
 
 @router.post(
-    "/operators/{operator_id}/disable", response_model=ops.OperatorView, summary="Disable an operator's key (admin)"
+    "/operators/{operator_id}/disable",
+    response_model=ops.OperatorView,
+    responses=responses(404, 409),
+    summary="Disable an operator's key (admin)",
 )
-def disable_operator(engine: EngineDep, operator_id: int, actor: Admin) -> ops.OperatorView:
+def disable_operator(engine: EngineDep, operator_id: RowId, actor: Admin) -> ops.OperatorView:
     if operator_id == actor.operator_id:
         raise ApiError(409, "cannot_disable_self", "an admin cannot disable their own key (ask another admin)")
     return _set_active(engine, actor, operator_id, False)
 
 
 @router.post(
-    "/operators/{operator_id}/enable", response_model=ops.OperatorView, summary="Re-enable an operator (admin)"
+    "/operators/{operator_id}/enable",
+    response_model=ops.OperatorView,
+    responses=responses(404, 409),
+    summary="Re-enable an operator (admin)",
 )
-def enable_operator(engine: EngineDep, operator_id: int, actor: Admin) -> ops.OperatorView:
+def enable_operator(engine: EngineDep, operator_id: RowId, actor: Admin) -> ops.OperatorView:
     return _set_active(engine, actor, operator_id, True)
 
 
@@ -100,13 +110,19 @@ def list_programs(engine: EngineDep, actor: Viewer) -> list[prg.ProgramView]:
         return [prg.program_view(p) for p in prg.list_programs(session)]
 
 
-@router.get("/programs/{slug}", response_model=prg.ProgramView, summary="One program")
+@router.get("/programs/{slug}", response_model=prg.ProgramView, responses=responses(404), summary="One program")
 def get_program(engine: EngineDep, slug: str, actor: Viewer) -> prg.ProgramView:
     with Session(engine) as session:
         return prg.program_view(prg.require_program(session, slug))
 
 
-@router.post("/programs", response_model=prg.ProgramView, status_code=201, summary="Create a program (admin)")
+@router.post(
+    "/programs",
+    response_model=prg.ProgramView,
+    status_code=201,
+    responses=responses(409),
+    summary="Create a program (admin)",
+)
 def create_program(engine: EngineDep, body: prg.ProgramCreate, actor: Admin) -> prg.ProgramView:
     try:
         with session_scope(engine) as session:
@@ -115,14 +131,22 @@ def create_program(engine: EngineDep, body: prg.ProgramCreate, actor: Admin) -> 
         raise ApiError(409, "program_exists", f"program {body.slug!r} exists") from None
 
 
-@router.patch("/programs/{slug}", response_model=prg.ProgramView, summary="Change a program (admin)")
+@router.patch(
+    "/programs/{slug}",
+    response_model=prg.ProgramView,
+    responses=responses(404, 409),
+    summary="Change a program (admin)",
+)
 def update_program(engine: EngineDep, slug: str, body: prg.ProgramUpdate, actor: Admin) -> prg.ProgramView:
     with session_scope(engine) as session:
         return prg.program_view(prg.update_program(session, actor, slug, body))
 
 
 @router.delete(
-    "/programs/{slug}", response_model=prg.ProgramView, summary="Deactivate a program; its history stays (admin)"
+    "/programs/{slug}",
+    response_model=prg.ProgramView,
+    responses=responses(404, 409),
+    summary="Deactivate a program; its history stays (admin)",
 )
 def deactivate_program(engine: EngineDep, slug: str, actor: Admin) -> prg.ProgramView:
     with session_scope(engine) as session:
@@ -146,9 +170,14 @@ class StatusChange(BaseModel):
     reason: str = Field("", max_length=500)
 
 
-@router.get("/programs/{slug}/affiliates", response_model=AffiliatePage, summary="A program's affiliates, paged")
+@router.get(
+    "/programs/{slug}/affiliates",
+    response_model=AffiliatePage,
+    responses=responses(404),
+    summary="A program's affiliates, paged",
+)
 def list_affiliates(
-    engine: EngineDep, slug: str, actor: Viewer, after: int = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    engine: EngineDep, slug: str, actor: Viewer, after: Cursor = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> AffiliatePage:
     with Session(engine) as session:
         program = prg.require_program(session, slug)
@@ -169,17 +198,27 @@ def _affiliate(session: Session, affiliate_id: int) -> aff.Affiliate:
     return a
 
 
-@router.get("/affiliates/{affiliate_id}", response_model=AffiliateDetail, summary="An affiliate with stats")
-def get_affiliate(engine: EngineDep, affiliate_id: int, actor: Viewer) -> AffiliateDetail:
+@router.get(
+    "/affiliates/{affiliate_id}",
+    response_model=AffiliateDetail,
+    responses=responses(404),
+    summary="An affiliate with stats",
+)
+def get_affiliate(engine: EngineDep, affiliate_id: RowId, actor: Viewer) -> AffiliateDetail:
     with Session(engine) as session:
         a = _affiliate(session, affiliate_id)
         return AffiliateDetail(affiliate=aff.affiliate_view(session, a), stats=com.affiliate_stats(session, row_id(a)))
 
 
-@router.get("/affiliates/{affiliate_id}/tree", response_model=aff.Tree, summary="An affiliate's downline (bounded)")
+@router.get(
+    "/affiliates/{affiliate_id}/tree",
+    response_model=aff.Tree,
+    responses=responses(404),
+    summary="An affiliate's downline (bounded)",
+)
 def affiliate_tree(
     engine: EngineDep,
-    affiliate_id: int,
+    affiliate_id: RowId,
     actor: Viewer,
     depth: Annotated[int, Query(ge=0, le=aff.MAX_TREE_DEPTH)] = 2,
     limit: Annotated[int, Query(ge=1, le=aff.MAX_TREE_NODES)] = 100,
@@ -191,13 +230,14 @@ def affiliate_tree(
 @router.get(
     "/affiliates/{affiliate_id}/commissions",
     response_model=com.CommissionPage,
+    responses=responses(404),
     summary="An affiliate's commission statement",
 )
 def affiliate_commissions(
     engine: EngineDep,
-    affiliate_id: int,
+    affiliate_id: RowId,
     actor: Viewer,
-    after: int = 0,
+    after: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> com.CommissionPage:
     with Session(engine) as session:
@@ -214,14 +254,22 @@ def _set_affiliate_status(
 
 
 @router.post(
-    "/affiliates/{affiliate_id}/suspend", response_model=aff.AffiliateView, summary="Suspend: earns nothing (admin)"
+    "/affiliates/{affiliate_id}/suspend",
+    response_model=aff.AffiliateView,
+    responses=responses(404, 409),
+    summary="Suspend: earns nothing (admin)",
 )
-def suspend_affiliate(engine: EngineDep, affiliate_id: int, body: StatusChange, actor: Admin) -> aff.AffiliateView:
+def suspend_affiliate(engine: EngineDep, affiliate_id: RowId, body: StatusChange, actor: Admin) -> aff.AffiliateView:
     return _set_affiliate_status(engine, actor, affiliate_id, aff.AffiliateStatus.SUSPENDED, body.reason)
 
 
-@router.post("/affiliates/{affiliate_id}/reinstate", response_model=aff.AffiliateView, summary="Reinstate (admin)")
-def reinstate_affiliate(engine: EngineDep, affiliate_id: int, body: StatusChange, actor: Admin) -> aff.AffiliateView:
+@router.post(
+    "/affiliates/{affiliate_id}/reinstate",
+    response_model=aff.AffiliateView,
+    responses=responses(404, 409),
+    summary="Reinstate (admin)",
+)
+def reinstate_affiliate(engine: EngineDep, affiliate_id: RowId, body: StatusChange, actor: Admin) -> aff.AffiliateView:
     return _set_affiliate_status(engine, actor, affiliate_id, aff.AffiliateStatus.ACTIVE, body.reason)
 
 
@@ -238,7 +286,7 @@ def payment_commissions(engine: EngineDep, payment_ref: str, actor: Viewer) -> l
 def audit_log(
     engine: EngineDep,
     actor: Admin,
-    before: int | None = None,
+    before: OptionalCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     target_type: str | None = None,
     target_id: str | None = None,

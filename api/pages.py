@@ -38,7 +38,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # The operator pages; later issues add theirs here (each guarded by the page guard).
 NAV: list[dict[str, str]] = [
     {"title": "Payouts", "href": "/ops/payouts", "about": "batches to approve or reject"},
-    {"title": "Reports", "href": "/ops/reports", "about": "reconciliation reports"},
+    {"title": "Reports", "href": "/ops/reports", "about": "daily and weekly operator reports"},
 ]
 
 _PAGE_HEADERS = {

@@ -29,3 +29,6 @@ def refresh(state: Any) -> None:
     SPEND_WEI.set(gate.spend.wei_last_day)
     BUDGET_TX.set(gate.spend.tx_per_hour_budget)
     BUDGET_WEI.set(gate.spend.wei_per_day_budget)
+    from api.reconciliation import refresh_metrics
+
+    refresh_metrics(state)

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import EngineDep, LimiterDep, SettingsDep
-from api.errors import ApiError
+from api.deps import WALLET_FORMAT, EngineDep, LimiterDep, SettingsDep
+from api.errors import ApiError, responses
 from api.wallet import WalletSession, same_wallet
 from models import affiliates as aff
 from models.onboarding import (
@@ -30,6 +30,9 @@ from models.payments import Payment, PaymentStatus
 from models.platform import Program
 
 router = APIRouter(prefix="/v1", tags=["public"])
+# A wallet-scoped write's refusals: no or a bad session (401), another wallet's (403), no such flow (404),
+# not now (409), not JSON (415), invalid (422), rate limited (429), sessions or Temporal unavailable (503).
+WALLET_WRITE = responses(401, 403, 404, 409, 415, 422, 429, 503)
 
 TX_HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 UPDATE_TIMEOUT = timedelta(seconds=20)
@@ -49,7 +52,7 @@ class _Body(BaseModel):
 
 class FlowRef(_Body):
     program: str = Field(min_length=1, max_length=64)
-    wallet: str = Field(min_length=1, max_length=64)
+    wallet: str = Field(min_length=1, max_length=64, json_schema_extra=WALLET_FORMAT)
 
 
 class StatusView(BaseModel):
@@ -148,7 +151,10 @@ def _temporal_error(exc: RPCError) -> ApiError:
 
 
 @router.get(
-    "/status", response_model=StatusView, summary="Where a wallet is: registered / paid / claimed (from the DB)"
+    "/status",
+    response_model=StatusView,
+    responses=responses(404, 422, 429),
+    summary="Where a wallet is: registered / paid / claimed (from the DB)",
 )
 async def status(
     request: Request,
@@ -156,7 +162,7 @@ async def status(
     settings: SettingsDep,
     limiter: LimiterDep,
     program: str = Query(max_length=64),
-    wallet: str = Query(max_length=64),
+    wallet: str = Query(max_length=64, json_schema_extra=WALLET_FORMAT),
 ):
     checked = _wallet(wallet)
     await limiter.hit_ip("status_ip", request)  # public: counted per client IP, after validation
@@ -177,6 +183,7 @@ async def status(
 @router.post(
     "/payments",
     response_model=PaymentView,
+    responses=WALLET_WRITE,
     dependencies=[Depends(require_json)],
     summary="The flow's payment: hosted checkout URL and expiry (created by the flow)",
 )

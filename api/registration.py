@@ -16,7 +16,9 @@ before any limit is spent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -30,8 +32,8 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError
 
-from api.deps import EngineDep, LimiterDep, SettingsDep, TemporalDep
-from api.errors import ApiError
+from api.deps import WALLET_FORMAT, EngineDep, LimiterDep, SettingsDep, TemporalDep
+from api.errors import ApiError, responses
 from api.public import _program, _temporal_error, _wallet, require_json
 from api.wallet import SessionGrant, grant, session_key
 from core.columns import utcnow
@@ -42,8 +44,11 @@ from models import auth_nonces, siwe
 from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import WORKFLOW_NAME, FlowState, OnboardingInput
 from models.platform import Program
+from models.reports.counters import ATTRIBUTION, SIWE, count_event_now
 from models.signed_registration import Registration, register_signed, signature_hash
 from models.terms import terms_for
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/v1", tags=["public"])
 
@@ -52,7 +57,12 @@ class NonceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     program: str = Field(min_length=1, max_length=64, description="Program slug.")
-    wallet: str = Field(min_length=1, max_length=64, description="EIP-55 address (all-lower/upper accepted).")
+    wallet: str = Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra=WALLET_FORMAT,
+        description="EIP-55 address (all-lower/upper accepted).",
+    )
     referral_code: str | None = Field(default=None, max_length=32, description="An affiliate's referral code.")
 
 
@@ -88,6 +98,7 @@ def _referral_code(session: Session, program: Program, wallet: str, code: str | 
     "/auth/nonce",
     status_code=201,
     response_model=auth_nonces.NonceIssued,
+    responses=responses(404, 409, 415, 422, 429),
     dependencies=[Depends(require_json)],
     summary="The registration message (EIP-4361) for a wallet to sign",
 )
@@ -101,7 +112,7 @@ async def issue_nonce(
             program = _program(session, body.program)
             return row_id(program), _referral_code(session, program, wallet, body.referral_code)
 
-    program_id, code = await run_in_threadpool(check)
+    program_id, code = await _counting_refusals(engine, check)
     await limiter.hit_ip("nonce_ip", request)
     await limiter.hit_wallet("nonce_wallet", wallet)
     network = limiter.client_network(request)
@@ -126,6 +137,16 @@ async def issue_nonce(
             )
 
     return await run_in_threadpool(issue)
+
+
+async def _counting_refusals(engine, fn: Callable[[], T]) -> T:
+    """Run `fn` in a thread; a referral it refuses (self-referral, unknown code, ...) is counted for the
+    operator reports' fraud section before the refusal is answered."""
+    try:
+        return await run_in_threadpool(fn)
+    except aff.AffiliateError as err:
+        await run_in_threadpool(count_event_now, engine, ATTRIBUTION, err.code)
+        raise
 
 
 def _answered_before(engine, nonce: str, signature: str) -> bool:
@@ -163,6 +184,10 @@ async def _start(temporal, settings, reg: Registration) -> None:
     "/register",
     status_code=202,
     response_model=Registered,
+    responses={
+        200: {"model": Registered, "description": "Already completed: answered from the database."},
+        **responses(401, 404, 409, 415, 422, 429, 503),
+    },
     dependencies=[Depends(require_json)],
     summary="Register with a signed message: starts or joins the wallet's onboarding flow",
 )
@@ -178,9 +203,13 @@ async def register(
     if session_key(settings) is None:
         raise ApiError(503, "wallet_sessions_unavailable", "wallet sessions are not configured (SGE_SESSION_SECRET)")
     now = utcnow()
-    message = siwe.verify(
-        body.message, body.signature, domain=siwe_domain(settings), chain_id=settings.chain_id, now=now
-    )
+    try:
+        message = siwe.verify(
+            body.message, body.signature, domain=siwe_domain(settings), chain_id=settings.chain_id, now=now
+        )
+    except siwe.SiweError as exc:  # counted for the operator reports' failed-signature section
+        await run_in_threadpool(count_event_now, engine, SIWE, exc.code)
+        raise
     wallet = _wallet(message.address)
     if not await run_in_threadpool(_answered_before, engine, message.nonce, body.signature):
         await limiter.hit_ip("register_ip", request)
@@ -190,7 +219,7 @@ async def register(
         with session_scope(engine) as session:
             return register_signed(session, message, body.message, body.signature, now)
 
-    reg = await run_in_threadpool(accept)
+    reg = await _counting_refusals(engine, accept)
     state = reg.state
     if state == FlowState.COMPLETED:
         response.status_code = 200  # answered from the DB: a completed wallet is never started again

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from api.deps import EngineDep, SettingsDep, TemporalDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from core.db import session_scope
 from core.logs import get_logger
 from models.payments import (
@@ -82,7 +82,19 @@ def _count_rejection(provider: PaymentProvider, exc: webhooks.WebhookRejected) -
     log.warning("webhook_rejected", provider=provider.value, code=exc.code, reason=exc.message)
 
 
-@router.post("/coinbase-commerce", summary="Coinbase Commerce charge events")
+# The provider's signed JSON event (read raw: the signature covers the exact bytes). Refusals: not JSON
+# (400/415), a bad or missing signature (401), too large (413), not an event (422), no secret configured
+# or the flow unreachable (503: the provider retries).
+WEBHOOK_RESPONSES = responses(400, 401, 413, 415, 422, 503)
+WEBHOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+@router.post(
+    "/coinbase-commerce",
+    summary="Coinbase Commerce charge events",
+    responses=WEBHOOK_RESPONSES,
+    openapi_extra=WEBHOOK_BODY,
+)
 async def coinbase_commerce(request: Request, settings: SettingsDep, engine: EngineDep, temporal: TemporalDep):
     provider = PaymentProvider.COINBASE_COMMERCE
     body = await _raw_json_body(request, provider)
@@ -96,7 +108,12 @@ async def coinbase_commerce(request: Request, settings: SettingsDep, engine: Eng
     return await _hand_off(engine, temporal, settings.temporal_task_queue, event, body)
 
 
-@router.post("/coinbase-business", summary="Coinbase Business payment-link events")
+@router.post(
+    "/coinbase-business",
+    summary="Coinbase Business payment-link events",
+    responses=WEBHOOK_RESPONSES,
+    openapi_extra=WEBHOOK_BODY,
+)
 async def coinbase_business(request: Request, settings: SettingsDep, engine: EngineDep, temporal: TemporalDep):
     provider = PaymentProvider.COINBASE_BUSINESS
     body = await _raw_json_body(request, provider)

@@ -186,3 +186,51 @@ def onboarding(
     for floor, met in report.floors.items():
         out.print(f"floor {floor}: {'[green]met[/]' if met else '[red]MISSED[/]'}")
     hard_exit(0 if report.floors_met else 1)
+
+
+@app.command()
+def restore(
+    transactions: int = typer.Option(100_000, min=1, help="Ledger transactions to generate."),
+    flows: int = typer.Option(20_000, min=0, help="Finished onboarding flows to generate."),
+    production: int = typer.Option(
+        5_000_000, "--production-transactions", min=1, help="Production ledger size to extrapolate the restore to."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Restore drill: generate the volume as rows (scratch schema/file), back up, restore into a fresh
+    database, verify the ledger there; time each step and extrapolate what fits in a 1-hour restore."""
+    from ops.bench.restore import run
+
+    settings = settings_and_logs("cli", fmt="console")
+    report = run(settings.db_url, transactions=transactions, flows=flows)
+    # A restore is restore + ledger verify (the backup already exists): linear in transactions.
+    restore_minutes = (report.restore_seconds + report.verify_ledger_seconds) / report.transactions * production / 60
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    **report.as_dict(),
+                    "production_transactions": production,
+                    "production_restore_minutes": round(restore_minutes, 1),
+                }
+            ),
+            flush=True,
+        )
+    else:
+        out.print(
+            f"restore drill on {report.backend}: {report.transactions} transactions, {report.flows} flows "
+            f"(generated in {report.generate_seconds:.1f}s)\n"
+            f"  backup        {report.backup_seconds:8.2f}s  ({report.backup_bytes / 1e6:.1f} MB)\n"
+            f"  verify backup {report.verify_backup_seconds:8.2f}s\n"
+            f"  restore       {report.restore_seconds:8.2f}s\n"
+            f"  verify ledger {report.verify_ledger_seconds:8.2f}s  "
+            f"({'balanced' if report.ledger_ok else 'NOT BALANCED'}; restored {report.restored_transactions} "
+            f"transactions, {report.restored_flows} flows)\n"
+            f"  extrapolated: {report.seconds_per_million_tx:.0f}s per million transactions "
+            f"(backup + restore + verify); a restore stays under 1 hour up to ~{report.max_tx_within_hour:,} "
+            "transactions at this machine's speed\n"
+            f"  at {production:,} transactions: restore + verify ≈ {restore_minutes:.0f} min "
+            f"({'within' if restore_minutes < 60 else 'OVER'} the 1-hour target)"
+        )
+    complete = report.restored_transactions == report.transactions and report.restored_flows == report.flows
+    hard_exit(0 if report.ledger_ok and complete else 1)

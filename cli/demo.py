@@ -61,6 +61,7 @@ def print_report(report: DemoReport) -> None:
             )
     out.print(f'[bold]Temporal Web UI[/] {report.web_ui}  (filter: WorkflowType = "Onboarding")')
     out.print(f"[bold]API[/] {report.api}  (public port)")
+    out.print(f"[bold]The app[/] {report.app}  (open it in a browser with a wallet on the local chain; see the README)")
     out.print(f"[bold]API docs[/] {report.operator}/docs  (public API: {report.operator}/docs/public)")
     out.print(f"[bold]Operator pages[/] {report.operator}/ops/login  (sign in with a key from `sge operators create`)")
 

@@ -78,6 +78,26 @@ def up(
 
 
 @app.command()
+def fund(
+    address: str = typer.Argument(..., help="The wallet to fund (e.g. one imported into a wallet extension)."),
+    eth: float = typer.Option(1.0, "--eth", min=0, help="ETH for gas."),
+    usd: int = typer.Option(100, "--usd", min=0, help="Whole TestUSDC and TestUSDT to mint."),
+) -> None:
+    """Local chain only: give a wallet ETH, TestUSDC and TestUSDT to try the app (/app/<program>)."""
+    from ops.devstack.demo import fund_wallet
+
+    settings = local_stack_settings(settings_and_logs("dev", fmt="console"))
+    if not settings.is_local_chain:
+        raise ConfigError("SGE_CHAIN_ID", "funding test wallets works on a local chain only")
+    try:
+        sent = fund_wallet(settings, address, eth_wei=int(eth * 10**18), usd_minor=usd * 10**6)
+    except Exception as exc:  # noqa: BLE001 - one line for the user (is the stack up?)
+        fail(f"{type(exc).__name__}: {exc} (is `make dev` running?)")
+    for asset, tx in sent.items():
+        out.print(f"{asset:<9} {tx}")
+
+
+@app.command()
 def down() -> None:
     """Stop a stack started by `sge dev up` (from another terminal)."""
     settings = settings_and_logs("dev", fmt="console")

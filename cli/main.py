@@ -8,11 +8,16 @@ import sys
 import typer
 from sqlalchemy.exc import OperationalError
 
+from cli import archive as archive_cli
 from cli import audit, bench, contracts, db, demo, dev, flows, money, payouts, relayer
+from cli import backup as backup_cli
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
 from cli import programs as programs_cli
+from cli import reconcile as reconcile_cli
+from cli import reports as reports_cli
 from cli import sandbox as sandbox_cli
+from cli import treasury as treasury_cli
 from cli.common import fail, fail_domain, hard_exit, out, run_async, settings_and_logs
 from core.errors import DomainError
 from core.redact import redact_url
@@ -41,6 +46,11 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(operators_cli.app, name="operators")
 app.add_typer(programs_cli.app, name="programs")
+app.add_typer(treasury_cli.app, name="treasury")
+app.add_typer(reconcile_cli.app, name="reconcile")
+app.add_typer(reports_cli.app, name="reports")
+app.add_typer(backup_cli.app, name="backup")
+app.add_typer(archive_cli.app, name="archive")
 
 
 @app.command()

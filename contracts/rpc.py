@@ -4,11 +4,40 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+from prometheus_client import Counter
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
+
+RPC_CALLS = Counter("sge_rpc_calls", "JSON-RPC calls made, by provider (host) and method", ["provider", "method"])
+RPC_ERRORS = Counter(
+    "sge_rpc_errors", "JSON-RPC calls that failed (transport error or error answer), by provider", ["provider"]
+)
+
+
+def provider_label(url: str) -> str:
+    """The endpoint's host: a metric label must never carry the API key some providers put in the path."""
+    return urlsplit(url).hostname or "?"
+
+
+class CountedHTTPProvider(HTTPProvider):
+    """An HTTP provider that counts its calls and failures per provider (`sge_rpc_calls_total`)."""
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        label = provider_label(str(self.endpoint_uri))
+        RPC_CALLS.labels(label, str(method)).inc()
+        try:
+            response = super().make_request(method, params)
+        except Exception:
+            RPC_ERRORS.labels(label).inc()
+            raise
+        if isinstance(response, dict) and response.get("error"):
+            RPC_ERRORS.labels(label).inc()
+        return response
 
 
 class RpcError(Exception):
@@ -24,7 +53,7 @@ class ChainIdMismatch(RpcError):
 def web3_for(url: str, *, timeout: float = 10.0) -> Web3:
     if not url.startswith(("http://", "https://")):
         raise RpcError(f"only http(s) RPC endpoints are supported by the synchronous client: {url}")
-    return Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    return Web3(CountedHTTPProvider(url, request_kwargs={"timeout": timeout}))
 
 
 def connect(urls: Sequence[str], *, expected_chain_id: int | None = None, timeout: float = 10.0) -> Web3:
@@ -68,7 +97,7 @@ def lean(w3: Web3, *, pool_size: int = 64) -> Web3:
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        w3.provider = HTTPProvider(url, request_kwargs=provider.get_request_kwargs(), session=session)
+        w3.provider = CountedHTTPProvider(url, request_kwargs=provider.get_request_kwargs(), session=session)
     return w3
 
 

@@ -18,6 +18,9 @@ from models import (  # noqa: F401
     payouts,
     platform,
     programs,
+    recon,
+    reports,
     subjects,
     suspense,
+    treasury,
 )

@@ -60,6 +60,7 @@ __all__ = [
 
 KEY_PREFIX = "sgeop_"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$")
+NAME_PATTERN = r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$"  # the same rule, for the API schema
 
 
 class Role(StrEnum):

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, JsonValue, ValidationInfo, field_validator, model_validator
 from sqlmodel import Session, col, select
 
 from core.columns import utcnow
@@ -68,14 +68,32 @@ def _check_address(value: str) -> str:
     return to_checksum_address(value)
 
 
+# The formats the validators below enforce, stated in the API schema too.
+_ADDRESS: dict[str, JsonValue] = {"pattern": "^0x[0-9a-fA-F]{40}$"}
+_DECIMAL: dict[str, JsonValue] = {"pattern": "^[0-9]+(\\.[0-9]+)?$"}
+_BPS: dict[str, JsonValue] = {
+    "items": {"type": "integer", "minimum": 0, "maximum": 10_000},
+    "minItems": 1,
+    "maxItems": MAX_LEVELS,
+}
+
+
 class ProgramCreate(BaseModel):
-    slug: str = Field(description="URL-safe id: lower-case letters, digits, '-'.")
+    slug: str = Field(
+        description="URL-safe id: lower-case letters, digits, '-'.", json_schema_extra={"pattern": SLUG_RE.pattern}
+    )
     name: str = Field(min_length=1, max_length=200)
-    treasury_address: str
-    fee_usd: str = Field("100", description="Registration fee in USD, exact decimal string.")
-    claim_amount_sge: str = Field("1000", description="SGE delivered per claim, exact decimal string.")
+    treasury_address: str = Field(json_schema_extra=_ADDRESS)
+    fee_usd: str = Field(
+        "100", description="Registration fee in USD, exact decimal string.", json_schema_extra=_DECIMAL
+    )
+    claim_amount_sge: str = Field(
+        "1000", description="SGE delivered per claim, exact decimal string.", json_schema_extra=_DECIMAL
+    )
     commission_bps: list[int] = Field(
-        default_factory=lambda: list(DEFAULT_COMMISSION_BPS), description="Per level, level 1 first."
+        default_factory=lambda: list(DEFAULT_COMMISSION_BPS),
+        description="Per level, level 1 first; together at most 10000, and no more levels than max_depth.",
+        json_schema_extra=_BPS,
     )
     max_depth: int = Field(2, ge=1, le=10)
     hold_days: int = Field(30, ge=0, le=365)
@@ -124,10 +142,10 @@ class ProgramUpdate(BaseModel):
     """Fields to change; omitted ones stay. The slug never changes (ledger accounts are named by it)."""
 
     name: str | None = Field(None, min_length=1, max_length=200)
-    treasury_address: str | None = None
-    fee_usd: str | None = None
-    claim_amount_sge: str | None = None
-    commission_bps: list[int] | None = None
+    treasury_address: str | None = Field(None, json_schema_extra=_ADDRESS)
+    fee_usd: str | None = Field(None, json_schema_extra=_DECIMAL)
+    claim_amount_sge: str | None = Field(None, json_schema_extra=_DECIMAL)
+    commission_bps: list[int] | None = Field(None, json_schema_extra=_BPS)
     max_depth: int | None = Field(None, ge=1, le=10)
     hold_days: int | None = Field(None, ge=0, le=365)
     payment_provider: PaymentProvider | None = None

@@ -7,6 +7,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
@@ -62,12 +63,14 @@ async def run_worker(settings: Settings) -> None:
     engine = check_database(settings)
     configure_tracing(settings.otel_exporter, "worker")
     runtime = None
-    if settings.worker_metrics_port:
+    host = settings.worker_metrics_host
+    if settings.worker_metrics_port:  # the SDK's own metrics (task slots, polls, latencies)
         runtime = Runtime(
-            telemetry=TelemetryConfig(
-                metrics=PrometheusConfig(bind_address=f"127.0.0.1:{settings.worker_metrics_port}")
-            )
+            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{settings.worker_metrics_port}"))
         )
+    if settings.worker_app_metrics_port:  # ours (settlement latency, RPC calls), on a port of their own
+        start_http_server(settings.worker_app_metrics_port, addr=host)
+        log.info("worker_metrics_serving", host=host, port=settings.worker_app_metrics_port)
     client = await connect(settings, runtime=runtime)
     added = await ensure_search_attributes(client)
     if added:

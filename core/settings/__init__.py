@@ -1,12 +1,14 @@
 """The platform's one settings object, read from the environment and an optional `.env`.
 
-Every setting is `SGE_<NAME>` (`DATABASE_URL` is accepted too). A secret can instead be given as
-`SGE_<NAME>_FILE=/path` (the file's content, stripped), the usual way to mount secrets. Secrets are
-`SecretStr`: they never appear in reprs, logs or error messages.
+Every setting is `SGE_<NAME>` (`DATABASE_URL` is accepted too). Any setting can instead be given as
+`SGE_<NAME>_FILE=/path` (`DATABASE_URL_FILE` too; the file's content, stripped), the usual way to
+mount secrets and URLs holding credentials. Secrets are `SecretStr`: they never appear in reprs,
+logs or error messages.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -30,23 +32,12 @@ from core.settings.fields import (
 )
 from core.settings.payouts import PayoutFields
 from core.settings.posture import production_problems
+from core.settings.reconciliation import ReconciliationFields
+from core.settings.reports import ReportFields
 from core.settings.surface import SurfaceFields
 from core.settings.wallet_auth import WalletAuthFields
 
 ENV_PREFIX = "SGE_"
-# Secrets that may come from `<ENV_NAME>_FILE`.
-_SECRET_FIELDS = (
-    "relayer_private_key",
-    "deployer_private_key",
-    "temporal_api_key",
-    "coinbase_commerce_api_key",
-    "coinbase_commerce_webhook_secret",
-    "coinbase_business_api_key",
-    "coinbase_business_webhook_secret",
-    "migration_database_url",
-    "operator_session_secret",
-    "session_secret",
-)
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
 
@@ -67,6 +58,8 @@ def _csv(value: Any) -> Any:
 
 class Settings(
     PayoutFields,
+    ReportFields,
+    ReconciliationFields,
     WalletAuthFields,
     DatabaseRoleFields,
     FlowFields,
@@ -90,17 +83,22 @@ class Settings(
     # ---------------------------------------------------------------------------------------------
     @model_validator(mode="before")
     @classmethod
-    def _secrets_from_files(cls, data: Any) -> Any:
-        """`SGE_X_FILE=/path` supplies secret X, unless X itself is set."""
+    def _settings_from_files(cls, data: Any) -> Any:
+        """`SGE_X_FILE=/path` supplies setting X, unless X itself is set (Kubernetes mounts Secrets as files)."""
         if not isinstance(data, dict):
             return data
-        for name in _SECRET_FIELDS:
+        for name in cls.model_fields:
             env_name = f"{ENV_PREFIX}{name.upper()}"
             file_path = data.get(f"{name}_file") or os.environ.get(f"{env_name}_FILE")
-            if data.get(name) or os.environ.get(env_name) or not file_path:
+            if name == "database_url":  # the unprefixed spelling, as DATABASE_URL itself
+                file_path = file_path or os.environ.get("DATABASE_URL_FILE")
+                if os.environ.get("DATABASE_URL"):
+                    continue
+            key = "DATABASE_URL" if name == "database_url" else name  # its validation alias
+            if data.get(name) or data.get(key) or os.environ.get(env_name) or not file_path:
                 continue
             try:
-                data[name] = Path(file_path).read_text().strip()
+                data[key] = Path(file_path).read_text().strip()
             except OSError as exc:
                 raise ValueError(f"{env_name}_FILE: cannot read {file_path}: {exc.strerror}") from None
         return data
@@ -189,6 +187,21 @@ class Settings(
         return self
 
     @model_validator(mode="after")
+    def _relayer_thresholds_in_order(self) -> Settings:
+        """floor ≤ alert ≤ top-up ≤ target: otherwise the monitor would close the gate above the
+        alert, or a top-up would stop short of the level that asks for it."""
+        levels = [
+            ("SGE_RELAYER_MIN_BALANCE_WEI", self.relayer_min_balance_wei),
+            ("SGE_RELAYER_ALERT_BELOW_WEI", self.relayer_alert_below_wei),
+            ("SGE_RELAYER_TOPUP_BELOW_WEI", self.relayer_topup_below_wei),
+            ("SGE_RELAYER_TARGET_WEI", self.relayer_target_wei),
+        ]
+        for (low_name, low), (high_name, high) in itertools.pairwise(levels):
+            if low > high:
+                raise ValueError(f"{low_name}: {low} is above {high_name} {high} (floor ≤ alert ≤ top-up ≤ target)")
+        return self
+
+    @model_validator(mode="after")
     def _production_guards(self) -> Settings:
         """Production refuses every unsafe setting at once, one line naming each (core/settings/posture.py)."""
         if self.environment != "production":
@@ -237,8 +250,26 @@ class Settings(
         return self.sandbox_public_url or f"http://{self.sandbox_host}:{self.sandbox_port}"
 
     @property
+    def temporal_ui_url(self) -> str:
+        """The Web UI's address: SGE_TEMPORAL_WEB_URL, else the embedded dev server's UI port."""
+        return (self.temporal_web_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
+    @property
+    def app_url(self) -> str:
+        """The user's app on the public port; a program's page is `{app_url}/{program}`."""
+        return f"{self.api_base_url.rstrip('/')}/app"
+
+    @property
     def deployments_dir(self) -> Path:
         return self.home / "deployments"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.backup_dir or self.home / "backups"
+
+    @property
+    def archives_dir(self) -> Path:
+        return self.archive_dir or self.home / "archive"
 
     @property
     def logs_dir(self) -> Path:

@@ -41,10 +41,21 @@ class TemporalFields(BaseModel):
     temporal_tls_ca_file: Path | None = Field(None, description="CA bundle for the server certificate, PEM.")
     temporal_api_key: SecretStr | None = Field(None, description="API key (Temporal Cloud). Secret.")
     temporal_ui_port: int = Field(8233, ge=1, le=65535, description="Web UI port of the embedded dev server.")
-    temporal_web_url: str = Field("http://127.0.0.1:8233", description="Web UI base URL printed for operators.")
+    temporal_web_url: str = Field(
+        "", description="Web UI base URL printed for operators (default: http://127.0.0.1:SGE_TEMPORAL_UI_PORT)."
+    )
     worker_max_concurrent_activities: int = Field(64, ge=1, le=2000, description="Activity slots per worker.")
     worker_metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Prometheus port for the worker's SDK metrics (off when unset)."
+    )
+    worker_app_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Prometheus port for the worker's own metrics (settlement latency, RPC calls; off when unset).",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", description="Bind address of both worker metrics ports (0.0.0.0 to let Prometheus reach them)."
     )
 
 
@@ -104,7 +115,20 @@ class ChainFields(BaseModel):
     relayer_min_balance_wei: int = Field(
         5 * 10**16,
         ge=0,
-        description="Relayer ETH floor (wei): below it nothing new is sent, flows wait, /readyz reports it.",
+        description="Relayer ETH floor (wei): below it nothing new is sent, flows wait, /readyz reports it, and "
+        "the relayer monitor closes the pre-payment chain gate.",
+    )
+    # The checklist's thresholds (floor < alert < top-up < target); see the README's Monitoring section.
+    relayer_alert_below_wei: int = Field(
+        10**17, ge=0, description="Relayer ETH below which the P1 alert `RelayerBalanceLow` fires (wei)."
+    )
+    relayer_topup_below_wei: int = Field(
+        2 * 10**17, ge=0, description="Relayer ETH below which a top-up is due (`sge relayer topup`; wei)."
+    )
+    relayer_target_wei: int = Field(
+        5 * 10**17,
+        ge=0,
+        description="Relayer ETH target and cap (wei): top-ups bring it back here; above it a warning fires.",
     )
     relayer_poll_interval_seconds: float = Field(
         0.5, gt=0, le=60, description="How often a waiting transaction's receipt is polled."
@@ -212,6 +236,34 @@ class OperationsFields(BaseModel):
     # --- commissions ---------------------------------------------------------------------------
     commission_release_interval_minutes: int = Field(
         60, ge=1, le=1440, description="How often the ReleaseCommissions schedule makes held commissions payable."
+    )
+
+    # --- monitoring ----------------------------------------------------------------------------
+    relayer_monitor_interval_seconds: int = Field(
+        60, ge=5, le=3600, description="How often the RelayerMonitor schedule reads the relayer's balance."
+    )
+    stuck_check_interval_seconds: int = Field(
+        60, ge=5, le=3600, description="How often the StuckCheck schedule counts stuck flows and transactions."
+    )
+    metrics_chain_cache_seconds: float = Field(
+        10.0, ge=0, le=600, description="How long /metrics reuses a relayer balance read from the chain."
+    )
+
+    # --- backups -------------------------------------------------------------------------------
+    backup_dir: Path | None = Field(
+        None, description="Where `sge backup create` and the daily backup write (default `<home>/backups`)."
+    )
+    backup_hour_utc: int = Field(3, ge=0, le=23, description="Hour (UTC) of the daily backup schedule.")
+    backup_keep: int = Field(
+        14, ge=1, le=3650, description="The daily backup keeps this many newest backups in SGE_BACKUP_DIR."
+    )
+
+    # --- archive -------------------------------------------------------------------------------
+    archive_dir: Path | None = Field(
+        None, description="Where `sge archive run` and the monthly archive write (default `<home>/archive`)."
+    )
+    archive_older_than_days: int = Field(
+        180, ge=30, le=3650, description="The monthly archive moves ended flows older than this many days."
     )
 
     # --- ledger --------------------------------------------------------------------------------

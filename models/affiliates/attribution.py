@@ -21,6 +21,7 @@ from models.affiliates.records import (
     program_by_slug,
 )
 from models.platform import Program
+from models.reports.counters import ATTRIBUTION, count_event
 
 
 class AttributionResult(BaseModel):
@@ -99,6 +100,7 @@ def attribute(
     try:
         referrer = referrer_for(session, program, wallet, code) if code else None
     except AffiliateError as err:
+        count_event(session, ATTRIBUTION, err.code)  # kept when the caller commits its refusal
         return refused(err)
     att = Attribution(
         program_id=row_id(program),

@@ -126,3 +126,16 @@ async def dev_deploy_step(_sup: Any, settings: Settings, info: Any) -> None:
     info.add("contracts", str(result.path), f"{verb}, chain {result.manifest.chain_id}")
     for name, address in result.manifest.addresses.items():
         info.add(f"  {name}", address, "")
+
+
+def dev_topup_relayer(settings: Settings, relayer: str, amount: int) -> str:
+    """Local chain only: send `amount` wei to the relayer from anvil's funded dev account (the
+    deployer) and book it as capital, as the stack's own funding is. Returns the transaction hash."""
+    if not settings.is_local_chain:
+        raise ValueError(f"chain {settings.chain_id} is not a local dev chain: the dev funding account is refused")
+    w3 = connect_rpc(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
+    tx = processes.send_signed(w3, anvil_accounts()[0], relayer, "0x", amount)
+    post_funding(
+        settings, f"funding:{ledger.Accounts.relayer_eth}:{tx}", ledger.Accounts.relayer_eth, "ETH", amount, tx
+    )
+    return tx

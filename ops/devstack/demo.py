@@ -61,6 +61,7 @@ class DemoReport:
     api: str = ""
     operator: str = ""  # the operator port: /v1/ops, pages, docs, metrics
     web_ui: str = ""
+    app: str = ""  # the user's app for the demo program (a browser with a wallet)
     program: str = DEMO_PROGRAM
     affiliates: list[dict[str, Any]] = field(default_factory=list)
     flows: list[FlowReport] = field(default_factory=list)
@@ -192,6 +193,19 @@ class DemoClient:
         return int(call_view(self.w3, "SGEID", self.manifest.address("SGEID"), "tokenOf", wallet)[0])
 
 
+def fund_wallet(settings: Settings, address: str, *, eth_wei: int, usd_minor: int) -> dict[str, str]:
+    """Local chain only: send a wallet ETH for gas and mint it TestUSDC and TestUSDT (`sge dev fund`),
+    so a person can try the app with a wallet extension. Returns each transaction's hash."""
+    manifest = load_manifest(settings.deployments_dir, settings.chain_id)
+    w3 = connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
+    faucet = anvil_accounts()[0]  # the deployer: admin/minter of the test stablecoins
+    sent = {"ETH": processes.send_signed(w3, faucet, address, "0x", value=eth_wei)}
+    for token in ("TestUSDC", "TestUSDT"):
+        data = "0x" + encode_call(token, "mint", address, usd_minor).hex()
+        sent[token] = processes.send_signed(w3, faucet, manifest.address(token), data)
+    return sent
+
+
 def ensure_demo_program(settings: Settings, manifest: Manifest) -> None:
     """The demo program in the database and its claim config on chain (amount, fee per stablecoin)."""
     engine = get_engine(settings.db_url)
@@ -216,7 +230,8 @@ async def run_flows(settings: Settings, n_flows: int, say) -> DemoReport:
     report = DemoReport(
         api=settings.api_base_url,
         operator=settings.operator_base_url,
-        web_ui=f"{settings.temporal_web_url}/namespaces/{settings.temporal_namespace}/workflows",
+        web_ui=f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows",
+        app=f"{settings.app_url}/{DEMO_PROGRAM}",
     )
     async with httpx.AsyncClient(timeout=30) as http:
         client = DemoClient(settings, manifest, http)

@@ -162,6 +162,7 @@ async def _start_api(sup: processes.Supervisor, settings: Settings, info: StackI
     info.add("API (operator)", operator, "/v1/ops, /readyz details, /metrics")
     info.add("API docs", f"{operator}/docs", f"OpenAPI (public API: {operator}/docs/public)")
     info.add("operator pages", f"{operator}/ops/login", "sign in with an operator API key")
+    info.add("the app", f"{settings.app_url}/<program>", "the user's page (e.g. /app/demo after `sge demo`)")
 
 
 # The stack, in start order. Later capabilities insert their steps (contracts, payment sandbox).

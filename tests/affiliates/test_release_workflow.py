@@ -16,12 +16,7 @@ from core.settings import Settings
 from models import affiliates as aff
 from models import commissions as com
 from models.platform import HALT_FLAG, PlatformFlag
-from temporal.schedules import (
-    HOUSEKEEPING_SCHEDULE,
-    RELEASE_COMMISSIONS_SCHEDULE,
-    WEEKLY_PAYOUTS_SCHEDULE,
-    ensure_schedules,
-)
+from temporal.schedules import RELEASE_COMMISSIONS_SCHEDULE, ensure_schedules, schedules
 from tests.helpers.ledger import check_ledger_invariants, make_program, register
 from workflows.commissions import ReleaseCommissionsWorkflow
 
@@ -91,11 +86,7 @@ async def test_schedule_is_created_once_updated_after_and_runs_the_release(tempo
     queue = f"sched-{uuid.uuid4().hex[:8]}"
     settings = settings.model_copy(update={"temporal_task_queue": queue, "commission_release_interval_minutes": 15})
     try:
-        assert await ensure_schedules(client, settings) == [
-            RELEASE_COMMISSIONS_SCHEDULE,
-            HOUSEKEEPING_SCHEDULE,
-            WEEKLY_PAYOUTS_SCHEDULE,
-        ]
+        assert await ensure_schedules(client, settings) == list(schedules(settings))
         settings = settings.model_copy(update={"commission_release_interval_minutes": 30})
         assert await ensure_schedules(client, settings) == []  # exists: updated, not an error
         handle = client.get_schedule_handle(RELEASE_COMMISSIONS_SCHEDULE)
@@ -113,5 +104,5 @@ async def test_schedule_is_created_once_updated_after_and_runs_the_release(tempo
                     await asyncio.sleep(0.1)
         assert statuses(db_engine, ref) == ["payable", "payable"]
     finally:
-        for schedule_id in (RELEASE_COMMISSIONS_SCHEDULE, HOUSEKEEPING_SCHEDULE, WEEKLY_PAYOUTS_SCHEDULE):
+        for schedule_id in schedules(settings):
             await client.get_schedule_handle(schedule_id).delete()

@@ -64,7 +64,16 @@ def test_smoke_mode_starts_everything_and_leaves_nothing(tmp_path):
         timeout=180,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    for component in ("Temporal", "Temporal Web UI", "anvil (RPC)", "worker", "API", "API docs", "stack ready"):
+    for component in (
+        "Temporal",
+        "Temporal Web UI",
+        "anvil (RPC)",
+        "worker",
+        "API",
+        "API docs",
+        "the app",
+        "stack ready",
+    ):
         assert component in result.stderr
     assert (home / "temporal.db").exists() and (home / "sge.db").exists()
     assert (home / "logs" / "worker.log").exists()

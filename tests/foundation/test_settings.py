@@ -115,3 +115,29 @@ def test_production_refuses_too_few_confirmations():
     assert load_settings(**prod, confirmations=12).confirmations == 12
     assert load_settings(**prod, confirmations=2, production_min_confirmations=2).confirmations == 2
     assert load_settings(_env_file=None, confirmations=1).confirmations == 1  # dev and test: one block is enough
+
+
+def test_any_setting_from_a_mounted_file(tmp_path, monkeypatch):
+    # Kubernetes mounts Secrets as files: DATABASE_URL_FILE, SGE_REDIS_URL_FILE, SGE_ETH_RPC_URLS_FILE.
+    for name in ("DATABASE_URL", "SGE_DATABASE_URL", "SGE_REDIS_URL", "SGE_ETH_RPC_URLS"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "db").write_text("postgresql://app:pw@db.internal/sge\n")
+    (tmp_path / "redis").write_text("redis://:pw@redis.internal:6379/0")
+    (tmp_path / "rpc").write_text("https://a.example/v3/k, https://b.example/v3/k")
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "db"))
+    monkeypatch.setenv("SGE_REDIS_URL_FILE", str(tmp_path / "redis"))
+    monkeypatch.setenv("SGE_ETH_RPC_URLS_FILE", str(tmp_path / "rpc"))
+    settings = Settings(_env_file=None)
+    assert settings.db_url == "postgresql+psycopg://app:pw@db.internal/sge"
+    assert settings.redis_url == "redis://:pw@redis.internal:6379/0"
+    assert settings.eth_rpc_urls == ["https://a.example/v3/k", "https://b.example/v3/k"]
+    # the variable itself wins over its file
+    monkeypatch.setenv("DATABASE_URL", "postgresql://direct@db.internal/sge")
+    assert Settings(_env_file=None).db_url == "postgresql+psycopg://direct@db.internal/sge"
+
+
+def test_unreadable_setting_file_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("SGE_REDIS_URL", raising=False)
+    monkeypatch.setenv("SGE_REDIS_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="SGE_REDIS_URL_FILE: cannot read"):
+        load_settings(_env_file=None)

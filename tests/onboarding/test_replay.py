@@ -44,6 +44,7 @@ def test_there_are_histories_of_every_branch():
     }
     assert expected <= names, sorted(expected - names)
     assert any(n.startswith("aftercare-") for n in names)
+    assert {"treasury-movement", "reconciliation-clean", "reconciliation-halt", "operator-report"} <= names
     # Payout batches (tests/payouts/test_workflow.py records them).
     assert {"payout-paid", "payout-rejected", "payout-expired", "payout-cancelled", "payout-partially-paid"} <= names
 

@@ -19,7 +19,7 @@ from models.affiliates import AffiliateNonce
 from models.auth_nonces import AuthNonce
 from models.housekeeping import PruneCounts
 from models.idempotency import IdempotencyRecord, IdempotencyState
-from temporal.schedules import HOUSEKEEPING_SCHEDULE, RELEASE_COMMISSIONS_SCHEDULE, ensure_schedules
+from temporal.schedules import HOUSEKEEPING_SCHEDULE, ensure_schedules, schedules
 from tests.helpers.ledger import make_program
 from workflows.housekeeping import HousekeepingWorkflow
 
@@ -129,5 +129,5 @@ async def test_finding_7_housekeeping_schedule_prunes_old_records_through_the_wo
                 )
                 assert again == PruneCounts()  # nothing left to delete
     finally:
-        for schedule_id in (HOUSEKEEPING_SCHEDULE, RELEASE_COMMISSIONS_SCHEDULE):
+        for schedule_id in schedules(settings):
             await client.get_schedule_handle(schedule_id).delete()
