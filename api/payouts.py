@@ -16,7 +16,7 @@ from sqlmodel import Session
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Admin, Approver, EngineDep, SettingsDep, TemporalDep, Viewer
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from models.affiliates import program_by_slug
 from models.audit import audited_call
 from models.operators import Actor
@@ -24,7 +24,9 @@ from models.payouts import io
 from models.payouts.views import BatchDetail, BatchSummary, batch_detail, list_batches, next_manual_period
 from temporal import payouts as batches
 
-router = APIRouter(prefix="/v1/ops/payouts", tags=["payouts"])
+router = APIRouter(prefix="/v1/ops/payouts", tags=["payouts"], responses=responses(401, 403, 422))
+# No such batch (or program); refused (exists, approval refused); Temporal unavailable.
+ACTION = responses(404, 409, 503)
 SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
 
 
@@ -74,7 +76,12 @@ async def get_batches(
     return await run_in_threadpool(read)
 
 
-@router.get("/{batch_id}", response_model=BatchDetail, summary="One batch: lines, approvals, what to sign")
+@router.get(
+    "/{batch_id}",
+    response_model=BatchDetail,
+    responses=responses(404),
+    summary="One batch: lines, approvals, what to sign",
+)
 async def get_batch(engine: EngineDep, batch_id: str, _actor: Viewer) -> BatchDetail:
     def read():
         with Session(engine) as session:
@@ -83,7 +90,12 @@ async def get_batch(engine: EngineDep, batch_id: str, _actor: Viewer) -> BatchDe
     return await run_in_threadpool(read)
 
 
-@router.post("", status_code=202, summary="Create a batch for a program (admin); the workflow selects and reserves")
+@router.post(
+    "",
+    status_code=202,
+    responses=ACTION,
+    summary="Create a batch for a program (admin); the workflow selects and reserves",
+)
 async def create_batch(
     engine: EngineDep, client: TemporalDep, settings: SettingsDep, body: CreateBody, actor: Admin
 ) -> dict:
@@ -107,7 +119,9 @@ async def create_batch(
     return {"batch_id": bid, "program": body.program, "period": chosen}
 
 
-@router.post("/{batch_id}/approve", response_model=io.Decision, summary="Approve with a signature (approver)")
+@router.post(
+    "/{batch_id}/approve", response_model=io.Decision, responses=ACTION, summary="Approve with a signature (approver)"
+)
 async def approve_batch(engine: EngineDep, client: TemporalDep, batch_id: str, body: ApproveBody, actor: Approver):
     async def run() -> dict:
         return (await batches.approve(client, batch_id, body.signature, actor.name)).model_dump(mode="json")
@@ -115,7 +129,9 @@ async def approve_batch(engine: EngineDep, client: TemporalDep, batch_id: str, b
     return await _act(engine, actor, batch_id, "approve", {"signature": body.signature[:20] + "…"}, run)
 
 
-@router.post("/{batch_id}/reject", status_code=202, summary="Reject with a signature and a reason (approver)")
+@router.post(
+    "/{batch_id}/reject", status_code=202, responses=ACTION, summary="Reject with a signature and a reason (approver)"
+)
 async def reject_batch(engine: EngineDep, client: TemporalDep, batch_id: str, body: RejectBody, actor: Approver):
     async def run() -> str:
         await batches.reject(client, batch_id, body.signature, body.reason, actor.name)
@@ -125,7 +141,9 @@ async def reject_batch(engine: EngineDep, client: TemporalDep, batch_id: str, bo
     return {"batch_id": batch_id, "action": "reject", "result": "sent"}
 
 
-@router.post("/{batch_id}/cancel", status_code=202, summary="Cancel a batch awaiting approval (admin)")
+@router.post(
+    "/{batch_id}/cancel", status_code=202, responses=ACTION, summary="Cancel a batch awaiting approval (admin)"
+)
 async def cancel_batch(engine: EngineDep, client: TemporalDep, batch_id: str, body: CancelBody, actor: Admin):
     async def run() -> str:
         await batches.cancel(client, batch_id, actor.name, body.reason)
