@@ -18,7 +18,11 @@ class HousekeepingActivities:
 
     @activity.defn(name=PRUNE)
     def prune(self) -> PruneCounts:
-        return prune(self.engine, timedelta(seconds=self.settings.auth_nonce_retention_seconds))
+        return prune(
+            self.engine,
+            timedelta(seconds=self.settings.auth_nonce_retention_seconds),
+            ip_retention=timedelta(days=self.settings.retention_ip_address_days),
+        )
 
     def all(self) -> list:
         return [self.prune]

@@ -31,6 +31,7 @@ from api import (
     affiliates,
     app_pages,
     claims,
+    documents,
     flows,
     health,
     ledger,
@@ -38,6 +39,7 @@ from api import (
     ops,
     pages,
     payouts,
+    privacy,
     public,
     reconciliation,
     registration,
@@ -69,6 +71,7 @@ PUBLIC_ROUTERS = (
     affiliates.router,
     account.router,
     app_pages.router,  # the user's app: /app/{program}
+    documents.router,  # terms, privacy, risk: /v1/programs/{slug}/documents/{kind}
 )
 OPERATOR_ROUTERS = (
     health.operator_router,
@@ -79,6 +82,7 @@ OPERATOR_ROUTERS = (
     money.router,
     reconciliation.router,
     report_pages.api_router,
+    privacy.router,
     pages.router,
     report_pages.router,
 )

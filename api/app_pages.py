@@ -22,9 +22,10 @@ from sqlmodel import Session, select
 
 from api.deps import EngineDep, SettingsDep
 from api.errors import ApiError
+from models.documents import DocumentKind
 from models.money import format_amount
 from models.platform import Program
-from models.terms import fee_text, terms_for
+from models.terms import document_for, fee_text, terms_for
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates" / "app")
@@ -44,14 +45,6 @@ PAGE_HEADERS = {
     # The referral code travels in the URL: it is not handed to the checkout or an explorer.
     "Referrer-Policy": "no-referrer",
 }
-
-# Shown until the compliance issue brings per-program, versioned disclosures.
-RISK_DISCLOSURE = (
-    "SGE is a crypto-asset. Its value can fall to zero and it may not be possible to sell it. The "
-    "registration fee is not an investment and earns no return. Transactions on a blockchain cannot be "
-    "undone: check the network and the amounts your wallet shows before you confirm. Only pay what you "
-    "can afford to lose."
-)
 
 
 def sge_text(minor: int) -> str:
@@ -86,9 +79,11 @@ def asset(name: str) -> FileResponse:
 def landing(request: Request, program: str, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
     with Session(engine) as session:
         row = session.exec(select(Program).where(Program.slug == program)).first()
-    if row is None:
-        return _render(request, "not_found.html", {"program": program}, 404)
-    terms = terms_for(row)
+        if row is None:
+            return _render(request, "not_found.html", {"program": program}, 404)
+        terms = terms_for(row, session)
+        risk = document_for(row, DocumentKind.RISK, session)
+        privacy = document_for(row, DocumentKind.PRIVACY, session)
     config = {
         "program": row.slug,
         "programName": row.name,
@@ -107,7 +102,8 @@ def landing(request: Request, program: str, engine: EngineDep, settings: Setting
             "fee": fee_text(row),
             "claim_sge": sge_text(row.claim_amount_minor),
             "terms": terms,
-            "risk": RISK_DISCLOSURE,
+            "risk": risk,
+            "privacy": privacy,
             "chain": chain_label(settings.chain_id),
             "config": config,
         },

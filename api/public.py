@@ -19,8 +19,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import WALLET_FORMAT, EngineDep, LimiterDep, SettingsDep
 from api.errors import ApiError, responses
+from api.jurisdiction import enforce_jurisdiction
 from api.wallet import WalletSession, same_wallet
 from models import affiliates as aff
+from models.acceptance import require_current_acceptance
 from models.onboarding import (
     FlowState,
     Onboarding,
@@ -187,7 +189,14 @@ async def status(
     dependencies=[Depends(require_json)],
     summary="The flow's payment: hosted checkout URL and expiry (created by the flow)",
 )
-async def payment(request: Request, body: FlowRef, engine: EngineDep, signed: WalletSession, limiter: LimiterDep):
+async def payment(
+    request: Request,
+    body: FlowRef,
+    engine: EngineDep,
+    settings: SettingsDep,
+    signed: WalletSession,
+    limiter: LimiterDep,
+):
     """Read from the database (the flow writes its charge there), never a workflow update: any number of
     callers cost one indexed read each and cannot tie up the flow. A flow still minting has no charge
     yet: the answer waits a few seconds for it, then says when to ask again. Only the wallet's own
@@ -195,6 +204,7 @@ async def payment(request: Request, body: FlowRef, engine: EngineDep, signed: Wa
     wallet = same_wallet(signed, body.wallet)
     await limiter.hit_ip("payments_ip", request)
     await limiter.hit_wallet("payments_wallet", wallet)
+    await run_in_threadpool(_payable_from_here, request, engine, settings, limiter, body.program, wallet)
     fid = flow_id(body.program, wallet)
     deadline = asyncio.get_running_loop().time() + PAYMENT_WAIT_S
     while True:
@@ -221,6 +231,17 @@ async def payment(request: Request, body: FlowRef, engine: EngineDep, signed: Wa
                 headers={"Retry-After": "2"},
             )
         await asyncio.sleep(0.25)
+
+
+def _payable_from_here(request: Request, engine, settings, limiter, slug: str, wallet: str) -> None:
+    """No checkout is handed to a client in a country the program blocks (a paid flow still finishes),
+    nor to a wallet that has not accepted the terms in force."""
+    with Session(engine) as session:
+        program = session.exec(select(Program).where(Program.slug == slug)).first()
+        if program is not None:
+            enforce_jurisdiction(request, settings, limiter, program, "payment")
+            if session.exec(select(Onboarding.id).where(col(Onboarding.flow_id) == flow_id(slug, wallet))).first():
+                require_current_acceptance(session, program, wallet)
 
 
 def _open_charge(engine, fid: str) -> tuple[Payment | None, str | None]:

@@ -86,6 +86,10 @@ class RateLimiter:
                 return hop
         return peer
 
+    def peer_is_trusted(self, request: Request) -> bool:
+        """Whether the socket peer is a configured trusted proxy (its headers may be believed)."""
+        return self._is_trusted(request.client.host if request.client else "unknown")
+
     def _is_trusted(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)

@@ -33,7 +33,9 @@ from temporalio.common import (
 from temporalio.service import RPCError
 
 from api.deps import WALLET_FORMAT, EngineDep, LimiterDep, SettingsDep, TemporalDep
+from api.documents import DocumentView, documents_in_force
 from api.errors import ApiError, responses
+from api.jurisdiction import enforce_jurisdiction
 from api.public import _program, _temporal_error, _wallet, require_json
 from api.wallet import SessionGrant, grant, session_key
 from core.columns import utcnow
@@ -45,7 +47,7 @@ from models.flow import FLOW_STATE, PROGRAM, STATE_SINCE, WALLET
 from models.onboarding import WORKFLOW_NAME, FlowState, OnboardingInput
 from models.platform import Program
 from models.reports.counters import ATTRIBUTION, SIWE, count_event_now
-from models.signed_registration import Registration, register_signed, signature_hash
+from models.signed_registration import Registration, named_program, register_signed, signature_hash
 from models.terms import terms_for
 
 T = TypeVar("T")
@@ -81,6 +83,9 @@ class Registered(BaseModel):
     status_url: str
     referral: dict | None = None
     session: SessionGrant = Field(description="Wallet session (also set as an HttpOnly cookie).")
+    documents: list[DocumentView] = Field(
+        default_factory=list, description="The program's terms, privacy notice and risk disclosures in force."
+    )
 
 
 def _referral_code(session: Session, program: Program, wallet: str, code: str | None) -> str | None:
@@ -110,6 +115,7 @@ async def issue_nonce(
     def check() -> tuple[int, str | None]:
         with Session(engine) as session:
             program = _program(session, body.program)
+            enforce_jurisdiction(request, settings, limiter, program, "nonce")
             return row_id(program), _referral_code(session, program, wallet, body.referral_code)
 
     program_id, code = await _counting_refusals(engine, check)
@@ -126,7 +132,7 @@ async def issue_nonce(
                 program,
                 wallet,
                 code,
-                terms_for(program),
+                terms_for(program, session),
                 client_ip=network,
                 domain=siwe_domain(settings),
                 base_url=settings.api_base_url,
@@ -147,6 +153,10 @@ async def _counting_refusals(engine, fn: Callable[[], T]) -> T:
     except aff.AffiliateError as err:
         await run_in_threadpool(count_event_now, engine, ATTRIBUTION, err.code)
         raise
+
+
+def _program_any(session: Session, slug: str) -> Program:
+    return session.exec(select(Program).where(col(Program.slug) == slug)).one()
 
 
 def _answered_before(engine, nonce: str, signature: str) -> bool:
@@ -211,6 +221,12 @@ async def register(
         await run_in_threadpool(count_event_now, engine, SIWE, exc.code)
         raise
     wallet = _wallet(message.address)
+
+    def check_country() -> None:
+        with Session(engine) as session:
+            enforce_jurisdiction(request, settings, limiter, _program(session, named_program(message)), "register")
+
+    await run_in_threadpool(check_country)  # before the nonce is consumed or anything starts
     if not await run_in_threadpool(_answered_before, engine, message.nonce, body.signature):
         await limiter.hit_ip("register_ip", request)
         await limiter.hit_wallet("register_wallet", wallet)
@@ -220,6 +236,12 @@ async def register(
             return register_signed(session, message, body.message, body.signature, now)
 
     reg = await _counting_refusals(engine, accept)
+
+    def documents() -> list[DocumentView]:
+        with Session(engine) as session:
+            return documents_in_force(session, _program_any(session, reg.program))
+
+    docs = await run_in_threadpool(documents)
     state = reg.state
     if state == FlowState.COMPLETED:
         response.status_code = 200  # answered from the DB: a completed wallet is never started again
@@ -234,4 +256,5 @@ async def register(
         status_url=f"/v1/status?program={reg.program}&wallet={reg.wallet}",
         referral=reg.referral,
         session=grant(settings, response, reg.wallet),
+        documents=docs,
     )

@@ -12,7 +12,7 @@ Charts are inline SVG drawn here (api/report_charts.py).
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from api.deps import EngineDep, PageViewer, Viewer
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from api.pages import _render
 from api.report_charts import bar_chart, sparkline
 from models.reports.store import KINDS, find_report, list_reports, report_json
@@ -97,12 +97,13 @@ async def _one(request: Request, kind: str, day: date | None, page: Any, engine:
 
 
 # The same reports as JSON for scripts (a bearer key of any operator role), next to /v1/ops/reconciliation.
-api_router = APIRouter(prefix="/v1/ops/reports", tags=["reports"])
+api_router = APIRouter(prefix="/v1/ops/reports", tags=["reports"], responses=responses(401, 403, 422))
+ReportKind = Literal["daily", "weekly"]  # the schema states it; anything else is a 422
 
 
 @api_router.get("/{kind}", summary="Operator reports of a kind (daily | weekly), newest first")
 async def list_json(
-    kind: str, engine: EngineDep, _actor: Viewer, limit: Annotated[int, Query(ge=1, le=200)] = 30
+    kind: ReportKind, engine: EngineDep, _actor: Viewer, limit: Annotated[int, Query(ge=1, le=200)] = 30
 ) -> list[dict[str, Any]]:
     def read() -> list[dict[str, Any]]:
         with Session(engine) as session:
@@ -111,8 +112,12 @@ async def list_json(
     return await run_in_threadpool(read)
 
 
-@api_router.get("/{kind}/{day}", summary="The operator report of the period containing a day (YYYY-MM-DD)")
-async def one_json(kind: str, day: date, engine: EngineDep, _actor: Viewer) -> dict[str, Any]:
+@api_router.get(
+    "/{kind}/{day}",
+    summary="The operator report of the period containing a day (YYYY-MM-DD)",
+    responses=responses(404),
+)
+async def one_json(kind: ReportKind, day: date, engine: EngineDep, _actor: Viewer) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         with Session(engine) as session:
             found = find_report(session, _kind(kind), day)

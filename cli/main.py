@@ -13,6 +13,7 @@ from cli import audit, bench, contracts, db, demo, dev, flows, money, payouts, r
 from cli import backup as backup_cli
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
+from cli import privacy as privacy_cli
 from cli import programs as programs_cli
 from cli import reconcile as reconcile_cli
 from cli import reports as reports_cli
@@ -46,6 +47,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(operators_cli.app, name="operators")
 app.add_typer(programs_cli.app, name="programs")
+app.add_typer(privacy_cli.app, name="privacy")
 app.add_typer(treasury_cli.app, name="treasury")
 app.add_typer(reconcile_cli.app, name="reconcile")
 app.add_typer(reports_cli.app, name="reports")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -13,7 +14,9 @@ from cli.common import fail, out, settings_and_logs
 from cli.operators import cli_actor
 from core.db import get_engine, session_scope
 from models import programs as prg
+from models.documents import DocumentKind, set_document
 from models.platform import PaymentProvider
+from models.terms import document_for
 
 app = typer.Typer(help="Programs (tenants).", no_args_is_help=True)
 
@@ -109,6 +112,12 @@ def update(
     hold_days: int = typer.Option(None),
     provider: PaymentProvider = typer.Option(None),
     active: bool = typer.Option(None, "--active/--inactive"),
+    blocked_countries: str = typer.Option(
+        None, "--blocked-countries", help="ISO codes refused, e.g. 'DE,US' ('' clears)."
+    ),
+    allowed_countries: str = typer.Option(
+        None, "--allowed-countries", help="Only these ISO codes may register and pay ('' clears)."
+    ),
 ) -> None:
     """Change a program (only the options given)."""
     given = {
@@ -121,6 +130,8 @@ def update(
         "hold_days": hold_days,
         "payment_provider": provider,
         "active": active,
+        "blocked_countries": None if blocked_countries is None else blocked_countries.split(","),
+        "allowed_countries": None if allowed_countries is None else allowed_countries.split(","),
     }
     try:
         changes = prg.ProgramUpdate(**{k: v for k, v in given.items() if v is not None})
@@ -129,3 +140,31 @@ def update(
     with session_scope(_engine()) as session:
         view = prg.program_view(prg.update_program(session, cli_actor(), slug, changes))
     _show(view)
+
+
+terms_app = typer.Typer(
+    help="A program's terms, privacy notice and risk disclosures (versioned).", no_args_is_help=True
+)
+app.add_typer(terms_app, name="terms")
+
+
+@terms_app.command("set")
+def terms_set(
+    slug: str,
+    kind: DocumentKind = typer.Option(DocumentKind.TERMS, help="Which document."),
+    file: Path = typer.Option(..., exists=True, dir_okay=False, help="UTF-8 text file with the new version."),
+) -> None:
+    """Publish a new version (terms: users must sign again before their next payment)."""
+    text = file.read_text(encoding="utf-8")
+    with session_scope(_engine()) as session:
+        row = set_document(session, cli_actor(), prg.require_program(session, slug), kind, text)
+        shown = {"program": slug, "kind": row.kind, "version": row.version, "sha256": row.sha256}
+    out.print(json.dumps(shown, indent=2))
+
+
+@terms_app.command("show")
+def terms_show(slug: str, kind: DocumentKind = typer.Option(DocumentKind.TERMS, help="Which document.")) -> None:
+    """The version in force (the built-in default when none was published)."""
+    with Session(_engine()) as session:
+        doc = document_for(prg.require_program(session, slug), kind, session)
+    out.print(json.dumps(doc.model_dump(), indent=2))

@@ -10,6 +10,7 @@ from models import (  # noqa: F401
     auth_nonces,
     chain,
     commissions,
+    documents,
     idempotency,
     ledger,
     onboarding,

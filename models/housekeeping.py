@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -25,6 +25,7 @@ class PruneCounts(BaseModel):
     idempotency_records: int = 0
     auth_nonces: int = 0
     affiliate_nonces: int = 0
+    ip_addresses: int = 0  # registration messages whose client IP was blanked (retention table)
 
 
 def prune_affiliate_nonces(session, retention: timedelta, now: datetime | None = None) -> int:
@@ -36,7 +37,21 @@ def prune_affiliate_nonces(session, retention: timedelta, now: datetime | None =
     return int(result.rowcount or 0)
 
 
-def prune(engine: Engine, nonce_retention: timedelta, now: datetime | None = None) -> PruneCounts:
+def blank_old_ips(session, retention: timedelta, now: datetime | None = None) -> int:
+    """Client IPs of registration messages issued more than `retention` ago are blanked (the message,
+    kept for a registration's retries and as evidence, no longer says where it came from)."""
+    cutoff = (now or utcnow()) - retention
+    result = session.connection().execute(
+        update(auth_nonces.AuthNonce)
+        .where(col(auth_nonces.AuthNonce.issued_at) < cutoff, col(auth_nonces.AuthNonce.client_ip) != "")
+        .values(client_ip="")
+    )
+    return int(result.rowcount or 0)
+
+
+def prune(
+    engine: Engine, nonce_retention: timedelta, now: datetime | None = None, ip_retention: timedelta | None = None
+) -> PruneCounts:
     """Each kind in its own short transaction (a failure leaves the others done). Nonces go
     `nonce_retention` after they expired or were used; idempotency records when they expire."""
     now = now or utcnow()
@@ -46,4 +61,7 @@ def prune(engine: Engine, nonce_retention: timedelta, now: datetime | None = Non
         counts.auth_nonces = auth_nonces.prune(session, retention, now)
     with session_scope(engine) as session:
         counts.affiliate_nonces = prune_affiliate_nonces(session, retention, now)
+    if ip_retention is not None:
+        with session_scope(engine) as session:
+            counts.ip_addresses = blank_old_ips(session, ip_retention, now)
     return counts

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from core.columns import utcnow
 from core.errors import DomainError
+from models.jurisdictions import ALLOWED, BLOCKED, parse_countries
 from models.money import AmountError, Asset, format_amount, parse_amount
 from models.operators import Actor, audit
 from models.platform import PaymentProvider, Program
@@ -151,8 +152,15 @@ class ProgramUpdate(BaseModel):
     payment_provider: PaymentProvider | None = None
     flags: dict[str, Any] | None = None
     active: bool | None = None
+    blocked_countries: list[str] | None = Field(None, description="ISO alpha-2 codes refused ([]: none).")
+    allowed_countries: list[str] | None = Field(None, description="Only these ISO alpha-2 codes ([]: any).")
 
     model_config = {"extra": "forbid"}
+
+    @field_validator("blocked_countries", "allowed_countries")
+    @classmethod
+    def _countries(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else parse_countries(value)
 
     @field_validator("treasury_address", "fee_usd", "claim_amount_sge", "commission_bps")
     @classmethod
@@ -269,6 +277,11 @@ def update_program(session: Session, actor: Actor, slug: str, changes: ProgramUp
         program.fee_usd_minor = _usd(fields.pop("fee_usd"))
     if "claim_amount_sge" in fields and fields["claim_amount_sge"] is not None:
         program.claim_amount_minor = _sge(fields.pop("claim_amount_sge"))
+    for name, key in (("blocked_countries", BLOCKED), ("allowed_countries", ALLOWED)):
+        countries = fields.pop(name, None)
+        if countries is not None:  # kept in the flags (JSON): a new dict, so the change is persisted
+            program.flags = {**(fields.get("flags") or program.flags or {}), key: countries}
+            fields.pop("flags", None)
     for name, value in fields.items():
         if value is None:
             continue

@@ -78,6 +78,11 @@ def _terms(message: SiweMessage) -> tuple[str | None, str, str, str]:
     return code, slug, terms[0], terms[1]
 
 
+def named_program(message: SiweMessage) -> str:
+    """The slug of the program a registration message names (refused when it names none)."""
+    return _terms(message)[1]
+
+
 def _flow_row(session: Session, program: Program, wallet: str) -> Onboarding:
     try:
         with session.begin_nested():  # a savepoint: a concurrent first registration must not abort ours

@@ -1,8 +1,8 @@
 """The terms a user agrees to when registering: each program has a default document (version "1").
 
 A registration message names the terms by version and SHA-256 (`urn:sge:terms:<version>:<sha256>`),
-and the consent evidence keeps both, so what was agreed to can be shown later byte for byte. A later
-issue replaces the default with versions that operators manage.
+and the consent evidence keeps both, so what was agreed to can be shown later byte for byte. Operators
+publish later versions (models/documents.py); the newest is in force.
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 
 from pydantic import BaseModel
+from sqlalchemy.orm import object_session
+from sqlmodel import Session
 
+from models.documents import DocumentKind, latest_document
 from models.money import format_amount
 from models.platform import Program
 
@@ -54,9 +57,38 @@ def default_terms(program: Program) -> Terms:
     )
 
 
-def terms_for(program: Program) -> Terms:
-    """The terms in force for `program` (today: the default document)."""
-    return default_terms(program)
+# Shown when a program has published no risk disclosure of its own.
+DEFAULT_RISK = (
+    "SGE is a crypto-asset. Its value can fall to zero and it may not be possible to sell it. The "
+    "registration fee is not an investment and earns no return. Transactions on a blockchain cannot be "
+    "undone: check the network and the amounts your wallet shows before you confirm. Only pay what you "
+    "can afford to lose."
+)
+DEFAULT_PRIVACY = (
+    "We keep your wallet address, the messages you sign, your payments and, for a limited time, your IP "
+    "address and country, to run this program and to meet legal duties. Ask the operator for a copy of "
+    "what is held about you."
+)
+
+
+def document_for(program: Program, kind: DocumentKind, session: Session | None = None) -> Terms:
+    """The version of `kind` in force for `program`: the newest stored one, else the built-in default.
+    Without `session`, the one `program` is attached to is used (detached: the default)."""
+    session = session or object_session(program)  # type: ignore[assignment]
+    stored = latest_document(session, program, kind) if session is not None else None
+    if stored is not None:
+        return Terms(program=program.slug, version=stored.version, text=stored.text, sha256=stored.sha256)
+    if kind == DocumentKind.TERMS:
+        return default_terms(program)
+    text = DEFAULT_RISK if kind == DocumentKind.RISK else DEFAULT_PRIVACY
+    return Terms(
+        program=program.slug, version=DEFAULT_VERSION, text=text, sha256=hashlib.sha256(text.encode()).hexdigest()
+    )
+
+
+def terms_for(program: Program, session: Session | None = None) -> Terms:
+    """The terms in force for `program`."""
+    return document_for(program, DocumentKind.TERMS, session)
 
 
 def parse_resource(resource: str) -> tuple[str, str] | None:

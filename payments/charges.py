@@ -38,13 +38,14 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from core.columns import utcnow
 from core.db import row_id, session_scope
 from core.errors import DomainError
 from core.logs import get_logger
 from core.settings import Settings
+from models.documents import DocumentKind
 from models.payments import (
     Charge,
     ChargeSnapshot,
@@ -57,10 +58,11 @@ from models.payments import (
     get_payment,
 )
 from models.platform import PaymentProvider, Program
+from models.terms import document_for, terms_for
 from payments.business import BusinessClient, business_currency, business_link_body, idempotency_key
 from payments.commerce import CommerceClient, commerce_charge_body
 from payments.interface import PaymentsNotConfigured, ProviderCharge, ProviderClient, ProviderError
-from payments.wire import payment_metadata
+from payments.wire import MAX_DISCLOSURE_CHARS, METADATA_RISK, METADATA_TERMS, payment_metadata
 
 log = get_logger(__name__)
 
@@ -211,9 +213,18 @@ class Charges:
         )
         return charge_of(stored)
 
+    def _disclosures(self, program: Program) -> dict[str, str]:
+        """The terms in force and the risk disclosure, for the checkout page to show (a short read)."""
+        with Session(self.engine) as session:
+            attached = session.get(Program, row_id(program))
+            assert attached is not None
+            terms = terms_for(attached, session)
+            risk = document_for(attached, DocumentKind.RISK, session)
+        return {METADATA_TERMS: f"{terms.version}:{terms.sha256}", METADATA_RISK: risk.text[:MAX_DISCLOSURE_CHARS]}
+
     def _call_provider(self, req: CreateChargeRequest, row: Payment, program: Program) -> ProviderCharge:
         """Step 2, outside any DB transaction."""
-        metadata = payment_metadata(row.key, program.slug, row.wallet)
+        metadata = payment_metadata(row.key, program.slug, row.wallet) | self._disclosures(program)
         description = req.description or f"{program.name} registration fee"
         if PaymentProvider(row.provider) == PaymentProvider.COINBASE_COMMERCE:
             client = commerce_client(self.settings, self.http)

@@ -20,6 +20,10 @@ from payments.interface import InvalidEvent, MalformedEvent
 METADATA_PAYMENT_KEY = "sge_payment_key"
 METADATA_PROGRAM = "sge_program"
 METADATA_WALLET = "sge_wallet"
+# The disclosures a hosted checkout can show next to the price (issue 15): plain text, bounded.
+METADATA_TERMS = "sge_terms"  # "<version>:<sha256>" of the terms in force
+METADATA_RISK = "sge_risk_disclosure"
+MAX_DISCLOSURE_CHARS = 1000
 
 
 def payment_metadata(payment_key: str, program: str, wallet: str) -> dict[str, str]:

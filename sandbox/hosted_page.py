@@ -9,12 +9,26 @@ from __future__ import annotations
 import html
 from decimal import ROUND_DOWN
 
+from payments.wire import METADATA_RISK, METADATA_TERMS
 from sandbox.store import CENT, COMMERCE, SandboxCharge, cents, iso, money_text
 
 _STYLE = (
     "body{font-family:sans-serif;max-width:40em;margin:3em auto}form{display:inline-block;margin:0 .5em .5em 0}"
     "button{font-size:1.1em;padding:.4em 1em}input{width:7em}fieldset{margin:.5em 0}"
 )
+
+
+def _disclosures(metadata: dict) -> str:
+    """The risk disclosure and terms version the merchant passed in the charge's metadata, if any."""
+    e = html.escape
+    risk, terms = metadata.get(METADATA_RISK), metadata.get(METADATA_TERMS)
+    parts = []
+    if isinstance(risk, str) and risk:
+        parts.append(f'<p class="risk"><strong>Risks:</strong> {e(risk)}</p>')
+    if isinstance(terms, str) and terms:
+        version, _, digest = terms.partition(":")
+        parts.append(f"<p><small>Terms version {e(version)} (sha256 {e(digest)})</small></p>")
+    return "".join(parts)
 
 
 def hosted_page_html(charge: SandboxCharge, allowed: list[str]) -> str:
@@ -63,6 +77,7 @@ def hosted_page_html(charge: SandboxCharge, allowed: list[str]) -> str:
 <style>{_STYLE}</style></head><body>
 <h1>{e(price)} {currency}</h1>
 <p>{e(provider)} <code>{e(charge.ref)}</code> — {e(charge.description)}</p>
+{_disclosures(charge.metadata)}
 <p>Status: <strong>{status}</strong>; received {received}; expires {e(iso(charge.expires_at))}</p>
 <fieldset><legend>Payer</legend>{payer}</fieldset>
 <fieldset><legend>Merchant (dashboard)</legend>{merchant}</fieldset>

@@ -51,6 +51,8 @@ window.sgeAppText = (config) => {
     registration_refused: "The registration was refused. Reload the page and try again.",
     too_many_nonces: "Too many sign-in attempts for now. Wait a few minutes and try again.",
     rate_limited: "Too many requests. Wait a moment and try again.",
+    terms_acceptance_required: "The terms have changed. Reload the page to read them, then sign the registration message again.",
+    jurisdiction_blocked: "This program is not available in your country or region.",
     invalid_siwe_message: "The registration message was changed before it came back. Try again.",
     invalid_signature: "The signature does not match your wallet. Try again with the connected account.",
     siwe_wrong_domain: "The registration message names another site. Reload this page and try again.",

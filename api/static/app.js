@@ -259,6 +259,7 @@
         link.setAttribute("aria-disabled", "false");
       }
     } catch (err) {
+      if (err.code === "terms_acceptance_required") $("sign").hidden = false; // sign the new terms, then pay
       showError(err.message);
     }
   }

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from core.settings.compliance import ComplianceFields, RetentionFields
 from core.settings.database_roles import DatabaseRoleFields
 from core.settings.fields import (
     ApiFields,
@@ -59,6 +60,8 @@ def _csv(value: Any) -> Any:
 class Settings(
     PayoutFields,
     ReportFields,
+    RetentionFields,
+    ComplianceFields,
     ReconciliationFields,
     WalletAuthFields,
     DatabaseRoleFields,

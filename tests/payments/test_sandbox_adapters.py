@@ -76,6 +76,8 @@ def test_create_charge_is_idempotent_on_the_payment_key(provider, pay_settings, 
     assert len(sandbox_charges(sandbox)) == 1
     page = httpx.get(first.hosted_url)
     assert page.status_code == 200 and "100.00" in page.text and "Pay" in page.text
+    # The program's risk disclosure and terms version travel in the charge metadata to the checkout page.
+    assert "Its value can fall to zero" in page.text and "Terms version 1" in page.text
     with session_scope(db_engine) as session:
         row = get_payment(session, "pay-1")
         assert row.wallet == WALLET  # stored EIP-55 whatever casing came in

@@ -1,7 +1,7 @@
 """payout batches, their lines, approvers' addresses (issue 11)
 
 Revision ID: 0010_payouts
-Revises: 0014_reports (numbered 0010 as assigned; placed after the head main had when it merged)
+Revises: 0015_compliance (numbered 0010 as assigned; placed after the head main had when it merged)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from core.columns import AmountType, UtcDateTime
 
 revision = "0010_payouts"
-down_revision = "0014_reports"
+down_revision = "0015_compliance"
 branch_labels = None
 depends_on = None
 
