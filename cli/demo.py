@@ -20,7 +20,8 @@ from cli.common import console, hard_exit, out, settings_and_logs
 from core.settings import ConfigError
 from models.money import Asset, format_amount
 from ops.devstack import processes
-from ops.devstack.demo import DemoReport, run_flows
+from ops.devstack.demo import DEMO_PROGRAM, DemoReport, run_flows
+from ops.devstack.demo_payouts import run_payout
 from ops.devstack.stack import bring_up, local_stack_settings, wait_for_stop
 
 app = typer.Typer(help="Run the main job end to end on the embedded stack.")
@@ -49,6 +50,15 @@ def print_report(report: DemoReport) -> None:
         f"[bold]Ledger[/] {status}: {report.ledger.get('transactions')} transactions, "
         f"asset totals {report.ledger.get('asset_totals')}"
     )
+    p = report.payout
+    if p:
+        out.print(f"[bold]Payout batch[/] {p['batch_id']}  {p['state']}  {p['total']}  {p['reason']}")
+        for a in p["approvers"]:
+            out.print(f"  approved by {a}")
+        for ln in p["lines"]:
+            out.print(
+                f"  {ln['wallet']}  paid {ln['amount']} ({ln['state']})  USDC balance {ln['usdc_balance']} (chain)"
+            )
     out.print(f'[bold]Temporal Web UI[/] {report.web_ui}  (filter: WorkflowType = "Onboarding")')
     out.print(f"[bold]API[/] {report.api}  (public port)")
     out.print(f"[bold]The app[/] {report.app}  (open it in a browser with a wallet on the local chain; see the README)")
@@ -72,6 +82,9 @@ def demo(
     async def main() -> int:
         await bring_up(settings, sup)
         report = await run_flows(settings, flows, say)
+        payout = await run_payout(settings, DEMO_PROGRAM, say)
+        report.payout = asdict(payout)
+        report.ok = report.ok and payout.state == "paid"
         if as_json:
             print(json.dumps(asdict(report), default=str, indent=2))
         else:

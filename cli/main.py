@@ -9,7 +9,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from cli import archive as archive_cli
-from cli import audit, bench, contracts, db, demo, dev, flows, money, relayer
+from cli import audit, bench, contracts, db, demo, dev, flows, money, payouts, relayer
 from cli import backup as backup_cli
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
@@ -35,6 +35,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(dev.app, name="dev")
 app.add_typer(demo.app, name="demo")
 app.add_typer(flows.app, name="flows")
+app.add_typer(payouts.app, name="payouts")
 app.add_typer(flows.halt_app, name="halt")
 app.add_typer(flows.gate_app, name="gate")
 app.add_typer(money.suspense_app, name="suspense")

@@ -16,6 +16,7 @@ from models import (  # noqa: F401
     onboarding,
     operators,
     payments,
+    payouts,
     platform,
     programs,
     recon,

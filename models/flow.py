@@ -12,5 +12,15 @@ FLOW_STATE = SearchAttributeKey.for_keyword("SgeFlowState")
 WALLET = SearchAttributeKey.for_keyword("SgeWallet")
 PROGRAM = SearchAttributeKey.for_keyword("SgeProgram")
 STATE_SINCE = SearchAttributeKey.for_datetime("SgeStateSince")
+# Payout batches: approvals so far and the batch total (stablecoin units), next to state and program.
+PAYOUT_APPROVALS = SearchAttributeKey.for_int("SgePayoutApprovals")
+PAYOUT_TOTAL = SearchAttributeKey.for_int("SgePayoutTotal")
 
-SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (FLOW_STATE, WALLET, PROGRAM, STATE_SINCE)
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
+    FLOW_STATE,
+    WALLET,
+    PROGRAM,
+    STATE_SINCE,
+    PAYOUT_APPROVALS,
+    PAYOUT_TOTAL,
+)

@@ -14,6 +14,7 @@ from activities.monitor import MonitorActivities
 from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
 from activities.payments import PaymentActivities
+from activities.payouts import PayoutActivities
 from activities.platform import PlatformActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.relayer import relayer_activities
@@ -27,6 +28,8 @@ from workflows.commissions import ReleaseCommissionsWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.monitor import RelayerMonitorWorkflow, StuckCheckWorkflow
 from workflows.onboarding import OnboardingWorkflow
+from workflows.payout_schedule import WeeklyPayoutsWorkflow
+from workflows.payouts import PayoutBatchWorkflow
 from workflows.probe import ProbeWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.reports import OperatorReportWorkflow
@@ -38,6 +41,8 @@ WORKFLOWS: list[type] = [
     ReleaseCommissionsWorkflow,
     HousekeepingWorkflow,
     ProbeWorkflow,
+    PayoutBatchWorkflow,
+    WeeklyPayoutsWorkflow,
     TreasuryMovementWorkflow,
     ReconciliationWorkflow,
     OperatorReportWorkflow,
@@ -57,6 +62,7 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += OnboardingActivities(settings, engine).all()
     activities += OnchainRailActivities(settings, engine).all()
     activities += HousekeepingActivities(settings, engine).all()
+    activities += PayoutActivities(settings, engine).all()
     activities += TreasuryActivities(settings, engine).all()
     activities += ReconciliationActivities(settings, engine).all()
     activities += ReportActivities(settings, engine).all()

@@ -36,6 +36,7 @@ RELAYER_MONITOR_SCHEDULE = "sge-relayer-monitor"
 STUCK_CHECK_SCHEDULE = "sge-stuck-check"
 DAILY_BACKUP_SCHEDULE = "sge-daily-backup"
 MONTHLY_ARCHIVE_SCHEDULE = "sge-monthly-archive"
+WEEKLY_PAYOUTS_SCHEDULE = "sge-weekly-payouts"
 
 
 def _every(settings: Settings, workflow_type: str, workflow_id: str, seconds: int) -> Schedule:
@@ -149,6 +150,21 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
                 day_of_week=[ScheduleRange((settings.report_weekly_weekday + 1) % 7)],
                 hour=[ScheduleRange(settings.report_daily_hour_utc)],
             ),
+        ),
+        # Mondays 06:00 UTC (Temporal: Sunday = 0): a payout batch per active program for the ISO week
+        # that just ended (workflows/payout_schedule.py).
+        WEEKLY_PAYOUTS_SCHEDULE: Schedule(
+            action=ScheduleActionStartWorkflow(
+                "WeeklyPayouts",
+                id="weekly-payouts",
+                task_queue=settings.temporal_task_queue,
+                execution_timeout=timedelta(hours=1),
+            ),
+            spec=ScheduleSpec(
+                calendars=[ScheduleCalendarSpec(day_of_week=[ScheduleRange(1)], hour=[ScheduleRange(6)])],
+                time_zone_name="UTC",
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
         ),
     }
 

@@ -31,6 +31,7 @@ from core.settings.fields import (
     PlatformFields,
     TemporalFields,
 )
+from core.settings.payouts import PayoutFields
 from core.settings.posture import production_problems
 from core.settings.reconciliation import ReconciliationFields
 from core.settings.reports import ReportFields
@@ -57,6 +58,7 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
+    PayoutFields,
     ReportFields,
     RetentionFields,
     ComplianceFields,

@@ -4,6 +4,7 @@ reservations (two-phase ledger entries) that are completed (PAID) or voided (bac
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -143,19 +144,37 @@ def reserve_payout(session: Session, key: str, program_slug: str, commission_ids
 
 
 def complete_payout(
-    session: Session, key: str, *, payout_asset: Asset = Asset.USDC, chain_ref: str = ""
+    session: Session,
+    key: str,
+    *,
+    payout_asset: Asset = Asset.USDC,
+    chain_ref: str = "",
+    netted: Mapping[str, int] | None = None,
+    affiliate_id: int | None = None,
 ) -> ledger.PendingEntry:
     """The payout went out: RESERVED → PAID (clawed-back ones → CLAWED_BACK) and the pending entry
     posted (payouts_in_flight → payout_contract in `payout_asset`, via equity:conversion when the
-    commissions are in another USD unit)."""
+    commissions are in another USD unit). `netted` (per asset, with `affiliate_id`): what the
+    affiliate owed back and was kept from this payout — it settles their clawback account instead of
+    leaving the contract, so the contract's outflow is exactly what was paid on chain."""
     pending = ledger.pending_row(session, key)
     if pending is None:
         raise ledger.PendingNotFound(f"no payout reservation {key!r}")
     holds = ledger.held_amounts(session, pending.reserve_tx_id)
+    netted = {a: n for a, n in (netted or {}).items() if n}
+    if netted and affiliate_id is None:
+        raise SettlementError("netting a clawback needs the affiliate", code="netting_without_affiliate")
     legs: list[Posting] = []
     for (account, asset), held in sorted(holds.items()):
-        amount = -held
-        legs.append(debit(account, asset, amount))
+        legs.append(debit(account, asset, -held))
+        net = netted.get(asset, 0)
+        if not 0 <= net <= -held:
+            raise SettlementError(f"netted {net} outside 0..{-held} {asset}", code="netting_out_of_range")
+        if net and affiliate_id is not None:
+            legs.append(credit(Accounts.affiliate_clawback(affiliate_id), asset, net))
+        amount = -held - net
+        if not amount:
+            continue
         if Asset(asset) == payout_asset:
             legs.append(credit(Accounts.payout_contract, payout_asset, amount))
         else:  # 1:1 USD-unit conversion (same 6-decimal scale)

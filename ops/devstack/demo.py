@@ -67,6 +67,7 @@ class DemoReport:
     flows: list[FlowReport] = field(default_factory=list)
     ledger: dict[str, Any] = field(default_factory=dict)
     commissions: list[dict[str, Any]] = field(default_factory=list)
+    payout: dict[str, Any] = field(default_factory=dict)  # ops/devstack/demo_payouts.py
 
 
 class DemoClient:

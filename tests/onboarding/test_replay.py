@@ -45,6 +45,8 @@ def test_there_are_histories_of_every_branch():
     assert expected <= names, sorted(expected - names)
     assert any(n.startswith("aftercare-") for n in names)
     assert {"treasury-movement", "reconciliation-clean", "reconciliation-halt", "operator-report"} <= names
+    # Payout batches (tests/payouts/test_workflow.py records them).
+    assert {"payout-paid", "payout-rejected", "payout-expired", "payout-cancelled", "payout-partially-paid"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
