@@ -28,6 +28,7 @@ from core.settings.fields import (
     PlatformFields,
     TemporalFields,
 )
+from core.settings.kyc import KycFields
 from core.settings.posture import production_problems
 from core.settings.reconciliation import ReconciliationFields
 from core.settings.surface import SurfaceFields
@@ -46,6 +47,9 @@ _SECRET_FIELDS = (
     "migration_database_url",
     "operator_session_secret",
     "session_secret",
+    "kyc_app_token",
+    "kyc_secret_key",
+    "kyc_webhook_secret",
 )
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
@@ -66,6 +70,7 @@ def _csv(value: Any) -> Any:
 
 
 class Settings(
+    KycFields,
     ReconciliationFields,
     WalletAuthFields,
     DatabaseRoleFields,
