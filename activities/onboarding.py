@@ -55,6 +55,7 @@ def timing_from(settings: Settings) -> FlowTiming:
         retry_initial_s=settings.flow_retry_initial_seconds,
         retry_max_s=settings.flow_retry_max_seconds,
         history_limit=settings.flow_history_limit,
+        kyc_wait_s=float(settings.kyc_wait_seconds),
     )
 
 

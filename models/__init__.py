@@ -11,6 +11,7 @@ from models import (  # noqa: F401
     chain,
     commissions,
     idempotency,
+    kyc,
     ledger,
     onboarding,
     operators,

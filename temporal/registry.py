@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 
 from activities.housekeeping import HousekeepingActivities
+from activities.kyc import KycActivities
 from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities
 from activities.onchain_rail import OnchainRailActivities
@@ -40,6 +41,7 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += PlatformActivities(engine, settings).all()
     activities += LedgerActivities(engine).all()
     activities += PaymentActivities(settings, engine).all()
+    activities += KycActivities(settings, engine).all()
     activities += relayer_activities(settings, engine)
     activities += OnboardingActivities(settings, engine).all()
     activities += OnchainRailActivities(settings, engine).all()
