@@ -33,6 +33,7 @@ from api import (
     claims,
     flows,
     health,
+    kyc_webhooks,
     ledger,
     money,
     ops,
@@ -64,6 +65,7 @@ PUBLIC_ROUTERS = (
     registration.router,
     claims.router,
     webhooks.router,
+    kyc_webhooks.router,
     affiliates.router,
     account.router,
     app_pages.router,  # the user's app: /app/{program}
