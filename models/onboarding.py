@@ -186,6 +186,7 @@ class FlowCarry(BaseModel):
     chain_attempts: dict[str, int] = PField(default_factory=dict)  # purpose → attempt (a mined revert burns a key)
     pending_events: list[PaymentEvent] = PField(default_factory=list)
     seen_events: list[str] = PField(default_factory=list)  # the last event ids handled (bounded)
+    kyc_required: bool = False  # from `begin`: only then does the flow run its KYC gate
     kyc_outcome: str | None = None  # KycStatus value, or "not_required"
     kyc_reference: str | None = None  # the provider's applicant id
     kyc_url: str | None = None  # where the person verifies

@@ -165,7 +165,9 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps, KycSteps):
                 s.stage = Stage.PAY
             if s.stage == Stage.PAY:
                 if s.paid is None:
-                    if workflow.patched(KYC_PATCH):  # no charge before KYC passes (older histories skip it)
+                    # No charge before KYC passes. Only flows that need KYC take this branch (and leave the
+                    # patch marker), so every other flow's commands are as before.
+                    if s.kyc_required and workflow.patched(KYC_PATCH):
                         await self.kyc_gate()
                     s.paid = await self.pay()
                     await self.record(
@@ -198,6 +200,7 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps, KycSteps):
         s.timing, s.program_key, s.referrer = begin.timing, begin.program_key, begin.referrer_wallet
         s.token_id, s.referral_on_chain, s.from_block = begin.token_id, begin.referral_on_chain, begin.from_block
         s.payment_seq, s.payment_keys, s.paid = begin.payment_seq, begin.payment_keys, begin.settled
+        s.kyc_required = begin.kyc_required
         if begin.open_payment is not None:
             self.use_charge(begin.open_payment)
         claim = begin.chain_claim
