@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -13,6 +14,8 @@ from cli.common import fail, out, settings_and_logs
 from cli.operators import cli_actor
 from core.db import get_engine, session_scope
 from models import programs as prg
+from models.kyc import KycMode
+from models.money import AmountError, Asset, parse_amount
 from models.platform import PaymentProvider
 
 app = typer.Typer(help="Programs (tenants).", no_args_is_help=True)
@@ -109,9 +112,13 @@ def update(
     hold_days: int = typer.Option(None),
     provider: PaymentProvider = typer.Option(None),
     active: bool = typer.Option(None, "--active/--inactive"),
+    kyc: KycMode = typer.Option(None, "--kyc", help="Who must pass KYC before paying (README: KYC)."),
+    kyc_threshold: str = typer.Option(
+        None, "--kyc-threshold", help="USD, exact decimal: above_amount's cumulative limit per wallet."
+    ),
 ) -> None:
     """Change a program (only the options given)."""
-    given = {
+    given: dict[str, Any] = {
         "name": name,
         "treasury_address": treasury,
         "fee_usd": fee,
@@ -122,6 +129,8 @@ def update(
         "payment_provider": provider,
         "active": active,
     }
+    if kyc is not None or kyc_threshold is not None:
+        given["flags"] = _with_kyc(slug, kyc, kyc_threshold)
     try:
         changes = prg.ProgramUpdate(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
@@ -129,3 +138,18 @@ def update(
     with session_scope(_engine()) as session:
         view = prg.program_view(prg.update_program(session, cli_actor(), slug, changes))
     _show(view)
+
+
+def _with_kyc(slug: str, mode: KycMode | None, threshold: str | None) -> dict:
+    """The program's flags with its KYC policy changed (the other flags kept)."""
+    with Session(_engine()) as session:
+        flags = dict(prg.require_program(session, slug).flags or {})
+    policy = dict(flags.get("kyc") or {})
+    if mode is not None:
+        policy["mode"] = mode.value
+    if threshold is not None:
+        try:
+            policy["threshold_usd_minor"] = parse_amount(threshold, Asset.USD.scale)
+        except AmountError as exc:
+            fail(f"--kyc-threshold: {exc}")
+    return {**flags, "kyc": policy}
