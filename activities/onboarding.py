@@ -20,6 +20,7 @@ from core.columns import utcnow
 from core.db import session_scope
 from core.settings import Settings
 from models import affiliates, commissions, ledger
+from models.kyc import KycPolicyError, kyc_policy, kyc_required
 from models.ledger import SuspenseReason
 from models.onboarding import FlowState, FlowTiming, Onboarding, Paid, Rail
 from models.onboarding_io import (
@@ -56,6 +57,7 @@ def timing_from(settings: Settings) -> FlowTiming:
         retry_initial_s=settings.flow_retry_initial_seconds,
         retry_max_s=settings.flow_retry_max_seconds,
         history_limit=settings.flow_history_limit,
+        kyc_wait_s=float(settings.kyc_wait_seconds),
     )
 
 
@@ -84,6 +86,10 @@ class OnboardingActivities(ChainAccess):
             session.add(row)
             payments = self._flow_payments(session, req.flow_id)
             settled = self._settled(session, payments, row)
+            try:
+                needs_kyc = kyc_required(session, kyc_policy(program.flags), inp.wallet, program.fee_usd_minor)
+            except KycPolicyError as exc:
+                return BeginResult(error=f"{exc.code}: {exc.message}")
         key = program_id(inp.program)
         facts = self._chain_facts(key, inp.wallet)
         grace = timedelta(seconds=self.settings.flow_expiry_grace_seconds)
@@ -110,6 +116,7 @@ class OnboardingActivities(ChainAccess):
             settled=settled,
             chain_claim=facts.claim,
             from_block=self.w3.eth.block_number,
+            kyc_required=needs_kyc,
         )
 
     @staticmethod

@@ -34,6 +34,7 @@ from api import (
     documents,
     flows,
     health,
+    kyc_webhooks,
     ledger,
     money,
     ops,
@@ -68,6 +69,7 @@ PUBLIC_ROUTERS = (
     registration.router,
     claims.router,
     webhooks.router,
+    kyc_webhooks.router,
     affiliates.router,
     account.router,
     app_pages.router,  # the user's app: /app/{program}

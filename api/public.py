@@ -17,15 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import WALLET_FORMAT, EngineDep, LimiterDep, SettingsDep
+from api.deps import WALLET_FORMAT, EngineDep, LimiterDep, SettingsDep, TemporalDep
 from api.errors import ApiError, responses
 from api.jurisdiction import enforce_jurisdiction
 from api.wallet import WalletSession, same_wallet
 from models import affiliates as aff
 from models.acceptance import require_current_acceptance
 from models.onboarding import (
+    QUERY_STATUS,
     FlowState,
     Onboarding,
+    OnboardingStatus,
     flow_id,
 )
 from models.payments import Payment, PaymentStatus
@@ -68,6 +70,27 @@ class StatusView(BaseModel):
     referral: dict | None = None
     paid: dict | None = None
     claimed: dict | None = None
+    kyc: dict | None = None  # while the flow waits for KYC: {"state", "verify_url"} (the provider's hosted page)
+
+
+KYC_WAITING = (FlowState.KYC_PENDING, FlowState.KYC_REVIEW)
+KYC_QUERY_TIMEOUT_S = 3.0
+
+
+async def _kyc_view(temporal, state: FlowState, fid: str) -> dict | None:
+    """The verification link lives only in the flow (never in the DB): asked of it while it waits for KYC;
+    a status without the link is still an answer when the flow cannot be asked."""
+    if state not in KYC_WAITING:
+        return None
+    url = None
+    try:
+        flow: OnboardingStatus = await asyncio.wait_for(
+            temporal.get_workflow_handle(fid).query(QUERY_STATUS, result_type=OnboardingStatus), KYC_QUERY_TIMEOUT_S
+        )
+        url = flow.kyc_url
+    except Exception:  # noqa: BLE001 - the DB answer stands on its own
+        pass
+    return {"state": state.value, "verify_url": url}
 
 
 class PaymentView(BaseModel):
@@ -163,6 +186,7 @@ async def status(
     engine: EngineDep,
     settings: SettingsDep,
     limiter: LimiterDep,
+    temporal: TemporalDep,
     program: str = Query(max_length=64),
     wallet: str = Query(max_length=64, json_schema_extra=WALLET_FORMAT),
 ):
@@ -179,7 +203,9 @@ async def status(
                 raise ApiError(404, "not_registered", "no registration for this wallet in this program")
             return _status_view(settings.explorer_url, prog, row)
 
-    return await run_in_threadpool(read)
+    view = await run_in_threadpool(read)
+    view.kyc = await _kyc_view(temporal, view.state, view.flow_id)
+    return view
 
 
 @router.post(
@@ -221,6 +247,10 @@ async def payment(
             )
         if state is None:
             raise ApiError(404, "not_registered", "no registration for this wallet in this program")
+        if FlowState(state) in KYC_WAITING:  # no money before KYC passes: the flow holds no charge yet
+            raise ApiError(
+                409, "kyc_required", "this program needs an identity check before payment; see GET /v1/status"
+            )
         if FlowState(state).terminal:
             raise ApiError(409, "flow_ended", f"this flow has ended ({state}); see GET /v1/status")
         if asyncio.get_running_loop().time() > deadline:

@@ -125,6 +125,7 @@ def onboarding(
             "api_port": free(),
             "operator_port": free(),
             "sandbox_port": free(),
+            "kyc_sandbox_port": free(),
             "database_url": os.environ.get("DATABASE_URL"),
             "rate_limit_register_ip": "1000000/hour",
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -15,6 +16,8 @@ from cli.operators import cli_actor
 from core.db import get_engine, session_scope
 from models import programs as prg
 from models.documents import DocumentKind, set_document
+from models.kyc import KycMode
+from models.money import AmountError, Asset, parse_amount
 from models.platform import PaymentProvider
 from models.terms import document_for
 
@@ -118,9 +121,13 @@ def update(
     allowed_countries: str = typer.Option(
         None, "--allowed-countries", help="Only these ISO codes may register and pay ('' clears)."
     ),
+    kyc: KycMode = typer.Option(None, "--kyc", help="Who must pass KYC before paying (README: KYC)."),
+    kyc_threshold: str = typer.Option(
+        None, "--kyc-threshold", help="USD, exact decimal: above_amount's cumulative limit per wallet."
+    ),
 ) -> None:
     """Change a program (only the options given)."""
-    given = {
+    given: dict[str, Any] = {
         "name": name,
         "treasury_address": treasury,
         "fee_usd": fee,
@@ -133,6 +140,8 @@ def update(
         "blocked_countries": None if blocked_countries is None else blocked_countries.split(","),
         "allowed_countries": None if allowed_countries is None else allowed_countries.split(","),
     }
+    if kyc is not None or kyc_threshold is not None:
+        given["flags"] = _with_kyc(slug, kyc, kyc_threshold)
     try:
         changes = prg.ProgramUpdate(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
@@ -168,3 +177,18 @@ def terms_show(slug: str, kind: DocumentKind = typer.Option(DocumentKind.TERMS, 
     with Session(_engine()) as session:
         doc = document_for(prg.require_program(session, slug), kind, session)
     out.print(json.dumps(doc.model_dump(), indent=2))
+
+
+def _with_kyc(slug: str, mode: KycMode | None, threshold: str | None) -> dict:
+    """The program's flags with its KYC policy changed (the other flags kept)."""
+    with Session(_engine()) as session:
+        flags = dict(prg.require_program(session, slug).flags or {})
+    policy = dict(flags.get("kyc") or {})
+    if mode is not None:
+        policy["mode"] = mode.value
+    if threshold is not None:
+        try:
+            policy["threshold_usd_minor"] = parse_amount(threshold, Asset.USD.scale)
+        except AmountError as exc:
+            fail(f"--kyc-threshold: {exc}")
+    return {**flags, "kyc": policy}

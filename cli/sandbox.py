@@ -22,3 +22,25 @@ def payments_sandbox() -> None:
     app = create_sandbox_app(SandboxConfig.from_settings(settings), environment=settings.environment)
     uvicorn.run(app, host=settings.sandbox_host, port=settings.sandbox_port, log_config=None, server_header=False)
     hard_exit(0)
+
+
+def kyc_sandbox() -> None:
+    """Run the KYC sandbox, a Sumsub stand-in (SGE_KYC_SANDBOX_HOST / SGE_KYC_SANDBOX_PORT), until
+    SIGINT/SIGTERM. Refused with SGE_ENVIRONMENT=production.
+
+    It checks requests signed with SGE_KYC_APP_TOKEN / SGE_KYC_SECRET_KEY and sends webhooks signed with
+    SGE_KYC_WEBHOOK_SECRET to the API's /v1/webhooks/kyc.
+    """
+    import uvicorn
+
+    from sandbox.app import refuse_in_production
+    from sandbox.kyc_app import create_kyc_sandbox_app
+    from sandbox.kyc_store import KycSandboxConfig
+
+    settings = settings_and_logs("kyc-sandbox")
+    refuse_in_production(settings.environment)
+    app = create_kyc_sandbox_app(KycSandboxConfig.from_settings(settings), environment=settings.environment)
+    uvicorn.run(
+        app, host=settings.kyc_sandbox_host, port=settings.kyc_sandbox_port, log_config=None, server_header=False
+    )
+    hard_exit(0)

@@ -12,6 +12,7 @@ from models import (  # noqa: F401
     commissions,
     documents,
     idempotency,
+    kyc,
     ledger,
     onboarding,
     operators,

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.columns import AmountType, StrEnumType, UtcDateTime, utcnow
+from models.kyc import KycSignal
 from models.payments import Charge, PaymentEvent
 from models.platform import Program
 
@@ -43,6 +44,9 @@ class FlowState(StrEnum):
     HALTED = "halted"  # waiting for operators to lift the platform halt switch
     DELIVERY_BLOCKED = "delivery_blocked"  # paid and settled; delivery needs an operator (`sge flows retry`)
     GATED = "gated"  # before payment, waiting for the chain gate (spend budget, balance floor, operator)
+    KYC_PENDING = "kyc_pending"  # before payment, waiting for the person to pass KYC at the provider
+    KYC_REVIEW = "kyc_review"  # before payment, the provider holds the KYC check for a manual review
+    KYC_REJECTED = "kyc_rejected"  # ended without money: KYC rejected, no charge was created
 
     @property
     def terminal(self) -> bool:
@@ -57,6 +61,7 @@ TERMINAL_STATES = frozenset(
         FlowState.UNDERPAID,
         FlowState.SUSPENSE,
         FlowState.REFUNDED,
+        FlowState.KYC_REJECTED,
     }
 )
 
@@ -139,6 +144,7 @@ class FlowTiming(BaseModel):
     retry_initial_s: float = 5.0  # a temporary revert (paused contract, empty inventory) is retried...
     retry_max_s: float = 300.0  # ...with backoff up to this interval
     history_limit: int = 10_000  # events in one run before it continues as new
+    kyc_wait_s: float = 7 * 86400.0  # how long the flow waits for a KYC outcome
 
 
 class Paid(BaseModel):
@@ -180,6 +186,12 @@ class FlowCarry(BaseModel):
     chain_attempts: dict[str, int] = PField(default_factory=dict)  # purpose → attempt (a mined revert burns a key)
     pending_events: list[PaymentEvent] = PField(default_factory=list)
     seen_events: list[str] = PField(default_factory=list)  # the last event ids handled (bounded)
+    kyc_required: bool = False  # from `begin`: only then does the flow run its KYC gate
+    kyc_outcome: str | None = None  # KycStatus value, or "not_required"
+    kyc_reference: str | None = None  # the provider's applicant id
+    kyc_url: str | None = None  # where the person verifies
+    kyc_deadline: datetime | None = None
+    kyc_events: list[KycSignal] = PField(default_factory=list)
 
 
 class OnboardingInput(BaseModel):
@@ -206,13 +218,17 @@ class OnboardingStatus(BaseModel):
     hosted_url: str | None = None
     payment_expires_at: datetime | None = None
     claim_tx: str | None = None
+    kyc_outcome: str | None = None
+    kyc_url: str | None = None
 
 
 # --- operator reads --------------------------------------------------------------------------------
 
 # Waiting for the user to pay (or for operators to lift a halt) is not "stuck"; every other
 # non-terminal state is the platform's own work (DELIVERY_BLOCKED included: it needs an operator).
-WAITING_ON_OTHERS = frozenset({FlowState.AWAITING_PAYMENT, FlowState.HALTED})
+WAITING_ON_OTHERS = frozenset(
+    {FlowState.AWAITING_PAYMENT, FlowState.HALTED, FlowState.KYC_PENDING, FlowState.KYC_REVIEW}
+)
 STUCK_AFTER = timedelta(minutes=10)
 
 

@@ -77,6 +77,7 @@ class BeginResult(BaseModel):
     settled: Paid | None = None  # a payment of this flow already settled: delivered, never charged again
     chain_claim: ChainClaim | None = None
     from_block: int = 0  # where to look for this wallet's on-chain claim
+    kyc_required: bool = False  # the program's KYC policy asks this wallet to pass KYC before paying
 
 
 class Record(BaseModel):

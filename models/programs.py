@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from core.columns import utcnow
 from core.errors import DomainError
 from models.jurisdictions import ALLOWED, BLOCKED, parse_countries
+from models.kyc import KycPolicyError, kyc_policy
 from models.money import AmountError, Asset, format_amount, parse_amount
 from models.operators import Actor, audit
 from models.platform import PaymentProvider, Program
@@ -63,6 +64,15 @@ def _check_bps(value: list[int]) -> list[int]:
     return value
 
 
+def _check_flags(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`flags.kyc` must be a valid KYC policy (models/kyc.py): a typo must not silently mean "no KYC"."""
+    try:
+        kyc_policy(value)
+    except KycPolicyError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
 def _check_address(value: str) -> str:
     if not isinstance(value, str) or not is_address(value):
         raise ValueError("not an Ethereum address")
@@ -103,6 +113,11 @@ class ProgramCreate(BaseModel):
     active: bool = True
 
     model_config = {"extra": "forbid"}
+
+    @field_validator("flags")
+    @classmethod
+    def _flags(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _check_flags(value)
 
     @field_validator("slug")
     @classmethod
@@ -161,6 +176,11 @@ class ProgramUpdate(BaseModel):
     @classmethod
     def _countries(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else parse_countries(value)
+
+    @field_validator("flags")
+    @classmethod
+    def _flags(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _check_flags(value)
 
     @field_validator("treasury_address", "fee_usd", "claim_amount_sge", "commission_bps")
     @classmethod

@@ -11,6 +11,8 @@ sandbox, which speaks Coinbase Commerce's and Coinbase Business's HTTP APIs and 
     business_outcomes.py  the same for a Business payment link (status, settlement)
     hosted_page.py   the hosted checkout page: the charge as it stands, a button or form per action
     webhooks.py      signed webhook delivery with retries and the duplicate / out-of-order switches
+    kyc_app.py       the KYC sandbox (`sge kyc-sandbox`): a Sumsub applicants stand-in with approve / reject /
+                     review buttons; kyc_store.py its applicants, kyc_webhooks.py its signed, retried webhooks
 
 Layering: imports `core/` and the formats of `payments/` (e.g. the CDP key format) only — never
 `activities/`, `workflows/`, `temporal/` or `api/`. Its webhook signing is its own code, so the sandbox

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from activities.archive import ArchiveActivities
 from activities.backup import BackupActivities
 from activities.housekeeping import HousekeepingActivities
+from activities.kyc import KycActivities
 from activities.ledger import LedgerActivities
 from activities.monitor import MonitorActivities
 from activities.onboarding import OnboardingActivities
@@ -58,6 +59,7 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable]:
     activities += PlatformActivities(engine, settings).all()
     activities += LedgerActivities(engine).all()
     activities += PaymentActivities(settings, engine).all()
+    activities += KycActivities(settings, engine).all()
     activities += relayer_activities(settings, engine)
     activities += OnboardingActivities(settings, engine).all()
     activities += OnchainRailActivities(settings, engine).all()

@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models.flow import PROGRAM, WALLET
+    from models.kyc import KYC_PATCH, SIGNAL_KYC, KycSignal
     from models.onboarding import (
         QUERY_STATUS,
         SIGNAL_ONCHAIN,
@@ -49,11 +50,12 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.onboarding_base import CHAIN_READ, Terminal, cause_text, error_type
 from workflows.onboarding_chain import ChainSteps
+from workflows.onboarding_kyc import KycSteps
 from workflows.onboarding_payment import PaymentSteps
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class OnboardingWorkflow(PaymentSteps, ChainSteps):
+class OnboardingWorkflow(PaymentSteps, ChainSteps, KycSteps):
     def __init__(self) -> None:
         self.s = FlowCarry()
         self.inp = OnboardingInput(program="", wallet="")
@@ -81,12 +83,18 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
             hosted_url=s.payment.hosted_url if s.payment else None,
             payment_expires_at=s.payment.expires_at if s.payment else None,
             claim_tx=s.claim_tx,
+            kyc_outcome=s.kyc_outcome,
+            kyc_url=s.kyc_url if s.state in (FlowState.KYC_PENDING, FlowState.KYC_REVIEW) else None,
         )
 
     @workflow.signal(name=PAYMENT_EVENT_SIGNAL)
     def payment_event(self, event: PaymentEvent) -> None:
         # Providers and the webhook endpoint may deliver an event more than once: `apply` acts on it once.
         self.s.pending_events.append(event)
+
+    @workflow.signal(name=SIGNAL_KYC)
+    def kyc_event(self, event: KycSignal) -> None:
+        self.s.kyc_events.append(event)  # confirmed with the provider before the flow acts on it
 
     @workflow.signal(name=SIGNAL_ONCHAIN)
     def onchain_claim(self, hint: OnchainClaimHint) -> None:
@@ -157,6 +165,10 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
                 s.stage = Stage.PAY
             if s.stage == Stage.PAY:
                 if s.paid is None:
+                    # No charge before KYC passes. Only flows that need KYC take this branch (and leave the
+                    # patch marker), so every other flow's commands are as before.
+                    if s.kyc_required and workflow.patched(KYC_PATCH):
+                        await self.kyc_gate()
                     s.paid = await self.pay()
                     await self.record(
                         rail=s.paid.rail,
@@ -188,6 +200,7 @@ class OnboardingWorkflow(PaymentSteps, ChainSteps):
         s.timing, s.program_key, s.referrer = begin.timing, begin.program_key, begin.referrer_wallet
         s.token_id, s.referral_on_chain, s.from_block = begin.token_id, begin.referral_on_chain, begin.from_block
         s.payment_seq, s.payment_keys, s.paid = begin.payment_seq, begin.payment_keys, begin.settled
+        s.kyc_required = begin.kyc_required
         if begin.open_payment is not None:
             self.use_charge(begin.open_payment)
         claim = begin.chain_claim

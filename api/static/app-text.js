@@ -17,6 +17,10 @@ window.sgeAppText = (config) => {
       "when they resume; you can close this page and come back later.",
     gated: "The platform is waiting before it sends new transactions. Your registration continues by " +
       "itself; nothing to do.",
+    kyc_pending: "Before you pay, this program needs an identity check. Open the verification below; this " +
+      "page continues by itself when it is done. No money is taken until you pass.",
+    kyc_review: "Your identity check is being reviewed by the verification provider. This page continues " +
+      "by itself when the review ends; no money is taken meanwhile.",
     delivery_blocked: "Your payment is settled, but delivering your SGE needs an operator. Your money is " +
       "safe and nothing more is asked of you; support has been alerted.",
   };
@@ -31,6 +35,8 @@ window.sgeAppText = (config) => {
     suspense: "We received money we could not match to the fee automatically (for example another " +
       "currency, or a second payment). It is kept safely; an operator will apply or refund it. Contact " +
       "support with your wallet address.",
+    kyc_rejected: "The identity check was not passed, so this program cannot take your payment. No money " +
+      "was taken. Contact support if you think this is a mistake.",
     refunded: "Your payment was refunded (or charged back), so no SGE is due. If that was not your " +
       "intention you can start again.",
   };
@@ -40,6 +46,7 @@ window.sgeAppText = (config) => {
   const API_ERRORS = {
     unknown_program: "This program does not exist. Check the link.",
     program_not_found: "This program does not exist. Check the link.",
+    kyc_required: "This program needs an identity check before payment. Complete the verification first.",
     program_inactive: "This program is not open for registration at the moment.",
     invalid_wallet: "The wallet address was not accepted. Reconnect your wallet and try again.",
     invalid_code: "The referral code in your link is not valid. Ask for the link again, or remove ?ref= from it.",

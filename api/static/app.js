@@ -9,7 +9,7 @@
   const eth = window.ethereum;
   const POLL_MS = 2000;
   const STEPS = ["registering", "minting", "awaiting_payment", "settling", "claiming", "completed"];
-  const STEP_OF = { referring: "minting" };
+  const STEP_OF = { referring: "minting", kyc_pending: "awaiting_payment", kyc_review: "awaiting_payment" };
 
   const { STATE_TEXT, OUTCOME_TEXT, RESTARTABLE, API_ERRORS, WALLET_ERRORS } = window.sgeAppText(config);
 
@@ -228,6 +228,11 @@
       txs.append(txLink("Your payment", { tx_hash: status.paid.payment_ref }));
     }
 
+    const verifying = state === "kyc_pending" || state === "kyc_review";
+    $("kyc-card").hidden = !verifying;
+    const verifyUrl = verifying && status.kyc ? status.kyc.verify_url : null;
+    if (verifyUrl) $("kyc-verify").href = verifyUrl;
+    else $("kyc-verify").removeAttribute("href");
     $("pay-card").hidden = state !== "awaiting_payment";
     if (state === "awaiting_payment" && lastState !== state) preparePayment();
     if (state === "completed") showDone(status);

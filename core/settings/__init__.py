@@ -31,6 +31,7 @@ from core.settings.fields import (
     PlatformFields,
     TemporalFields,
 )
+from core.settings.kyc import KycFields
 from core.settings.payouts import PayoutFields
 from core.settings.posture import production_problems
 from core.settings.reconciliation import ReconciliationFields
@@ -62,6 +63,7 @@ class Settings(
     ReportFields,
     RetentionFields,
     ComplianceFields,
+    KycFields,
     ReconciliationFields,
     WalletAuthFields,
     DatabaseRoleFields,

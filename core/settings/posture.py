@@ -65,7 +65,7 @@ def _cors(s: Any) -> list[str]:
 
 def _providers(s: Any) -> list[str]:
     problems = []
-    for field in ("coinbase_commerce_api_url", "coinbase_business_api_url"):
+    for field in ("coinbase_commerce_api_url", "coinbase_business_api_url", "kyc_api_url"):
         url = getattr(s, field)
         scheme, host = _url_parts(url)
         name = f"SGE_{field.upper()}"

@@ -23,6 +23,7 @@ from core.settings import ConfigError, Settings
 from ops.devstack import processes
 from ops.devstack.chain import dev_deploy_step, fund_relayer, opening_balances, sync_programs_step
 from ops.devstack.console import console
+from ops.devstack.kyc import start_kyc_sandbox
 from ops.devstack.payments import dev_secret, start_payments_sandbox
 from temporal.client import connect
 from temporal.devserver import dev_server_command
@@ -73,6 +74,7 @@ def _check_ports(settings: Settings) -> None:
         ("SGE_API_PORT", settings.api_host, settings.api_port),
         ("SGE_OPERATOR_PORT", settings.operator_host, settings.operator_port),
         ("SGE_SANDBOX_PORT", settings.sandbox_host, settings.sandbox_port),
+        ("SGE_KYC_SANDBOX_PORT", settings.kyc_sandbox_host, settings.kyc_sandbox_port),
     ]
     for setting, host, port in wanted:
         if processes.port_in_use(host, port):
@@ -174,6 +176,7 @@ STEPS = [
     sync_programs_step,
     opening_balances,
     start_payments_sandbox,
+    start_kyc_sandbox,
     _start_worker,
     _start_api,
 ]

@@ -5,7 +5,8 @@ tests/helpers/browser signing and sending in Python against the stack's anvil.
 Walks: `?ref=` → connect → sign → status → pay through the sandbox's hosted checkout → done (token id,
 balance read from the chain, referral link) and a reopened tab resuming mid-flow; USDT from this wallet
 starting from a non-zero allowance (approve 0, approve, claim); a refused signature; the wrong network (a
-switch, and a network the wallet does not know); an underpaid charge; a halted platform. A screenshot of each state goes to
+switch, and a network the wallet does not know); an underpaid charge; a halted platform; KYC before payment (the
+verification link, the sandbox's Approve, then the payment). A screenshot of each state goes to
 var/screenshots/app/ (git-ignored) for a reviewer.
 """
 
@@ -255,3 +256,40 @@ async def test_a_halted_platform_says_the_registration_waits_and_then_goes_on(
         halt(False)
     await state_is(page, "awaiting_payment")  # the page kept polling: no reload, no new signature
     assert len(wallet.calls("personal_sign")) == 1
+
+
+async def test_kyc_before_payment_shows_the_check_and_then_the_payment(open_wallet: OpenWallet, client: StackClient):
+    from sqlmodel import col, select
+
+    from models.platform import Program
+
+    def kyc_mode(mode: str) -> None:
+        with session_scope(client.engine) as session:
+            program = session.exec(select(Program).where(col(Program.slug) == DEMO_PROGRAM)).one()
+            program.flags = {**(program.flags or {}), "kyc": {"mode": mode}}
+            session.add(program)
+
+    page, wallet = await user_wallet(open_wallet, client)
+    await page.goto(app_url(client))
+    kyc_mode("before_payment")
+    try:
+        await connect_and_sign(page, wallet, "7")
+        await state_is(page, "kyc_pending")
+    finally:
+        kyc_mode("none")  # the flow has decided; the module's other tests need no KYC
+    await expect(page.locator("#state-text")).to_contain_text("needs an identity check")
+    await expect(page.locator("#pay-card")).to_be_hidden()
+    link = page.get_by_role("link", name="Verify your identity")
+    await expect(link).to_have_attribute("href", re.compile(re.escape(client.settings.kyc_sandbox_base_url)))
+    await shot(page, "7-kyc-pending")
+    async with page.context.expect_page() as opened:
+        await link.click()
+    tab = await opened.value
+    await tab.wait_for_load_state()
+    await shot(tab, "7-kyc-sandbox")
+    await tab.get_by_role("button", name="Approve").click()
+    await tab.wait_for_load_state()
+    await tab.close()
+    await state_is(page, "awaiting_payment")  # the page kept polling: KYC passed, now the payment
+    await expect(page.locator("#kyc-card")).to_be_hidden()
+    await expect(page.locator("#pay-card")).to_be_visible()

@@ -26,6 +26,7 @@ def _stack_env(home: Path) -> dict[str, str]:
         SGE_API_PORT=str(free_port()),
         SGE_OPERATOR_PORT=str(free_port()),
         SGE_SANDBOX_PORT=str(free_port()),
+        SGE_KYC_SANDBOX_PORT=str(free_port()),
     )
     return env
 
@@ -105,7 +106,7 @@ def test_ctrl_c_stops_every_child_and_readyz_names_what_is_down(tmp_path):
         assert ui.status_code == 200
 
         children = {c["name"]: c["pid"] for c in json.loads((home / "dev" / "stack.json").read_text())["children"]}
-        assert set(children) == {"temporal", "anvil", "sandbox", "worker", "api"}
+        assert set(children) == {"temporal", "anvil", "sandbox", "kyc-sandbox", "worker", "api"}
 
         os.killpg(children["anvil"], signal.SIGKILL)
         time.sleep(0.5)

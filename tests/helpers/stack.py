@@ -46,6 +46,7 @@ async def running_stack(home, db_url: str, **overrides: Any) -> AsyncIterator[tu
         api_port=free(),
         operator_port=free(),
         sandbox_port=free(),
+        kyc_sandbox_port=free(),
         log_format="json",
         **{**LOCAL_IP_LIMITS, "rate_limit_register_ip": "100000/hour", **overrides},
     )

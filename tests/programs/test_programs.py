@@ -137,4 +137,7 @@ def test_cli_programs(db_engine, db_url, tmp_path):
     assert bad.returncode != 0 and "fee_usd" in bad.stderr
     upd = sge("update", "cli-prog", "--hold-days", "3", "--inactive")
     assert upd.returncode == 0 and '"active": false' in upd.stdout
+    kyc = sge("update", "cli-prog", "--kyc", "above_amount", "--kyc-threshold", "250")
+    assert kyc.returncode == 0, kyc.stderr
+    assert '"mode": "above_amount"' in kyc.stdout and '"threshold_usd_minor": 250000000' in kyc.stdout
     assert "cli-prog" in sge("list").stdout
