@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import EngineDep, SettingsDep, TemporalDep
 from api.errors import ApiError
+from api.webhooks import WEBHOOK_BODY, WEBHOOK_RESPONSES
 from core.logs import get_logger
 from models.kyc import SIGNAL_KYC, KycCheckRow, KycSignal, KycStatus
 from payments.interface import WebhookRejected
@@ -44,7 +45,12 @@ def _flow_of(engine, reference: str) -> str | None:
         return row.check_key if row is not None else None
 
 
-@router.post("/kyc", summary="KYC provider applicant events (Sumsub shape)")
+@router.post(
+    "/kyc",
+    summary="KYC provider applicant events (Sumsub shape)",
+    responses=WEBHOOK_RESPONSES,
+    openapi_extra=WEBHOOK_BODY,
+)
 async def kyc_webhook(request: Request, settings: SettingsDep, engine: EngineDep, temporal: TemporalDep):
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         KYC_WEBHOOKS.labels("rejected").inc()

@@ -58,6 +58,7 @@ def served(settings, db_engine, temporal_dev):
             # configured, so a webhook without a valid signature is a 401 rather than "not configured" (503)
             "coinbase_commerce_webhook_secret": SecretStr("fuzz-commerce-secret"),
             "coinbase_business_webhook_secret": SecretStr("fuzz-business-secret"),
+            "kyc_webhook_secret": SecretStr("fuzz-kyc-secret"),
         }
     )
     make_program(db_engine, "demo")
