@@ -3,6 +3,7 @@ concern adds its own group here (each field documents itself: the README table i
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -190,6 +191,14 @@ class PaymentFields(BaseModel):
     coinbase_commerce_webhook_secret: SecretStr | None = Field(
         None, description="Commerce webhook shared secret. Secret."
     )
+    coinbase_commerce_webhook_secret_previous: SecretStr | None = Field(
+        None,
+        description="Commerce webhook secret being rotated out: also accepted until "
+        "SGE_COINBASE_COMMERCE_WEBHOOK_SECRET_PREVIOUS_UNTIL (no event lost during a rotation). Secret.",
+    )
+    coinbase_commerce_webhook_secret_previous_until: datetime | None = Field(
+        None, description="End of the Commerce secret rotation overlap (ISO 8601 with time zone)."
+    )
     coinbase_business_api_url: str = Field(
         "https://business.coinbase.com", description="Coinbase Business API base URL."
     )
@@ -197,6 +206,14 @@ class PaymentFields(BaseModel):
         None, description="Coinbase Business API key (JWT signing). Secret."
     )
     coinbase_business_webhook_secret: SecretStr | None = Field(None, description="Business webhook secret. Secret.")
+    coinbase_business_webhook_secret_previous: SecretStr | None = Field(
+        None,
+        description="Business webhook secret being rotated out: also accepted until "
+        "SGE_COINBASE_BUSINESS_WEBHOOK_SECRET_PREVIOUS_UNTIL. Secret.",
+    )
+    coinbase_business_webhook_secret_previous_until: datetime | None = Field(
+        None, description="End of the Business secret rotation overlap (ISO 8601 with time zone)."
+    )
     coinbase_business_api_key_id: str = Field(
         "",
         description="CDP API key id (`kid`/`sub` of the Business JWT); "
