@@ -9,7 +9,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from cli import archive as archive_cli
-from cli import audit, bench, contracts, db, demo, dev, flows, money, relayer
+from cli import audit, bench, contracts, db, demo, dev, flows, levers, money, relayer
 from cli import backup as backup_cli
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
@@ -48,6 +48,7 @@ app.add_typer(treasury_cli.app, name="treasury")
 app.add_typer(reconcile_cli.app, name="reconcile")
 app.add_typer(backup_cli.app, name="backup")
 app.add_typer(archive_cli.app, name="archive")
+app.add_typer(levers.workers_app, name="workers")
 
 
 @app.command()

@@ -46,6 +46,15 @@ class TemporalFields(BaseModel):
         "", description="Web UI base URL printed for operators (default: http://127.0.0.1:SGE_TEMPORAL_UI_PORT)."
     )
     worker_max_concurrent_activities: int = Field(64, ge=1, le=2000, description="Activity slots per worker.")
+    worker_graceful_shutdown_seconds: int = Field(
+        50,  # under the worker pod's terminationGracePeriodSeconds (60)
+        ge=1,
+        le=3600,
+        description="On drain or SIGTERM: how long running activities may finish before they are cancelled.",
+    )
+    worker_drain_poll_seconds: float = Field(
+        5.0, gt=0, le=300, description="How often a worker reads the drain switch (`sge workers drain`)."
+    )
     worker_metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Prometheus port for the worker's SDK metrics (off when unset)."
     )
