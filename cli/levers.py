@@ -59,3 +59,32 @@ def workers_status() -> None:
 
     report = {"drained": switch.model_dump(mode="json"), "pollers": run_async(pollers())}
     print(json.dumps(report, indent=2))
+
+
+def relayer_freeze(
+    reason: str = typer.Option(..., help="Why (audited; shown on halted and gated flows)."),
+    limit: int = typer.Option(20, min=1, max=1000, help="Recent transactions to list."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Suspected relayer compromise: halt on, chain gate closed (audited), the relayer's recent
+    transactions and the flows mid-transaction, and the Safe command that revokes its roles."""
+    from models.relayer_freeze import freeze_relayer
+
+    settings, engine = _settings_engine()
+    with session_scope(engine) as session:
+        report = freeze_relayer(session, settings, _actor(), reason, limit)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"relayer {report['relayer'] or '(address unknown)'}: halted, chain gate closed")
+    print(f"recent transactions ({len(report['recent_transactions'])}):")
+    for tx in report["recent_transactions"]:
+        print(f"  {tx['status']:<9} nonce {tx['nonce']!s:<6} {tx['hash'] or '-'}  {tx['key']}")
+    print(f"flows mid-transaction ({len(report['flows_mid_transaction'])}):")
+    for flow in report["flows_mid_transaction"]:
+        print(f"  {flow['flow_id']}  {flow['state']}  tx {flow['tx_status']} {flow['tx_hash'] or '-'}")
+    for tx in report["other_open_transactions"]:
+        print(f"  (not a flow) {tx['status']} {tx['key']}")
+    print("next:")
+    for step in report["next_steps"]:
+        print(f"  {step}")
