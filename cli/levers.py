@@ -88,3 +88,32 @@ def relayer_freeze(
     print("next:")
     for step in report["next_steps"]:
         print(f"  {step}")
+
+
+rpc_app = typer.Typer(help="The Ethereum RPC endpoints (SGE_ETH_RPC_URLS).", no_args_is_help=True)
+
+
+@rpc_app.command("status")
+def rpc_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Each endpoint: answers, chain id against SGE_CHAIN_ID, head block, and the one that serves (every
+    chain access — relayer, chain reads, monitor — connects to the first that answers on the right
+    chain). Exit 1 when an endpoint is on the wrong chain or none serves."""
+    from contracts.rpc import probe_endpoints
+    from core.redact import redact, redact_url
+
+    settings = settings_and_logs("cli", fmt="console")
+    report = probe_endpoints(settings.eth_rpc_urls, settings.chain_id)
+    for entry in report:
+        entry["url"] = redact_url(entry["url"])
+        if "error" in entry:
+            entry["error"] = redact(entry["error"])
+    if as_json:
+        print(json.dumps({"chain_id": settings.chain_id, "endpoints": report}, indent=2))
+    else:
+        for entry in report:
+            mark = "serves" if entry["serves"] else ("ok" if entry["ok"] else "FAIL")
+            detail = f"chain {entry['chain_id']} block {entry['block']}" if entry["ok"] else entry.get("error", "")
+            print(f"{mark:<7} {entry['url']}  {detail}")
+    wrong_chain = any(e["chain_id"] is not None and e["chain_id"] != settings.chain_id for e in report)
+    if wrong_chain or not any(e["serves"] for e in report):
+        raise typer.Exit(1)

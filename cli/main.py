@@ -50,6 +50,7 @@ app.add_typer(backup_cli.app, name="backup")
 app.add_typer(archive_cli.app, name="archive")
 app.add_typer(levers.workers_app, name="workers")
 relayer.app.command("freeze")(levers.relayer_freeze)
+app.add_typer(levers.rpc_app, name="rpc")
 
 
 @app.command()
