@@ -13,6 +13,7 @@ from cli import audit, bench, contracts, db, demo, dev, flows, levers, money, re
 from cli import backup as backup_cli
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
+from cli import preflight as preflight_cli
 from cli import programs as programs_cli
 from cli import reconcile as reconcile_cli
 from cli import sandbox as sandbox_cli
@@ -51,6 +52,7 @@ app.add_typer(archive_cli.app, name="archive")
 app.add_typer(levers.workers_app, name="workers")
 relayer.app.command("freeze")(levers.relayer_freeze)
 app.add_typer(levers.rpc_app, name="rpc")
+app.command("preflight")(preflight_cli.preflight)
 
 
 @app.command()

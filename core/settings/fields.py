@@ -284,6 +284,17 @@ class OperationsFields(BaseModel):
         14, ge=1, le=3650, description="The daily backup keeps this many newest backups in SGE_BACKUP_DIR."
     )
 
+    # --- preflight (`sge preflight`) -------------------------------------------------------------
+    preflight_prometheus_url: str | None = Field(
+        None, description="Prometheus whose loaded alert rules `sge preflight` checks (manual item when unset)."
+    )
+    preflight_tls_host: str | None = Field(
+        None, description="host[:port] whose TLS certificate `sge preflight` checks (default: SGE_PUBLIC_HOST)."
+    )
+    preflight_backup_max_age_hours: int = Field(
+        26, ge=1, le=24 * 30, description="`sge preflight` fails when the newest backup is older."
+    )
+
     # --- archive -------------------------------------------------------------------------------
     archive_dir: Path | None = Field(
         None, description="Where `sge archive run` and the monthly archive write (default `<home>/archive`)."
