@@ -111,3 +111,29 @@ async def test_a_worker_started_while_drained_waits(temporal_dev, db_engine):
     stop.set()
     await asyncio.wait_for(serving, 10)
     assert built == [] and states == ["stopped"]
+
+
+def test_the_cli_flips_the_switch_and_reports_pollers(temporal_dev, anvil, tmp_path):
+    import json
+
+    from eth_account import Account
+
+    from core import migrate
+    from core.db import make_engine
+    from tests.helpers.temporal import temporal_address
+    from tests.monitoring.test_relayer_cli import _env, sge
+
+    env = _env(tmp_path, anvil, Account.create())
+    env["SGE_TEMPORAL_ADDRESS"] = temporal_address(temporal_dev.client)
+    engine = make_engine(env["SGE_DATABASE_URL"])
+    migrate.upgrade(engine)
+    drained = sge("workers", "drain", "--reason", "drill", env=env)
+    assert drained.returncode == 0, drained.stderr
+    status = sge("workers", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["drained"]["on"] and report["drained"]["reason"] == "drill"
+    assert set(report["pollers"]) == {"workflow", "activity"}
+    assert sge("workers", "undrain", "--reason", "drill over", env=env).returncode == 0
+    with session_scope(engine) as session:
+        assert not drain_state(session).on
