@@ -57,10 +57,6 @@ WEBHOOK_EVENTS = Counter(
 SIGNAL_TIMEOUT_S = 10.0
 
 
-def _secret(value) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
 async def _raw_json_body(request: Request, provider: PaymentProvider) -> bytes:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
@@ -99,9 +95,7 @@ async def coinbase_commerce(request: Request, settings: SettingsDep, engine: Eng
     provider = PaymentProvider.COINBASE_COMMERCE
     body = await _raw_json_body(request, provider)
     try:
-        event = webhooks.verified_event(
-            provider, _secret(settings.coinbase_commerce_webhook_secret), body, request.headers
-        )
+        event = webhooks.verified_event(provider, webhooks.accepted_secrets(settings, provider), body, request.headers)
     except webhooks.WebhookRejected as exc:
         _count_rejection(provider, exc)
         raise
@@ -119,7 +113,7 @@ async def coinbase_business(request: Request, settings: SettingsDep, engine: Eng
     body = await _raw_json_body(request, provider)
     try:
         event = webhooks.verified_event(
-            provider, _secret(settings.coinbase_business_webhook_secret), body, _delivered_headers(request)
+            provider, webhooks.accepted_secrets(settings, provider), body, _delivered_headers(request)
         )
     except webhooks.WebhookRejected as exc:
         _count_rejection(provider, exc)

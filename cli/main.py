@@ -9,10 +9,11 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from cli import archive as archive_cli
-from cli import audit, bench, contracts, db, demo, dev, flows, money, payouts, relayer
+from cli import audit, bench, contracts, db, demo, dev, flows, levers, money, payouts, relayer
 from cli import backup as backup_cli
 from cli import ledger as ledger_cli
 from cli import operators as operators_cli
+from cli import preflight as preflight_cli
 from cli import privacy as privacy_cli
 from cli import programs as programs_cli
 from cli import reconcile as reconcile_cli
@@ -54,6 +55,10 @@ app.add_typer(reconcile_cli.app, name="reconcile")
 app.add_typer(reports_cli.app, name="reports")
 app.add_typer(backup_cli.app, name="backup")
 app.add_typer(archive_cli.app, name="archive")
+app.add_typer(levers.workers_app, name="workers")
+relayer.app.command("freeze")(levers.relayer_freeze)
+app.add_typer(levers.rpc_app, name="rpc")
+app.command("preflight")(preflight_cli.preflight)
 
 
 @app.command()

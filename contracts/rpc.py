@@ -103,3 +103,25 @@ def lean(w3: Web3, *, pool_size: int = 64) -> Web3:
 
 def endpoint_of(w3: Web3) -> str:
     return str(getattr(w3.provider, "endpoint_uri", "?"))
+
+
+def probe_endpoints(urls: Sequence[str], expected_chain_id: int, *, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """Every endpoint's answer (`eth_chainId`, `eth_blockNumber`) and which one serves: the first that
+    answers on the expected chain, as `connect` picks it for each chain access. URLs stay as given:
+    callers redact before printing."""
+    report, serving = [], None
+    for url in urls:
+        entry: dict[str, Any] = {"url": url, "chain_id": None, "block": None, "ok": False, "serves": False}
+        try:
+            w3 = web3_for(url, timeout=timeout)
+            entry["chain_id"], entry["block"] = w3.eth.chain_id, w3.eth.block_number
+        except Exception as exc:  # noqa: BLE001 - refused, timeout, bad JSON: reported per endpoint
+            entry["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            entry["ok"] = entry["chain_id"] == expected_chain_id
+            if not entry["ok"]:
+                entry["error"] = f"serves chain id {entry['chain_id']}, expected {expected_chain_id}"
+        if entry["ok"] and serving is None:
+            serving = entry["serves"] = True
+        report.append(entry)
+    return report

@@ -55,3 +55,4 @@ class PlatformFlag(SQLModel, table=True):
 
 
 HALT_FLAG = "halt"
+WORKERS_DRAIN_FLAG = "workers_drain"  # on: workers stop polling after their running activities finish

@@ -20,6 +20,7 @@ from core.settings import ConfigError, Settings
 from core.tracing import configure_tracing
 from temporal import registry
 from temporal.client import connect
+from temporal.drain import serve
 from temporal.interceptors import DomainErrorInterceptor
 from temporal.schedules import ensure_schedules
 from temporal.search_attributes import ensure_search_attributes
@@ -54,7 +55,7 @@ def build_worker(client: Client, settings: Settings, engine, executor: ThreadPoo
         activity_executor=executor,
         interceptors=[DomainErrorInterceptor()],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
     )
 
 
@@ -83,9 +84,8 @@ async def run_worker(settings: Settings) -> None:
     with ThreadPoolExecutor(
         max_workers=settings.worker_max_concurrent_activities, thread_name_prefix="activity"
     ) as executor:
-        worker = build_worker(client, settings, engine, executor)
         log.info("worker_started", task_queue=settings.temporal_task_queue, namespace=settings.temporal_namespace)
-        async with worker:
-            await stop.wait()
-            log.info("worker_stopping")
+        await serve(
+            lambda: build_worker(client, settings, engine, executor), engine, stop, settings.worker_drain_poll_seconds
+        )
     log.info("worker_stopped")

@@ -174,6 +174,15 @@ class Settings(
             return value
         raise ValueError(f"unsupported database {url.get_backend_name()!r}; use sqlite or postgresql+psycopg")
 
+    @field_validator(
+        "coinbase_commerce_webhook_secret_previous_until", "coinbase_business_webhook_secret_previous_until"
+    )
+    @classmethod
+    def _check_overlap_end(cls, value: Any) -> Any:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. 2026-12-31T00:00:00Z): the overlap end must be unambiguous")
+        return value
+
     @field_validator("relayer_private_key", "deployer_private_key")
     @classmethod
     def _check_key(cls, value: SecretStr | None) -> SecretStr | None:

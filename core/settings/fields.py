@@ -3,6 +3,7 @@ concern adds its own group here (each field documents itself: the README table i
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -45,6 +46,15 @@ class TemporalFields(BaseModel):
         "", description="Web UI base URL printed for operators (default: http://127.0.0.1:SGE_TEMPORAL_UI_PORT)."
     )
     worker_max_concurrent_activities: int = Field(64, ge=1, le=2000, description="Activity slots per worker.")
+    worker_graceful_shutdown_seconds: int = Field(
+        50,  # under the worker pod's terminationGracePeriodSeconds (60)
+        ge=1,
+        le=3600,
+        description="On drain or SIGTERM: how long running activities may finish before they are cancelled.",
+    )
+    worker_drain_poll_seconds: float = Field(
+        5.0, gt=0, le=300, description="How often a worker reads the drain switch (`sge workers drain`)."
+    )
     worker_metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Prometheus port for the worker's SDK metrics (off when unset)."
     )
@@ -190,6 +200,14 @@ class PaymentFields(BaseModel):
     coinbase_commerce_webhook_secret: SecretStr | None = Field(
         None, description="Commerce webhook shared secret. Secret."
     )
+    coinbase_commerce_webhook_secret_previous: SecretStr | None = Field(
+        None,
+        description="Commerce webhook secret being rotated out: also accepted until "
+        "SGE_COINBASE_COMMERCE_WEBHOOK_SECRET_PREVIOUS_UNTIL (no event lost during a rotation). Secret.",
+    )
+    coinbase_commerce_webhook_secret_previous_until: datetime | None = Field(
+        None, description="End of the Commerce secret rotation overlap (ISO 8601 with time zone)."
+    )
     coinbase_business_api_url: str = Field(
         "https://business.coinbase.com", description="Coinbase Business API base URL."
     )
@@ -197,6 +215,14 @@ class PaymentFields(BaseModel):
         None, description="Coinbase Business API key (JWT signing). Secret."
     )
     coinbase_business_webhook_secret: SecretStr | None = Field(None, description="Business webhook secret. Secret.")
+    coinbase_business_webhook_secret_previous: SecretStr | None = Field(
+        None,
+        description="Business webhook secret being rotated out: also accepted until "
+        "SGE_COINBASE_BUSINESS_WEBHOOK_SECRET_PREVIOUS_UNTIL. Secret.",
+    )
+    coinbase_business_webhook_secret_previous_until: datetime | None = Field(
+        None, description="End of the Business secret rotation overlap (ISO 8601 with time zone)."
+    )
     coinbase_business_api_key_id: str = Field(
         "",
         description="CDP API key id (`kid`/`sub` of the Business JWT); "
@@ -256,6 +282,17 @@ class OperationsFields(BaseModel):
     backup_hour_utc: int = Field(3, ge=0, le=23, description="Hour (UTC) of the daily backup schedule.")
     backup_keep: int = Field(
         14, ge=1, le=3650, description="The daily backup keeps this many newest backups in SGE_BACKUP_DIR."
+    )
+
+    # --- preflight (`sge preflight`) -------------------------------------------------------------
+    preflight_prometheus_url: str | None = Field(
+        None, description="Prometheus whose loaded alert rules `sge preflight` checks (manual item when unset)."
+    )
+    preflight_tls_host: str | None = Field(
+        None, description="host[:port] whose TLS certificate `sge preflight` checks (default: SGE_PUBLIC_HOST)."
+    )
+    preflight_backup_max_age_hours: int = Field(
+        26, ge=1, le=24 * 30, description="`sge preflight` fails when the newest backup is older."
     )
 
     # --- archive -------------------------------------------------------------------------------

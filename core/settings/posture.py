@@ -129,6 +129,15 @@ def _secrets(s: Any) -> list[str]:
     return problems
 
 
+def _webhook_overlap(s: Any) -> list[str]:
+    # An old webhook secret accepted forever is a leaked secret that never expires.
+    return [
+        f"SGE_{field.upper()}_UNTIL: not set while SGE_{field.upper()} is; a rotation overlap must end"
+        for field in ("coinbase_commerce_webhook_secret_previous", "coinbase_business_webhook_secret_previous")
+        if getattr(s, field) is not None and getattr(s, f"{field}_until") is None
+    ]
+
+
 def _spend_budget(s: Any) -> list[str]:
     return [
         f"SGE_{field.upper()}: 0 means no limit; production caps what unpaid registrations can make the relayer spend"
@@ -137,7 +146,7 @@ def _spend_budget(s: Any) -> list[str]:
     ]
 
 
-RULES = (_temporal, _cors, _providers, _rpc, _redis, _operator_port, _secrets, _spend_budget)
+RULES = (_temporal, _cors, _providers, _rpc, _redis, _operator_port, _secrets, _spend_budget, _webhook_overlap)
 
 
 def production_problems(settings: Any) -> list[str]:
