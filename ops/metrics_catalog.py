@@ -19,11 +19,13 @@ API_MODULES = (
     "api.ratelimit",
     "api.platform_metrics",
     "api.monitor_metrics",
+    "api.reconciliation",
+    "api.jurisdiction",
+    "api.kyc_webhooks",
 )
 WORKER_MODULES = ("activities.flow_metrics", "contracts.rpc")
 # Series other exporters or another part of the platform provide, used by ops/ rules and dashboards.
 EXTERNAL = {
-    "sge_reconciliation_difference": "the reconciliation workflow (per `check`; its own change)",
     "up": "Prometheus (scrape health)",
     "process_cpu_seconds_total": "prometheus_client's process collector (every process)",
     "pg_stat_activity_count": "postgres_exporter",
