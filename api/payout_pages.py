@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlmodel import Session
+from temporalio.service import RPCError
 
 from api.deps import EngineDep, PageViewer, TemporalDep, require_page_role
 from api.errors import ApiError
@@ -32,7 +33,7 @@ from core.errors import DomainError
 from models.approval_policy import MAX_REASON
 from models.money import format_amount
 from models.operators import Role
-from models.payouts.views import batch_detail, list_batches
+from models.payouts.views import BatchDetail, batch_detail, list_batches
 from temporal import payouts as batches
 
 router = APIRouter(prefix="/ops/payouts", include_in_schema=False)
@@ -72,14 +73,36 @@ async def index(request: Request, page: PageViewer, engine: EngineDep) -> HTMLRe
     return _render(request, "payouts.html", page, {"batches": await run_in_threadpool(read)})
 
 
+async def _live(client: Any, detail: BatchDetail) -> BatchDetail:
+    """While a batch waits, its workflow is the fresher source of decisions (the DB row follows it)."""
+    try:
+        status = await batches.status(client, detail.batch_id)
+    except (RPCError, RuntimeError):
+        return detail  # the DB's view, a moment older
+    return detail.model_copy(
+        update={
+            "state": status.state,
+            "approvals": len(status.approvals),
+            "decisions": [d.model_dump(mode="json") for d in status.decisions],
+        }
+    )
+
+
 async def _show(
-    request: Request, page: OperatorSession, engine: Any, batch_id: str, outcome: dict[str, str] | None = None
+    request: Request,
+    page: OperatorSession,
+    engine: Any,
+    client: Any,
+    batch_id: str,
+    outcome: dict[str, str] | None = None,
 ) -> HTMLResponse:
     def read():
         with Session(engine) as session:
             return batch_detail(session, batch_id)
 
     detail = await run_in_threadpool(read)
+    if detail.state == "awaiting_approval":
+        detail = await _live(client, detail)
     can_sign = page.actor.has_any(Role.APPROVER) and detail.state == "awaiting_approval"
     context = {"b": detail, "outcome": outcome, "can_sign": can_sign, "max_reason": MAX_REASON}
     status = 200 if outcome is None or outcome["kind"] == "ok" else 409
@@ -87,8 +110,10 @@ async def _show(
 
 
 @router.get("/{batch_id}")
-async def show(request: Request, batch_id: str, page: PageViewer, engine: EngineDep) -> HTMLResponse:
-    return await _show(request, page, engine, batch_id)
+async def show(
+    request: Request, batch_id: str, page: PageViewer, engine: EngineDep, client: TemporalDep
+) -> HTMLResponse:
+    return await _show(request, page, engine, client, batch_id)
 
 
 def _signature(value: str) -> str:
@@ -116,9 +141,11 @@ async def approve(
         decision = await _act(engine, actor, batch_id, "approve", {"signature": signed[:20] + "…", "via": "page"}, run)
     except DomainError as exc:
         reason = (exc.details or {}).get("reason") or str(exc)
-        return await _show(request, page, engine, batch_id, {"kind": "error", "text": f"Approval refused: {reason}"})
+        return await _show(
+            request, page, engine, client, batch_id, {"kind": "error", "text": f"Approval refused: {reason}"}
+        )
     text = f"Approval by {decision['signer']} accepted."
-    return await _show(request, page, engine, batch_id, {"kind": "ok", "text": text})
+    return await _show(request, page, engine, client, batch_id, {"kind": "ok", "text": text})
 
 
 @router.post("/{batch_id}/reject")
@@ -142,4 +169,4 @@ async def reject(
 
     await _act(engine, actor, batch_id, "reject", {"reason": reason, "via": "page"}, run)
     text = "Rejection sent; the batch is voided once the workflow has checked the signature."
-    return await _show(request, page, engine, batch_id, {"kind": "ok", "text": text})
+    return await _show(request, page, engine, client, batch_id, {"kind": "ok", "text": text})
