@@ -32,6 +32,9 @@
     form.addEventListener("submit", (event) => {
       if (form.elements.signature.value) return; // signed: let the browser post it
       event.preventDefault();
+      const button = form.querySelector("button");
+      if (button.disabled) return; // one wallet request at a time
+      button.disabled = true;
       status.textContent = "Waiting for your wallet…";
       sign(build(form)).then(
         (signature) => {
@@ -40,6 +43,7 @@
           form.submit();
         },
         (err) => {
+          button.disabled = false;
           status.textContent = `The wallet did not sign: ${err.message || err}${err.code ? ` (code ${err.code})` : ""}`;
         },
       );
