@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Page, expect
 
 from models import approval_policy as policy
 from ops.devstack.processes import free_port
 from tests.helpers.browser import USER_REJECTED, OpenWallet, TestWallet
+from tests.helpers.ledger import make_operator
 from tests.helpers.surfaces import ServedSurfaces
 from tests.helpers.temporal import temporal_address
 from tests.payouts.conftest import Payouts, earn
@@ -131,3 +133,24 @@ async def test_reject_with_a_reason_voids_the_batch(payouts, db_engine, served, 
     await shot(page, "6-rejected")
     lines = await page.locator("#lines tr").all_inner_texts()
     assert len(lines) == 3 and not any("paid" in row for row in lines[1:])
+
+
+async def test_viewers_see_the_batch_without_buttons_and_a_malformed_signature_is_refused(payouts, db_engine, served):
+    earn(db_engine)
+    handle = await payouts.start(created_by="dave")
+    await payouts.until(handle, "awaiting_approval")
+    viewer = {"Authorization": f"Bearer {make_operator(db_engine, 'vera', 'viewer')}"}
+    approver = {"Authorization": f"Bearer {payouts.operator_keys['alice']}"}
+    async with httpx.AsyncClient(base_url=served, timeout=30) as http:
+        listed = await http.get("/ops/payouts", headers=viewer)
+        assert listed.status_code == 200 and f"/ops/payouts/{handle.id}" in listed.text
+        shown = await http.get(f"/ops/payouts/{handle.id}", headers=viewer)
+        assert shown.status_code == 200 and "approve-form" not in shown.text and "15.000000" in shown.text
+        assert "script-src 'self'" in shown.headers["content-security-policy"]
+        assert "approve-form" in (await http.get(f"/ops/payouts/{handle.id}", headers=approver)).text
+        bad = await http.post(f"/ops/payouts/{handle.id}/approve", data={"signature": "0x12"}, headers=approver)
+        assert bad.status_code == 422 and "signature" in bad.text
+        missing = await http.get(f"/ops/payouts/{handle.id}x", headers=viewer)
+        assert missing.status_code == 404
+    status = await payouts.status(handle)
+    assert (status.state, status.decisions) == ("awaiting_approval", [])
