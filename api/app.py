@@ -39,6 +39,7 @@ from api import (
     money,
     ops,
     pages,
+    payout_pages,
     payouts,
     privacy,
     public,
@@ -87,6 +88,7 @@ OPERATOR_ROUTERS = (
     privacy.router,
     pages.router,
     report_pages.router,
+    payout_pages.router,  # the payout approval pages: /ops/payouts
 )
 PUBLIC_DOCS = "/docs/public"
 
