@@ -29,6 +29,7 @@ from contracts import load_artifact
 from contracts.abi import ContractAbi, contract_abi, decode_revert, program_id, revert_data_from_exception
 from contracts.manifest import DeployedContract, Manifest, load_manifest, manifest_path, save_manifest
 from contracts.reads import call_view
+from contracts.safe import TREASURY_SAFE, deploy_safe
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,17 @@ class DeployParams:
     payout_approvers: list[str] = field(default_factory=list)  # addresses of the people who sign batches
     base_uri: str = ""
     stablecoins: dict[str, str] = field(default_factory=dict)  # symbol -> address (non-local chains)
+    safe_owners: list[str] = field(default_factory=list)  # treasury Safe owners; none: no Safe is created
+    safe_threshold: int = 3
 
     def as_strings(self) -> dict[str, str]:
-        values = {
-            k: v for k, v in self.__dict__.items() if k not in ("stablecoins", "payout_approvers") and v is not None
+        lists = ("stablecoins", "payout_approvers", "safe_owners")
+        values = {k: v for k, v in self.__dict__.items() if k not in lists and v is not None}
+        return {
+            **{k: str(v) for k, v in values.items()},
+            "payout_approvers": ",".join(self.payout_approvers),
+            "safe_owners": ",".join(self.safe_owners),
         }
-        return {**{k: str(v) for k, v in values.items()}, "payout_approvers": ",".join(self.payout_approvers)}
 
 
 @dataclass
@@ -227,6 +233,16 @@ def deploy_all(
             contracts["AffiliatePayout"].address,
             params.payout_funding,
         )
+
+    if params.safe_owners:
+        # The treasury Safe (Safe 1.4.1). Roles move to it only on `sge contracts handover --to-safe`.
+        safe = deploy_safe(sender.send, params.safe_owners, params.safe_threshold)
+        for name, receipt in {**safe.infra, TREASURY_SAFE: safe.safe_receipt}.items():
+            contracts[name] = DeployedContract(
+                address=safe.safe if name == TREASURY_SAFE else Web3.to_checksum_address(receipt["contractAddress"]),
+                tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+                block_number=receipt["blockNumber"],
+            )
 
     manifest = Manifest(
         chain_id=chain_id,
