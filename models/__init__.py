@@ -18,6 +18,7 @@ from models import (  # noqa: F401
     platform,
     programs,
     recon,
+    safe_txs,
     subjects,
     suspense,
     treasury,
