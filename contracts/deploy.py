@@ -63,9 +63,10 @@ class DeployParams:
     stablecoins: dict[str, str] = field(default_factory=dict)  # symbol -> address (non-local chains)
     safe_owners: list[str] = field(default_factory=list)  # treasury Safe owners; none: no Safe is created
     safe_threshold: int = 3
+    require_safe: bool = False  # refuse to deploy without Safe owners (the settings path on a real chain)
 
     def as_strings(self) -> dict[str, str]:
-        lists = ("stablecoins", "payout_approvers", "safe_owners")
+        lists = ("stablecoins", "payout_approvers", "safe_owners", "require_safe")
         values = {k: v for k, v in self.__dict__.items() if k not in lists and v is not None}
         return {
             **{k: str(v) for k, v in values.items()},
@@ -161,6 +162,9 @@ def deploy_all(
         raise DeployError(f"RPC serves chain id {actual_chain_id}, configured chain id is {chain_id}")
     if chain_id == MAINNET_CHAIN_ID and not confirm_mainnet:
         raise DeployError("refusing to deploy to Ethereum mainnet (chain id 1) without the explicit confirmation flag")
+
+    if params.require_safe and not params.safe_owners:
+        raise DeployError("no treasury Safe owners: set SGE_SAFE_OWNERS (and SGE_SAFE_THRESHOLD)")
 
     existing = existing_deployment(w3, deployments_dir, chain_id)
     if existing is not None:
