@@ -46,7 +46,7 @@ def _chain(settings: Settings) -> tuple[Web3, Any, str]:
 
     manifest = load_manifest(settings.deployments_dir, settings.chain_id)
     if TREASURY_SAFE not in manifest.contracts:
-        raise SafeRefused("the deployment has no treasury Safe; redeploy with `sge contracts deploy`")
+        raise SafeRefused("the deployment has no treasury Safe (it predates it): deploy into a fresh app home or chain")
     return (
         connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id),
         manifest,
