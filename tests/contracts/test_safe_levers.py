@@ -22,6 +22,7 @@ from contracts.rpc import connect
 from contracts.safe import TREASURY_SAFE, safe_state
 from core import migrate
 from core.db import session_scope
+from core.errors import Conflict
 from models.audit import AuditLog
 
 
@@ -86,6 +87,12 @@ def test_handover_then_pause_needs_three_of_five(settings, db_engine, db_url):
     done = execute(settings, tx_id, sender)
     assert done["status"] == "executed" and done["executed_tx_hash"]
     assert "EnforcedPause" in claim_refusal(w3, manifest.address("SGEClaim"))
+    with pytest.raises(Conflict, match="already executed"):
+        execute(settings, tx_id, sender)  # the Safe's nonce has moved on; nothing is sent twice
+    with pytest.raises(Conflict, match="no more signatures"):
+        sign(settings, tx_id, owner_keys[3])
+    with pytest.raises(SafeRefused, match="unknown contract"):
+        propose(settings, "pause", ["SGEToken"])  # refused before anything is stored
 
     lever = sge("contracts", "unpause", "SGEClaim", settings=settings, db_url=db_url)  # the dev owners sign
     assert lever.returncode == 0, lever.stderr
