@@ -131,20 +131,34 @@ def roles(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     from contracts.manifest import ManifestError, load_manifest
     from contracts.roles import eoa_admins, role_holders
     from contracts.rpc import connect
+    from contracts.safe import TREASURY_SAFE, safe_state
 
     settings = settings_and_logs("cli", fmt="console")
     try:
         manifest = load_manifest(settings.deployments_dir, settings.chain_id)
     except ManifestError as exc:
         fail(str(exc))
-    holders = role_holders(connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id), manifest)
+    w3 = connect(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
+    holders = role_holders(w3, manifest)
     eoas = eoa_admins(holders)
+    report: dict[str, object] = {"holders": [h.as_dict() for h in holders], "eoa_admins": len(eoas)}
+    if TREASURY_SAFE in manifest.contracts:  # for the preflight: only the Safe, with the configured threshold
+        safe = manifest.address(TREASURY_SAFE)
+        state = safe_state(w3, safe)
+        report |= {
+            "safe": safe,
+            "safe_owners": state.owners,
+            "safe_threshold": state.threshold,
+            "only_safe": bool(holders) and all(h.account == safe for h in holders),
+        }
     if as_json:
-        print(json.dumps({"holders": [h.as_dict() for h in holders], "eoa_admins": len(eoas)}), flush=True)
+        print(json.dumps(report), flush=True)
     else:
         for h in holders:
             out.print(f"{h.contract:<18} {h.role:<19} {h.account} {'contract' if h.is_contract else '[red]EOA[/]'}")
         out.print(f"{len(eoas)} admin role(s) held by an externally owned account")
+        if "safe" in report:
+            out.print(f"treasury Safe {report['safe']}: {report['safe_threshold']} of {len(state.owners)} owners")
     if eoas:
         hard_exit(1)
 

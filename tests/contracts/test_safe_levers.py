@@ -67,7 +67,9 @@ def test_handover_then_pause_needs_three_of_five(settings, db_engine, db_url):
     after = sge("contracts", "roles", "--json", settings=settings, db_url=db_url)
     assert after.returncode == 0, after.stdout
     holders = json.loads(after.stdout)["holders"]
-    assert {h["account"] for h in holders} == {safe} and json.loads(after.stdout)["eoa_admins"] == 0
+    report = json.loads(after.stdout)
+    assert {h["account"] for h in holders} == {safe} and report["eoa_admins"] == 0 and report["only_safe"]
+    assert (report["safe"], report["safe_threshold"], len(report["safe_owners"])) == (safe, 3, 5)
     assert len(holders) == sum(len(r) for r in ADMIN_ROLES.values())
     assert not has_role(w3, manifest, "SGEClaim", "DEFAULT_ADMIN_ROLE", manifest.deployer)
 
