@@ -276,14 +276,16 @@ def sync_program(
     *,
     active: bool = True,
     on_tx: Callable[[str, str], None] | None = None,
+    admin_sender: Any = None,
 ) -> dict[str, str]:
     """Make program `slug`'s on-chain config what the platform holds: its claim amount (SGE minor
     units), active flag, and its fee (USD minor units) in every stablecoin of the manifest. Sends
     only what differs, so calling it again is free; returns {step: tx hash} of what it sent.
-    `admin` must hold SGEClaim's admin role (the deployer, unless the role was handed over)."""
+    `admin` must hold SGEClaim's admin role (the deployer), unless `admin_sender` (a
+    contracts.safe.SafeAdminSender, after the handover) sends the calls through the Safe."""
     pid = program_id(slug)
     claim = manifest.address("SGEClaim")
-    sender = _Sender(w3, admin, manifest.chain_id, on_tx)
+    sender = admin_sender or _Sender(w3, admin, manifest.chain_id, on_tx)
     target = DeployedContract(address=claim, tx_hash="", block_number=0)
     sent: dict[str, str] = {}
     current_amount, current_active = call_view(w3, "SGEClaim", claim, "programs", pid)

@@ -220,3 +220,28 @@ class SafeState:
 def safe_state(w3: Web3, safe: str) -> SafeState:
     owners: list[str] = [Web3.to_checksum_address(o) for o in safe_view(w3, safe, "getOwners")[0]]
     return SafeState(owners, int(safe_view(w3, safe, "getThreshold")[0]), int(safe_view(w3, safe, "nonce")[0]))
+
+
+class SafeAdminSender:
+    """Admin calls sent as Safe transactions signed by owner keys held here — the local stack's dev
+    owners only (real owners sign with `sge safe sign`). Same `call` as the deployer's sender, so
+    code written for the deployer (e.g. `sync_program`) works once the roles are handed over."""
+
+    def __init__(self, w3: Web3, safe: str, owners: list[LocalAccount], send: Send):
+        self.w3, self.safe, self.owners, self.send = w3, Web3.to_checksum_address(safe), owners, send
+
+    def call(self, label: str, contract: Any, codec_name: str, fn: str, *args: Any) -> str:
+        from contracts.abi import contract_abi
+
+        state = safe_state(self.w3, self.safe)
+        signers = [o for o in self.owners if o.address in state.owners][: state.threshold]
+        if len(signers) < state.threshold:
+            raise SafeError(f"{label}: {len(signers)} owner key(s) here; the Safe needs {state.threshold}")
+        tx = SafeTx(contract.address, 0, contract_abi(codec_name).encode_call(fn, *args), 0, state.nonce)
+        tx_hash = safe_tx_hash(int(self.w3.eth.chain_id), self.safe, tx)
+        receipt = self.send(
+            f"{label} (Safe)",
+            self.safe,
+            exec_transaction_data(tx, {o.address: sign_safe_tx(o, tx_hash) for o in signers}),
+        )
+        return "0x" + bytes(receipt["transactionHash"]).hex()

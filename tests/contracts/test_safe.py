@@ -64,3 +64,24 @@ def test_two_of_five_cannot_execute_three_can(chain: Chain):
     assert receipt["status"] == 1
     assert chain.w3.eth.get_balance(recipient) == ETH // 10
     assert safe_state(chain.w3, safe).nonce == tx.nonce + 1
+
+
+def test_after_handover_program_sync_goes_through_the_safe(chain: Chain):
+    from contracts.abi import program_id
+    from contracts.deploy import DeployError, _Sender, sync_program
+    from contracts.roles import handover_to_safe, has_role
+    from contracts.safe import SafeAdminSender
+
+    safe = chain.addr(TREASURY_SAFE)
+    handover_to_safe(chain.w3, chain.deployer, chain.manifest, safe)
+    assert handover_to_safe(chain.w3, chain.deployer, chain.manifest, safe) == {}  # nothing left to do
+    assert not has_role(chain.w3, chain.manifest, "SGEClaim", "DEFAULT_ADMIN_ROLE", chain.deployer.address)
+    with pytest.raises(DeployError, match="AccessControlUnauthorizedAccount"):
+        sync_program(chain.w3, chain.deployer, chain.manifest, "after-handover", 5 * ETH, 7_000_000)
+    executor = _Sender(chain.w3, chain.new_account(), chain.anvil.chain_id, None)
+    via_safe = SafeAdminSender(chain.w3, safe, OWNERS[1:4], executor.send)
+    sent = sync_program(
+        chain.w3, chain.deployer, chain.manifest, "after-handover", 5 * ETH, 7_000_000, admin_sender=via_safe
+    )
+    assert len(sent) == 3  # setProgram + a fee per stablecoin, each one Safe transaction
+    assert chain.view("SGEClaim", "programs", program_id("after-handover")) == [5 * ETH, True]
