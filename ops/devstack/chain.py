@@ -14,7 +14,7 @@ from web3 import Web3
 from contracts.admin import deploy_with_settings, deployer_key, dev_safe_owner_keys
 from contracts.deploy import _Sender, sync_program
 from contracts.manifest import load_manifest
-from contracts.roles import has_role
+from contracts.roles import handover_to_safe, has_role
 from contracts.rpc import connect as connect_rpc
 from contracts.safe import TREASURY_SAFE, SafeAdminSender
 from core.db import get_engine, session_scope
@@ -153,3 +153,12 @@ def dev_topup_relayer(settings: Settings, relayer: str, amount: int) -> str:
         settings, f"funding:{ledger.Accounts.relayer_eth}:{tx}", ledger.Accounts.relayer_eth, "ETH", amount, tx
     )
     return tx
+
+
+def dev_handover(settings: Settings) -> dict[str, str]:
+    """`sge dev up --handover`: every admin/pauser role to the treasury Safe (resumable: only what is
+    left is sent). Program syncs afterwards go through the Safe, signed by the dev owners."""
+    manifest = load_manifest(settings.deployments_dir, settings.chain_id)
+    w3 = connect_rpc(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
+    admin = Account.from_key(deployer_key(settings))
+    return handover_to_safe(w3, admin, manifest, manifest.address(TREASURY_SAFE))
