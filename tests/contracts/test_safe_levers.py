@@ -111,3 +111,24 @@ def test_handover_then_pause_needs_three_of_five(settings, db_engine, db_url):
         )
     assert actions.count("safe.execute") == 2 and actions.count("safe.sign") == 6
     assert {"safe.propose", "safe.execute.requested", "contracts.handover"} <= set(actions)
+
+
+def test_dev_up_handover_leaves_no_key_as_admin(tmp_path):
+    """`sge dev up --handover`: after deploy and program sync every admin/pauser role is the Safe's."""
+    from tests.foundation.test_dev_stack import _stack_env, _wait_gone
+
+    home = tmp_path / "var"
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "dev", "up", "--smoke", "--handover"],
+        env=_stack_env(home),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # 7 roles (SGEID 2, AffiliateRegistry 1, AffiliatePayout 2, SGEClaim 2): a grant and a renounce each
+    assert "handed over (14 transactions; dev owners sign)" in result.stderr
+    assert sorted(p.name for p in (home / "dev").glob("safe-owner-*.key")) == [
+        f"safe-owner-{i}.key" for i in range(1, 6)
+    ]
+    assert _wait_gone(home) == []
