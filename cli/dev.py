@@ -40,7 +40,10 @@ def up(
     smoke: bool = typer.Option(False, "--smoke", help="Exit (and stop everything) once every component is ready."),
     fresh: bool = typer.Option(False, "--fresh", help="Delete the app home's databases and chain state first."),
     handover: bool = typer.Option(
-        False, "--handover/--no-handover", help="Hand every contract admin role to the treasury Safe once up."
+        True,
+        "--handover/--no-handover",
+        help="Hand every contract admin role to the treasury Safe once up, as in production "
+        "(--no-handover: the deployer stays admin, for contract development).",
     ),
 ) -> None:
     """Start Temporal (+ Web UI), anvil, the worker and the API; Ctrl-C stops them all."""

@@ -159,6 +159,8 @@ def dev_handover(settings: Settings) -> dict[str, str]:
     """`sge dev up --handover`: every admin/pauser role to the treasury Safe (resumable: only what is
     left is sent). Program syncs afterwards go through the Safe, signed by the dev owners."""
     manifest = load_manifest(settings.deployments_dir, settings.chain_id)
+    if TREASURY_SAFE not in manifest.contracts:
+        return {}  # a deployment from before the Safe (reused from anvil's persisted state): `--fresh` adds it
     w3 = connect_rpc(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
     admin = Account.from_key(deployer_key(settings))
     return handover_to_safe(w3, admin, manifest, manifest.address(TREASURY_SAFE))
