@@ -132,3 +132,13 @@ def test_dev_up_handover_leaves_no_key_as_admin(tmp_path):
         f"safe-owner-{i}.key" for i in range(1, 6)
     ]
     assert _wait_gone(home) == []
+    again = subprocess.run(  # anvil's persisted state: the deployment is reused, nothing is left to hand over
+        [sys.executable, "-m", "cli", "dev", "up", "--smoke"],
+        env=_stack_env(home),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "reused (already on chain)" in again.stderr and "handed over (0 transactions" in again.stderr
+    assert _wait_gone(home) == []
