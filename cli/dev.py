@@ -14,6 +14,7 @@ from cli.common import console, fail, hard_exit, out, settings_and_logs
 from core.logs import get_logger
 from core.settings import ConfigError
 from ops.devstack import processes
+from ops.devstack.chain import dev_handover
 from ops.devstack.stack import StackInfo, bring_up, local_stack_settings, wait_for_stop
 
 app = typer.Typer(help="The embedded local stack.", no_args_is_help=True)
@@ -38,6 +39,12 @@ def _print_summary(info: StackInfo) -> None:
 def up(
     smoke: bool = typer.Option(False, "--smoke", help="Exit (and stop everything) once every component is ready."),
     fresh: bool = typer.Option(False, "--fresh", help="Delete the app home's databases and chain state first."),
+    handover: bool = typer.Option(
+        True,
+        "--handover/--no-handover",
+        help="Hand every contract admin role to the treasury Safe once up, as in production "
+        "(--no-handover: the deployer stays admin, for contract development).",
+    ),
 ) -> None:
     """Start Temporal (+ Web UI), anvil, the worker and the API; Ctrl-C stops them all."""
     settings = local_stack_settings(settings_and_logs("dev", fmt="console"))
@@ -52,6 +59,9 @@ def up(
 
     async def main() -> int:
         info = await bring_up(settings, sup)
+        if handover:
+            sent = await asyncio.to_thread(dev_handover, settings)
+            info.add("treasury Safe", "admin roles", f"handed over ({len(sent)} transactions; dev owners sign)")
         _print_summary(info)
         console.print(f"[bold green]stack ready[/] in {time.monotonic() - started:.1f}s")
         if smoke:

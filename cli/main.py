@@ -18,6 +18,7 @@ from cli import privacy as privacy_cli
 from cli import programs as programs_cli
 from cli import reconcile as reconcile_cli
 from cli import reports as reports_cli
+from cli import safe as safe_cli
 from cli import sandbox as sandbox_cli
 from cli import treasury as treasury_cli
 from cli.common import fail, fail_domain, hard_exit, out, run_async, settings_and_logs
@@ -45,6 +46,7 @@ app.command("payments-sandbox")(sandbox_cli.payments_sandbox)
 app.command("kyc-sandbox")(sandbox_cli.kyc_sandbox)
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(relayer.app, name="relayer")
+app.add_typer(safe_cli.app, name="safe")
 app.add_typer(bench.app, name="bench")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(operators_cli.app, name="operators")

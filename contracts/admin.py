@@ -4,9 +4,11 @@ published anvil key."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
+from web3 import Web3
 
 from core.devchain import anvil_accounts, is_anvil_dev_key
 from core.settings import ConfigError, Settings
@@ -25,6 +27,30 @@ def deployer_key(settings: Settings) -> str:
             "SGE_DEPLOYER_PRIVATE_KEY", f"a published anvil dev key; refused on chain {settings.chain_id}"
         )
     return key
+
+
+DEV_SAFE_OWNERS = 5
+
+
+def dev_safe_owner_keys(settings: Settings) -> list[Path]:
+    """Local chain: the 5 dev owner key files of the treasury Safe, generated once per app home (0600)."""
+    paths = [settings.home / "dev" / f"safe-owner-{i}.key" for i in range(1, DEV_SAFE_OWNERS + 1)]
+    for path in paths:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(Account.create().key.hex())
+    return paths
+
+
+def safe_owners(settings: Settings) -> list[str]:
+    """The treasury Safe's owners: configured, or the dev owners on a local chain (else none: the
+    deploy refuses, after its chain checks)."""
+    if settings.safe_owners:
+        return [Web3.to_checksum_address(a) for a in settings.safe_owners]
+    if settings.is_local_chain:
+        return [Account.from_key(p.read_text().strip()).address for p in dev_safe_owner_keys(settings)]
+    return []
 
 
 def _relayer_address(settings: Settings, relayer: str | None) -> str:
@@ -55,6 +81,12 @@ def deploy_with_settings(
         chain_id=settings.chain_id,
         local_chain=settings.is_local_chain,
         confirm_mainnet=confirm_mainnet,
-        params=DeployParams(treasury=treasury, payout_approvers=list(approvers or [])),
+        params=DeployParams(
+            treasury=treasury,
+            payout_approvers=list(approvers or []),
+            safe_owners=safe_owners(settings),
+            safe_threshold=settings.safe_threshold,
+            require_safe=True,
+        ),
         on_tx=on_tx,
     )

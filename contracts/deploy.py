@@ -29,6 +29,7 @@ from contracts import load_artifact
 from contracts.abi import ContractAbi, contract_abi, decode_revert, program_id, revert_data_from_exception
 from contracts.manifest import DeployedContract, Manifest, load_manifest, manifest_path, save_manifest
 from contracts.reads import call_view
+from contracts.safe import TREASURY_SAFE, deploy_safe
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,18 @@ class DeployParams:
     payout_approvers: list[str] = field(default_factory=list)  # addresses of the people who sign batches
     base_uri: str = ""
     stablecoins: dict[str, str] = field(default_factory=dict)  # symbol -> address (non-local chains)
+    safe_owners: list[str] = field(default_factory=list)  # treasury Safe owners; none: no Safe is created
+    safe_threshold: int = 3
+    require_safe: bool = False  # refuse to deploy without Safe owners (the settings path on a real chain)
 
     def as_strings(self) -> dict[str, str]:
-        values = {
-            k: v for k, v in self.__dict__.items() if k not in ("stablecoins", "payout_approvers") and v is not None
+        lists = ("stablecoins", "payout_approvers", "safe_owners", "require_safe")
+        values = {k: v for k, v in self.__dict__.items() if k not in lists and v is not None}
+        return {
+            **{k: str(v) for k, v in values.items()},
+            "payout_approvers": ",".join(self.payout_approvers),
+            "safe_owners": ",".join(self.safe_owners),
         }
-        return {**{k: str(v) for k, v in values.items()}, "payout_approvers": ",".join(self.payout_approvers)}
 
 
 @dataclass
@@ -156,6 +163,9 @@ def deploy_all(
     if chain_id == MAINNET_CHAIN_ID and not confirm_mainnet:
         raise DeployError("refusing to deploy to Ethereum mainnet (chain id 1) without the explicit confirmation flag")
 
+    if params.require_safe and not params.safe_owners:
+        raise DeployError("no treasury Safe owners: set SGE_SAFE_OWNERS (and SGE_SAFE_THRESHOLD)")
+
     existing = existing_deployment(w3, deployments_dir, chain_id)
     if existing is not None:
         return DeployResult(existing, manifest_path(deployments_dir, chain_id), deployed=False)
@@ -228,6 +238,16 @@ def deploy_all(
             params.payout_funding,
         )
 
+    if params.safe_owners:
+        # The treasury Safe (Safe 1.4.1). Roles move to it only on `sge contracts handover --to-safe`.
+        safe = deploy_safe(sender.send, params.safe_owners, params.safe_threshold)
+        for name, receipt in {**safe.infra, TREASURY_SAFE: safe.safe_receipt}.items():
+            contracts[name] = DeployedContract(
+                address=safe.safe if name == TREASURY_SAFE else Web3.to_checksum_address(receipt["contractAddress"]),
+                tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+                block_number=receipt["blockNumber"],
+            )
+
     manifest = Manifest(
         chain_id=chain_id,
         deployer=admin,
@@ -256,14 +276,16 @@ def sync_program(
     *,
     active: bool = True,
     on_tx: Callable[[str, str], None] | None = None,
+    admin_sender: Any = None,
 ) -> dict[str, str]:
     """Make program `slug`'s on-chain config what the platform holds: its claim amount (SGE minor
     units), active flag, and its fee (USD minor units) in every stablecoin of the manifest. Sends
     only what differs, so calling it again is free; returns {step: tx hash} of what it sent.
-    `admin` must hold SGEClaim's admin role (the deployer, unless the role was handed over)."""
+    `admin` must hold SGEClaim's admin role (the deployer), unless `admin_sender` (a
+    contracts.safe.SafeAdminSender, after the handover) sends the calls through the Safe."""
     pid = program_id(slug)
     claim = manifest.address("SGEClaim")
-    sender = _Sender(w3, admin, manifest.chain_id, on_tx)
+    sender = admin_sender or _Sender(w3, admin, manifest.chain_id, on_tx)
     target = DeployedContract(address=claim, tx_hash="", block_number=0)
     sent: dict[str, str] = {}
     current_amount, current_active = call_view(w3, "SGEClaim", claim, "programs", pid)

@@ -22,6 +22,7 @@ from models import (  # noqa: F401
     programs,
     recon,
     reports,
+    safe_txs,
     subjects,
     suspense,
     treasury,

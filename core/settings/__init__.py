@@ -108,7 +108,7 @@ class Settings(
                 raise ValueError(f"{env_name}_FILE: cannot read {file_path}: {exc.strerror}") from None
         return data
 
-    @field_validator("eth_rpc_urls", "cors_origins", "trusted_proxies", mode="before")
+    @field_validator("eth_rpc_urls", "cors_origins", "trusted_proxies", "safe_owners", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         return _csv(value)

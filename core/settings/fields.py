@@ -95,6 +95,12 @@ class ChainFields(BaseModel):
     deployer_private_key: SecretStr | None = Field(
         None, description="Contract deployer key (hex). Secret; or SGE_DEPLOYER_PRIVATE_KEY_FILE."
     )
+    safe_owners: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Owner addresses of the treasury Safe, comma separated. Empty on a local chain: 5 dev owner "
+        "keys are generated under `<home>/dev/safe-owner-{1..5}.key` and used.",
+    )
+    safe_threshold: int = Field(3, ge=1, description="Owner signatures a treasury Safe transaction needs.")
     relayer_address: str | None = Field(
         None,
         description="The relayer's public address, for processes that must not hold its key "

@@ -11,10 +11,12 @@ from eth_account import Account
 from pydantic import SecretStr
 from web3 import Web3
 
-from contracts.admin import deploy_with_settings, deployer_key
-from contracts.deploy import sync_program
+from contracts.admin import deploy_with_settings, deployer_key, dev_safe_owner_keys
+from contracts.deploy import _Sender, sync_program
 from contracts.manifest import load_manifest
+from contracts.roles import handover_to_safe, has_role
 from contracts.rpc import connect as connect_rpc
+from contracts.safe import TREASURY_SAFE, SafeAdminSender
 from core.db import get_engine, session_scope
 from core.devchain import anvil_accounts
 from core.settings import Settings
@@ -80,10 +82,22 @@ def sync_programs(settings: Settings, slugs: list[str] | None = None) -> dict[st
             for p in list_programs(session)
             if slugs is None or p.slug in slugs
         ]
+    via_safe = _dev_safe_sender(settings, w3, manifest, admin)
     sent: dict[str, str] = {}
     for slug, claim_amount, fee, active in programs:
-        sent.update(sync_program(w3, admin, manifest, slug, claim_amount, fee, active=active))
+        sent.update(sync_program(w3, admin, manifest, slug, claim_amount, fee, active=active, admin_sender=via_safe))
     return sent
+
+
+def _dev_safe_sender(settings: Settings, w3: Web3, manifest: Any, admin: Any) -> SafeAdminSender | None:
+    """After `sge contracts handover --to-safe` the deployer is no admin: the dev owners sign instead."""
+    if TREASURY_SAFE not in manifest.contracts or has_role(
+        w3, manifest, "SGEClaim", "DEFAULT_ADMIN_ROLE", admin.address
+    ):
+        return None
+    owners = [Account.from_key(p.read_text().strip()) for p in dev_safe_owner_keys(settings)]
+    executor = _Sender(w3, admin, manifest.chain_id, None)  # the deployer still pays the gas on dev
+    return SafeAdminSender(w3, manifest.address(TREASURY_SAFE), owners, executor.send)
 
 
 async def sync_programs_step(_sup: Any, settings: Settings, info: Any) -> None:
@@ -139,3 +153,14 @@ def dev_topup_relayer(settings: Settings, relayer: str, amount: int) -> str:
         settings, f"funding:{ledger.Accounts.relayer_eth}:{tx}", ledger.Accounts.relayer_eth, "ETH", amount, tx
     )
     return tx
+
+
+def dev_handover(settings: Settings) -> dict[str, str]:
+    """`sge dev up --handover`: every admin/pauser role to the treasury Safe (resumable: only what is
+    left is sent). Program syncs afterwards go through the Safe, signed by the dev owners."""
+    manifest = load_manifest(settings.deployments_dir, settings.chain_id)
+    if TREASURY_SAFE not in manifest.contracts:
+        return {}  # a deployment from before the Safe (reused from anvil's persisted state): `--fresh` adds it
+    w3 = connect_rpc(settings.eth_rpc_urls, expected_chain_id=settings.chain_id)
+    admin = Account.from_key(deployer_key(settings))
+    return handover_to_safe(w3, admin, manifest, manifest.address(TREASURY_SAFE))
