@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlmodel import Session, SQLModel
 
 from models.onboarding import FlowState, flow_id
@@ -43,7 +43,7 @@ async def test_export_after_a_full_flow(tmp_path, test_database):
             for column in table.columns:
                 if not holds_text(column) or "id" not in table.c:
                     continue
-                lowered = func.lower(column)
+                lowered = func.lower(cast(column, Text))  # JSON columns too (PostgreSQL has no lower(json))
                 for needle in (wallet.lower(), ref):
                     hits = conn.execute(select(table.c.id).where(lowered.like(f"%{needle}%"))).scalars()
                     ids = {i for i in hits if needle == wallet.lower() or _exact(conn, table, i, ref)}
