@@ -65,9 +65,9 @@ def get_limiter(request: Request) -> RateLimiter:
     return state.limiter
 
 
-# Integer ids and cursors are database row ids (BIGINT): anything outside 1..2**63-1 is a 422, never
-# an overflow in the driver (a 500).
-MAX_ROW_ID = 2**63 - 1
+# Integer ids and cursors are database row ids (INTEGER on PostgreSQL, the narrowest id column):
+# anything outside 1..2**31-1 is a 422, never an overflow in the driver (a 500).
+MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id.")]
 Cursor = Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Paging cursor: the last id seen.")]
 OptionalCursor = Annotated[int | None, Query(ge=0, le=MAX_ROW_ID, description="Paging cursor: the last id seen.")]

@@ -24,10 +24,15 @@ ETH = 10**18
 WAIT_S = 45.0  # a liveness guard: each wait returns as soon as its condition holds
 
 
-def _alerts(prometheus: str) -> dict[str, str]:
-    """{alertname: state} of the alerts Prometheus holds now (pending or firing)."""
+def _alerts(prometheus: str, address: str) -> dict[str, str]:
+    """{alertname: state} of the alerts Prometheus holds now (pending or firing) about `address`: other
+    relayer addresses an outbox in a shared test database has used may have their own alerts."""
     body = httpx.get(f"{prometheus}/api/v1/alerts", timeout=5).json()
-    return {a["labels"]["alertname"]: a["state"] for a in body["data"]["alerts"]}
+    return {
+        a["labels"]["alertname"]: a["state"]
+        for a in body["data"]["alerts"]
+        if a["labels"].get("address", address) == address
+    }
 
 
 async def _until(condition, what: str):
@@ -75,17 +80,23 @@ async def test_relayer_balance_alert_fires_and_resolves(temporal_dev, anvil, set
         try:
             started = time.monotonic()
             await _until(lambda: _healthy_target(prometheus), "the API scraped (target up)")
-            assert "RelayerBalanceLow" not in _alerts(prometheus)
+            assert "RelayerBalanceLow" not in _alerts(prometheus, relayer)
 
             anvil.rpc("anvil_setBalance", [relayer, hex(ETH // 20)])  # 0.05 ETH: under the 0.1 ETH alert
-            await _until(lambda: _alerts(prometheus).get("RelayerBalanceLow") == "firing", "RelayerBalanceLow firing")
+            await _until(
+                lambda: _alerts(prometheus, relayer).get("RelayerBalanceLow") == "firing", "RelayerBalanceLow firing"
+            )
             fired = httpx.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-            low = next(a for a in fired if a["labels"]["alertname"] == "RelayerBalanceLow")
+            low = next(
+                a
+                for a in fired
+                if a["labels"]["alertname"] == "RelayerBalanceLow" and a["labels"].get("address") == relayer
+            )
             assert low["labels"] | {"severity": "P1", "address": relayer} == low["labels"]
             assert low["annotations"]["runbook_url"] == "ops/runbooks/relayer-balance.md"
 
             anvil.rpc("anvil_setBalance", [relayer, hex(ETH // 2)])  # topped up to the target
-            await _until(lambda: "RelayerBalanceLow" not in _alerts(prometheus), "RelayerBalanceLow resolved")
+            await _until(lambda: "RelayerBalanceLow" not in _alerts(prometheus, relayer), "RelayerBalanceLow resolved")
             print(f"fire and resolve through Prometheus took {time.monotonic() - started:.1f} s")
         finally:
             proc.terminate()

@@ -110,7 +110,8 @@ def test_a_line_pays_or_is_voided_alone_and_only_once(db_engine, tree):
     assert states == ["paid", "payable"]
     with session_scope(db_engine) as s, pytest.raises(PayoutError):
         sel.mark_line_paid(s, lines[root.id], "0x" + "cd" * 32)  # a voided line is never paid
-    assert ledger.verify(Session(db_engine)).ok
+    with Session(db_engine) as s:
+        assert ledger.verify(s).ok
 
 
 def test_open_clawbacks_are_netted_and_settled_when_the_line_pays(db_engine, tree):
@@ -139,7 +140,8 @@ def test_open_clawbacks_are_netted_and_settled_when_the_line_pays(db_engine, tre
     b = balances(db_engine)
     assert before - b[(Accounts.payout_contract, "USDC")] == 10_000_000  # only what went out on chain
     assert b.get((Accounts.affiliate_clawback(child.id), "USDC"), 0) == 0  # the debt is settled
-    assert ledger.verify(Session(db_engine)).ok
+    with Session(db_engine) as s:
+        assert ledger.verify(s).ok
 
 
 def test_owing_more_than_payable_or_a_small_line_or_suspension_skips(db_engine, tree):

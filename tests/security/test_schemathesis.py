@@ -103,6 +103,7 @@ def fuzz(schema_url: str, base_url: str, headers: dict[str, str]) -> list[str]:
     return failures
 
 
+@pytest.mark.timeout(900)  # every operator route, valid and invalid examples: minutes on 2 loaded cores
 def test_the_operator_api_does_what_its_schema_says(served, db_engine):
     admin_key = make_operator(db_engine, "fuzz-admin", "admin")
     failures = fuzz(
