@@ -83,7 +83,12 @@ def _asset(value: str) -> Asset:
 
 @router.get("/balances", response_model=list[BalanceOut], summary="Balance per account and asset")
 def balances(
-    engine: EngineDep, actor: Viewer, prefix: str | None = None, asset: AssetQuery | None = None
+    engine: EngineDep,
+    actor: Viewer,
+    # Account names are lowercase words, ids and slugs joined by ':' (models/ledger/chart.py); anything
+    # else (a NUL byte, which PostgreSQL text cannot hold) is a 422, not a driver error.
+    prefix: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_:.\-]*$")] = None,
+    asset: AssetQuery | None = None,
 ) -> list[BalanceOut]:
     with Session(engine) as session:
         rows = ledger.balances(session, prefix, None if asset is None else _asset(asset))
